@@ -1,0 +1,285 @@
+/*
+ * FreeML int8 kernels: public API.
+ *
+ * Every kernel is bit-exact with the TensorFlow Lite Micro reference kernel of
+ * the same op (int8 activations, int8 weights, int32 bias, double-rounding
+ * requantization). Conventions shared by every kernel:
+ *
+ *  - Tensors are NHWC, C order, int8 unless stated. Dims are a freeml_dims.
+ *  - Quantized multipliers come from freeml_quantize_multiplier(): multiplier
+ *    in [2^30, 2^31) (or 0), shift > 0 means a left shift.
+ *  - Offsets: `input_offset` is the NEGATED input zero point (added to each
+ *    input value), `output_offset` is the output zero point (added after
+ *    requantization). This matches TFLM and CMSIS-NN.
+ *  - Work is split into "units" (see each kernel: usually output elements, in
+ *    C order). A call computes units [tile.start, tile.end) and touches no
+ *    other output byte, so an op can be run as any sequence of tiles, and a
+ *    tile can be re-run, with identical results. `..._units()` gives the total.
+ *  - Kernels never allocate and keep no state between calls.
+ *  - Arguments are validated by the caller (the runtime's prepare step);
+ *    kernels only check the tile range and return FREEML_ERR_ARG on a bad one.
+ */
+#ifndef FREEML_KERNELS_H_
+#define FREEML_KERNELS_H_
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  FREEML_OK = 0,
+  FREEML_ERR_ARG = 1, /* an argument is out of range (e.g. the tile) */
+} freeml_status;
+
+/* Shape of a 4D NHWC tensor. Lower-rank tensors pad with leading 1s. */
+typedef struct {
+  int32_t n;
+  int32_t h;
+  int32_t w;
+  int32_t c;
+} freeml_dims;
+
+/* Range of work units [start, end) a call computes. */
+typedef struct {
+  int32_t start;
+  int32_t end;
+} freeml_tile;
+
+/* Clamp range of the fused activation, in the output's quantized domain. */
+typedef struct {
+  int32_t min;
+  int32_t max;
+} freeml_activation;
+
+/* One requantization multiplier: real = multiplier * 2^(shift - 31). */
+typedef struct {
+  int32_t multiplier;
+  int32_t shift;
+} freeml_quant;
+
+/* One multiplier per output channel (arrays of output-channel length). */
+typedef struct {
+  const int32_t *multiplier;
+  const int32_t *shift;
+} freeml_per_channel_quant;
+
+/* ---- Quantization helpers (used when preparing an op; double math) ---- */
+
+/* TFLM QuantizeMultiplier(): splits `real` into multiplier and shift. */
+freeml_quant freeml_quantize_multiplier(double real);
+
+/* TFLM CalculateActivationRangeQuantized() for int8. `fused_activation` is
+ * the TFLite ActivationFunctionType code; codes other than RELU (1),
+ * RELU_N1_TO_1 (2) and RELU6 (3) give the full int8 range. */
+freeml_activation freeml_activation_range_s8(int32_t fused_activation,
+                                             float scale, int32_t zero_point);
+
+/* ---- CONV_2D ----
+ * input  [n, h, w, in_c]; filter [out_c, kh, kw, in_c / groups];
+ * bias [out_c] int32 or NULL; output [n, out_h, out_w, out_c].
+ * groups = input.c / filter.c (filter dims: n=out_c, h=kh, w=kw, c=in_c per group).
+ * Units: output elements. Padded taps are skipped (TFLM semantics). */
+typedef struct {
+  int32_t input_offset;
+  int32_t output_offset;
+  int32_t stride_h;
+  int32_t stride_w;
+  int32_t dilation_h;
+  int32_t dilation_w;
+  int32_t pad_h; /* top padding */
+  int32_t pad_w; /* left padding */
+  freeml_activation activation;
+} freeml_conv_params;
+
+int32_t freeml_conv2d_s8_units(const freeml_dims *output_dims);
+freeml_status freeml_conv2d_s8(const freeml_conv_params *params,
+                               const freeml_per_channel_quant *quant,
+                               const freeml_dims *input_dims,
+                               const int8_t *input,
+                               const freeml_dims *filter_dims,
+                               const int8_t *filter, const int32_t *bias,
+                               const freeml_dims *output_dims, int8_t *output,
+                               freeml_tile tile);
+
+/* ---- DEPTHWISE_CONV_2D ----
+ * input [n, h, w, in_c]; filter [1, kh, kw, in_c * depth_multiplier];
+ * output channel oc = ic * depth_multiplier + m. Units: output elements. */
+typedef struct {
+  freeml_conv_params conv;
+  int32_t depth_multiplier;
+} freeml_dw_conv_params;
+
+int32_t freeml_depthwise_conv2d_s8_units(const freeml_dims *output_dims);
+freeml_status freeml_depthwise_conv2d_s8(
+    const freeml_dw_conv_params *params, const freeml_per_channel_quant *quant,
+    const freeml_dims *input_dims, const int8_t *input,
+    const freeml_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+    const freeml_dims *output_dims, int8_t *output, freeml_tile tile);
+
+/* ---- FULLY_CONNECTED ----
+ * input read as [batches, accum_depth]; filter [out_units, accum_depth];
+ * bias [out_units] int32 or NULL; output [batches, out_units].
+ * Per-tensor quantization: pass a freeml_per_channel_quant whose arrays all
+ * hold the same value (or set `per_channel` to 0 to read index 0 only).
+ * `filter_offset` (negated filter zero point) is applied on the per-tensor
+ * path only, as TFLM does. Units: output elements. */
+typedef struct {
+  int32_t input_offset;
+  int32_t filter_offset;
+  int32_t output_offset;
+  int32_t per_channel; /* 1: quant arrays indexed by output unit */
+  freeml_activation activation;
+} freeml_fc_params;
+
+int32_t freeml_fully_connected_s8_units(int32_t batches, int32_t out_units);
+freeml_status freeml_fully_connected_s8(const freeml_fc_params *params,
+                                        const freeml_per_channel_quant *quant,
+                                        int32_t batches, int32_t accum_depth,
+                                        int32_t out_units, const int8_t *input,
+                                        const int8_t *filter,
+                                        const int32_t *bias, int8_t *output,
+                                        freeml_tile tile);
+
+/* ---- AVERAGE_POOL_2D / MAX_POOL_2D ----
+ * Same scale and zero point in and out (the runtime checks this). The window
+ * is clipped to the image; the average divides by the in-image tap count and
+ * rounds half away from zero. Units: output elements. */
+typedef struct {
+  int32_t stride_h;
+  int32_t stride_w;
+  int32_t filter_h;
+  int32_t filter_w;
+  int32_t pad_h;
+  int32_t pad_w;
+  freeml_activation activation;
+} freeml_pool_params;
+
+int32_t freeml_pool_s8_units(const freeml_dims *output_dims);
+freeml_status freeml_avg_pool_s8(const freeml_pool_params *params,
+                                 const freeml_dims *input_dims,
+                                 const int8_t *input,
+                                 const freeml_dims *output_dims,
+                                 int8_t *output, freeml_tile tile);
+freeml_status freeml_max_pool_s8(const freeml_pool_params *params,
+                                 const freeml_dims *input_dims,
+                                 const int8_t *input,
+                                 const freeml_dims *output_dims,
+                                 int8_t *output, freeml_tile tile);
+
+/* ---- ADD ----
+ * Elementwise with 4D broadcasting: a dim of an input may be 1 where the
+ * output's is larger. Units: output elements. */
+typedef struct {
+  int32_t input1_offset;
+  int32_t input2_offset;
+  int32_t output_offset;
+  int32_t left_shift; /* 20 for int8 */
+  freeml_quant input1; /* shift <= 0 (smaller than one) */
+  freeml_quant input2;
+  freeml_quant output;
+  freeml_activation activation;
+} freeml_add_params;
+
+int32_t freeml_add_s8_units(const freeml_dims *output_dims);
+freeml_status freeml_add_s8(const freeml_add_params *params,
+                            const freeml_dims *input1_dims,
+                            const int8_t *input1,
+                            const freeml_dims *input2_dims,
+                            const int8_t *input2,
+                            const freeml_dims *output_dims, int8_t *output,
+                            freeml_tile tile);
+
+/* ---- MEAN over H and W ----
+ * input [n, h, w, c] -> output [n, 1, 1, c]. `quant` is the per-count
+ * adjusted multiplier of TFLM's EvalIntegerMean (see
+ * freeml_mean_quant()). Units: output elements (n * c). */
+typedef struct {
+  int32_t input_zero_point;
+  int32_t output_offset;
+  freeml_quant quant;
+} freeml_mean_params;
+
+/* TFLM's multiplier for a mean over `count` elements with real scale ratio
+ * input_scale / output_scale. */
+freeml_quant freeml_mean_quant(double real_ratio, int32_t count);
+int32_t freeml_mean_s8_units(const freeml_dims *output_dims);
+freeml_status freeml_mean_hw_s8(const freeml_mean_params *params,
+                                const freeml_dims *input_dims,
+                                const int8_t *input, int8_t *output,
+                                freeml_tile tile);
+
+/* ---- SOFTMAX ----
+ * Rows of `depth` elements; output scale 1/256, zero point -128.
+ * Units: rows. */
+typedef struct {
+  int32_t input_multiplier;
+  int32_t input_left_shift;
+  int32_t diff_min;
+} freeml_softmax_params;
+
+/* TFLM PreprocessSoftmaxScaling(beta, input_scale, 5 integer bits). Returns
+ * FREEML_ERR_ARG when beta * input_scale is too small to represent. */
+freeml_status freeml_softmax_prepare(double beta, double input_scale,
+                                     freeml_softmax_params *params);
+freeml_status freeml_softmax_s8(const freeml_softmax_params *params,
+                                int32_t rows, int32_t depth,
+                                const int8_t *input, int8_t *output,
+                                freeml_tile tile);
+
+/* ---- PAD / PADV2 ----
+ * Copies input into output at offset `before` per dim, fills the rest with
+ * `pad_value`. Units: output elements. */
+typedef struct {
+  freeml_dims before;
+  int8_t pad_value;
+} freeml_pad_params;
+
+int32_t freeml_pad_s8_units(const freeml_dims *output_dims);
+freeml_status freeml_pad_s8(const freeml_pad_params *params,
+                            const freeml_dims *input_dims, const int8_t *input,
+                            const freeml_dims *output_dims, int8_t *output,
+                            freeml_tile tile);
+
+/* ---- CONCATENATION (no requantization: TFLM requires equal scales) ----
+ * Each input is viewed as [outer, axis_size[i], inner]; the output as
+ * [outer, sum(axis_size), inner]. Units: output elements. */
+freeml_status freeml_concat_s8(int32_t num_inputs,
+                               const int8_t *const *inputs,
+                               const int32_t *axis_sizes, int32_t outer,
+                               int32_t inner, int8_t *output,
+                               freeml_tile tile);
+
+/* ---- RESHAPE and plain copies: output[i] = input[i]. Units: bytes. ---- */
+freeml_status freeml_copy_s8(const int8_t *input, int8_t *output,
+                             freeml_tile tile);
+
+/* ---- QUANTIZE float32 -> int8: clamp(roundf(x / scale) + zero_point).
+ * Units: elements. ---- */
+freeml_status freeml_quantize_f32_s8(float scale, int32_t zero_point,
+                                     const float *input, int8_t *output,
+                                     freeml_tile tile);
+
+/* ---- QUANTIZE int8 -> int8 (requantize). Units: elements. ---- */
+typedef struct {
+  int32_t input_offset;
+  int32_t output_offset;
+  freeml_quant quant;
+} freeml_requantize_params;
+
+freeml_status freeml_requantize_s8(const freeml_requantize_params *params,
+                                   const int8_t *input, int8_t *output,
+                                   freeml_tile tile);
+
+/* ---- DEQUANTIZE int8 -> float32: scale * (x - zero_point).
+ * Units: elements. ---- */
+freeml_status freeml_dequantize_s8_f32(float scale, int32_t zero_point,
+                                       const int8_t *input, float *output,
+                                       freeml_tile tile);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FREEML_KERNELS_H_ */
