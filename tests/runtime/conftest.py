@@ -1,0 +1,31 @@
+"""Fixtures shared by the runtime tests: paths and the built artifacts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+  """../shared beside the repo (override with $FREEML_SHARED_DIR).
+
+  The shared models and datasets are part of the test contract: a missing
+  folder is a failed setup, not a reason to skip.
+  """
+  path = Path(os.environ.get("FREEML_SHARED_DIR", REPO.parent / "shared"))
+  if not (path / "models").is_dir():
+    pytest.fail(f"shared data not found at {path}; set FREEML_SHARED_DIR")
+  return path
+
+
+@pytest.fixture(scope="session")
+def freeml_run() -> Path:
+  path = REPO / "build" / "bin" / "freeml_run"
+  if not path.exists():
+    pytest.fail(f"{path} not built: run `make build`")
+  return path

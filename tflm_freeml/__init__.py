@@ -1,0 +1,1 @@
+"""Python access to the FreeML C runtime (see runtime.py)."""

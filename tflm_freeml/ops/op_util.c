@@ -1,0 +1,169 @@
+#include <string.h>
+
+#include "tflm_freeml/ops/ops.h"
+
+void *freeml_prepare_alloc(freeml_prepare_context *ctx, uint32_t bytes,
+                           uint32_t *offset) {
+  uint32_t start = (*ctx->arena_used + 7u) & ~7u;
+  if (start > ctx->rt->arena_size || bytes > ctx->rt->arena_size - start) {
+    freeml_fail(ctx->error, FREEML_ERR_ARENA,
+                "arena of %u bytes is too small for the op parameters",
+                (unsigned)ctx->rt->arena_size);
+    return 0;
+  }
+  *ctx->arena_used = start + bytes;
+  *offset = start;
+  memset(ctx->rt->arena + start, 0, bytes);
+  return ctx->rt->arena + start;
+}
+
+static freeml_status tensor_at(freeml_prepare_context *ctx, int32_t index,
+                               const char *role, freeml_tensor_info *tensor) {
+  freeml_error reason;
+  freeml_status status =
+      freeml_model_tensor(&ctx->rt->model, index, tensor, &reason);
+  if (status != FREEML_OK) {
+    return freeml_fail(ctx->error, status, "%s: %s", role, reason.message);
+  }
+  return FREEML_OK;
+}
+
+freeml_status freeml_prepare_input(freeml_prepare_context *ctx, uint32_t slot,
+                                   const char *role, int32_t *index,
+                                   freeml_tensor_info *tensor) {
+  *index = freeml_op_input(&ctx->rt->model, ctx->op, slot);
+  if (*index < 0) {
+    return freeml_fail(ctx->error, FREEML_ERR_MODEL, "missing %s (input %u)",
+                       role, (unsigned)slot);
+  }
+  return tensor_at(ctx, *index, role, tensor);
+}
+
+freeml_status freeml_prepare_optional_input(freeml_prepare_context *ctx,
+                                            uint32_t slot, const char *role,
+                                            int32_t *index,
+                                            freeml_tensor_info *tensor) {
+  *index = freeml_op_input(&ctx->rt->model, ctx->op, slot);
+  if (*index < 0) return FREEML_OK;
+  return tensor_at(ctx, *index, role, tensor);
+}
+
+freeml_status freeml_prepare_output(freeml_prepare_context *ctx,
+                                    uint32_t slot, int32_t *index,
+                                    freeml_tensor_info *tensor) {
+  *index = freeml_op_output(&ctx->rt->model, ctx->op, slot);
+  if (*index < 0) {
+    return freeml_fail(ctx->error, FREEML_ERR_MODEL, "missing output %u",
+                       (unsigned)slot);
+  }
+  return tensor_at(ctx, *index, "output", tensor);
+}
+
+static const char *type_name(int32_t type) {
+  static const char *const kNames[] = {
+      "float32", "float16", "int32", "uint8",   "int64",     "string",
+      "bool",    "int16",   "complex64", "int8", "float64", "complex128",
+      "uint64",  "resource", "variant", "uint32", "uint16",  "int4",
+      "bfloat16"};
+  if (type >= 0 && type < (int32_t)(sizeof(kNames) / sizeof(kNames[0]))) {
+    return kNames[type];
+  }
+  return "an unknown type";
+}
+
+freeml_status freeml_expect_type(freeml_prepare_context *ctx,
+                                 const freeml_tensor_info *tensor,
+                                 int32_t type, const char *role) {
+  if (tensor->type == type) return FREEML_OK;
+  if (type == FREEML_TYPE_INT8 &&
+      (tensor->type == FREEML_TYPE_FLOAT32 || tensor->type == 1 /* f16 */)) {
+    return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
+                       "%s is %s: float and hybrid models are not supported, "
+                       "quantize to full int8 (python -m converter)",
+                       role, type_name(tensor->type));
+  }
+  return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
+                     "%s is %s, the runtime needs %s", role,
+                     type_name(tensor->type), type_name(type));
+}
+
+freeml_status freeml_expect_constant(freeml_prepare_context *ctx,
+                                     const freeml_tensor_info *tensor,
+                                     const char *role) {
+  if (tensor->data != 0) return FREEML_OK;
+  return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
+                     "%s must be constant (stored in the model)", role);
+}
+
+freeml_status freeml_expect_activation(freeml_prepare_context *ctx,
+                                       const freeml_tensor_info *tensor,
+                                       const char *role) {
+  if (tensor->data == 0) return FREEML_OK;
+  return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
+                     "%s is a constant; the runtime expects an activation",
+                     role);
+}
+
+freeml_status freeml_expect_per_tensor(freeml_prepare_context *ctx,
+                                       const freeml_tensor_info *tensor,
+                                       const char *role) {
+  if (tensor->scales.length == 1) return FREEML_OK;
+  if (tensor->scales.length == 0) {
+    return freeml_fail(ctx->error, FREEML_ERR_MODEL, "%s is not quantized",
+                       role);
+  }
+  return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
+                     "%s has per-channel quantization; this op needs one "
+                     "scale",
+                     role);
+}
+
+freeml_status freeml_expect_options(freeml_prepare_context *ctx,
+                                    int32_t options_type) {
+  if (ctx->op->options_type == options_type) return FREEML_OK;
+  return freeml_fail(ctx->error, FREEML_ERR_MODEL,
+                     "options of type %d, expected %d",
+                     (int)ctx->op->options_type, (int)options_type);
+}
+
+freeml_dims freeml_dims_of(const freeml_tensor_info *tensor) {
+  int32_t padded[4] = {1, 1, 1, 1};
+  int32_t d;
+  freeml_dims dims;
+  for (d = 0; d < tensor->rank; ++d) {
+    padded[4 - tensor->rank + d] = tensor->shape[d];
+  }
+  dims.n = padded[0];
+  dims.h = padded[1];
+  dims.w = padded[2];
+  dims.c = padded[3];
+  return dims;
+}
+
+int freeml_dims_equal(const freeml_dims *a, const freeml_dims *b) {
+  return a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c;
+}
+
+freeml_status freeml_model_data_offset(freeml_prepare_context *ctx,
+                                       const freeml_tensor_info *tensor,
+                                       uint32_t alignment, uint32_t *offset) {
+  const uint8_t *base = ctx->rt->model.fb.data;
+  *offset = (uint32_t)(tensor->data - base);
+  if (((uintptr_t)tensor->data & (alignment - 1u)) != 0) {
+    return freeml_fail(ctx->error, FREEML_ERR_MODEL,
+                       "constant data at model offset %u is not %u-byte "
+                       "aligned (load the model at an aligned address)",
+                       (unsigned)*offset, (unsigned)alignment);
+  }
+  return FREEML_OK;
+}
+
+float freeml_scale(const freeml_prepare_context *ctx,
+                   const freeml_tensor_info *tensor, uint32_t i) {
+  return freeml_tensor_scale(&ctx->rt->model, tensor, i);
+}
+
+int32_t freeml_zero_point(const freeml_prepare_context *ctx,
+                          const freeml_tensor_info *tensor) {
+  return freeml_tensor_zero_point(&ctx->rt->model, tensor, 0);
+}

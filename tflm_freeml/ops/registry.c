@@ -1,0 +1,44 @@
+#include "tflm_freeml/ops/ops.h"
+
+/* Every op the runtime runs. A model with any other op is refused at init,
+ * naming the op. Keep in sync with converter/ops.py (a test checks). */
+static const freeml_op_registration kRegistry[] = {
+    {FREEML_BUILTIN_CONV_2D, freeml_prepare_conv2d, freeml_eval_conv2d},
+    {FREEML_BUILTIN_DEPTHWISE_CONV_2D, freeml_prepare_depthwise_conv2d,
+     freeml_eval_depthwise_conv2d},
+    {FREEML_BUILTIN_FULLY_CONNECTED, freeml_prepare_fully_connected,
+     freeml_eval_fully_connected},
+    {FREEML_BUILTIN_ADD, freeml_prepare_add, freeml_eval_add},
+    {FREEML_BUILTIN_AVERAGE_POOL_2D, freeml_prepare_avg_pool,
+     freeml_eval_avg_pool},
+    {FREEML_BUILTIN_MAX_POOL_2D, freeml_prepare_max_pool,
+     freeml_eval_max_pool},
+    {FREEML_BUILTIN_MEAN, freeml_prepare_mean, freeml_eval_mean},
+    {FREEML_BUILTIN_RESHAPE, freeml_prepare_reshape, freeml_eval_reshape},
+    {FREEML_BUILTIN_SOFTMAX, freeml_prepare_softmax, freeml_eval_softmax},
+    {FREEML_BUILTIN_PAD, freeml_prepare_pad, freeml_eval_pad},
+    {FREEML_BUILTIN_PADV2, freeml_prepare_pad, freeml_eval_pad},
+    {FREEML_BUILTIN_CONCATENATION, freeml_prepare_concatenation,
+     freeml_eval_concatenation},
+    {FREEML_BUILTIN_QUANTIZE, freeml_prepare_quantize, freeml_eval_quantize},
+    {FREEML_BUILTIN_DEQUANTIZE, freeml_prepare_dequantize,
+     freeml_eval_dequantize},
+};
+
+#define REGISTRY_SIZE (sizeof(kRegistry) / sizeof(kRegistry[0]))
+
+const freeml_op_registration *freeml_find_op(int32_t builtin_code) {
+  uint32_t i;
+  for (i = 0; i < REGISTRY_SIZE; ++i) {
+    if (kRegistry[i].builtin_code == builtin_code) return &kRegistry[i];
+  }
+  return 0;
+}
+
+const freeml_op_registration *freeml_op_by_kind(uint8_t kind) {
+  return kind < REGISTRY_SIZE ? &kRegistry[kind] : 0;
+}
+
+uint8_t freeml_op_kind(const freeml_op_registration *registration) {
+  return (uint8_t)(registration - kRegistry);
+}

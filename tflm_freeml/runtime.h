@@ -1,0 +1,103 @@
+/*
+ * FreeML runtime: runs an int8 .tflite model in place, op by op and tile by
+ * tile, with all memory in one caller-owned arena.
+ *
+ * Arena layout: [op table | per-op parameters | tensor plans | activations].
+ * Everything stored in the arena is position-independent (offsets, not
+ * pointers) and has the same size on 32- and 64-bit targets, so the memory
+ * use the host reports is the memory the device needs.
+ *
+ * Typical use:
+ *   static uint8_t arena[N];          // N from the converter's report
+ *   freeml_runtime rt;
+ *   freeml_error err;
+ *   if (freeml_runtime_init(&rt, model, model_len, arena, N, &err)) fail;
+ *   freeml_runtime_tensor(&rt, freeml_runtime_input(&rt, 0), &view);
+ *   memcpy(view.data, input, view.bytes);
+ *   if (freeml_runtime_invoke(&rt, &err)) fail;
+ */
+#ifndef FREEML_RUNTIME_H_
+#define FREEML_RUNTIME_H_
+
+#include <stdint.h>
+
+#include "kernels/freeml_kernels.h"
+#include "tflm_freeml/errors.h"
+#include "tflm_freeml/model_reader.h"
+#include "tflm_freeml/planner.h"
+
+/* One prepared operator. `params` is the arena offset of its kind's
+ * parameter struct (see ops/ops.h). */
+typedef struct {
+  uint8_t kind;        /* freeml_op_kind */
+  uint8_t reserved;
+  uint16_t model_index; /* operator index in the model */
+  uint32_t params;
+  int32_t units;       /* work units of the kernel (tile range upper bound) */
+} freeml_op;
+
+typedef struct {
+  uint32_t persistent_bytes; /* op table, parameters, tensor plans */
+  uint32_t activation_bytes; /* planned activation area */
+  uint32_t total_bytes;      /* arena bytes needed, including alignment */
+} freeml_memory_use;
+
+typedef struct {
+  freeml_model model;
+  uint8_t *arena; /* first 16-byte aligned byte of the caller's arena */
+  uint32_t arena_size;
+  freeml_op *ops;
+  uint32_t num_ops;
+  freeml_tensor_plan *tensors;
+  uint32_t num_tensors;
+  uint8_t *activations;
+  freeml_memory_use memory;
+} freeml_runtime;
+
+/* A tensor as the runtime sees it. `data` is 0 for a tensor with no
+ * storage (an unused tensor). Activation data is valid only while the
+ * tensor is alive (see freeml_tensor_plan). */
+typedef struct {
+  uint8_t *data;
+  uint32_t bytes;
+  int32_t type; /* TFLite TensorType */
+  int32_t rank;
+  int32_t shape[FREEML_MAX_RANK];
+  float scale;  /* first scale, 0 if not quantized */
+  int32_t zero_point;
+} freeml_tensor_view;
+
+/* Reads and checks the model, prepares every op (parameters, multipliers)
+ * and plans the activations. The model must stay in place (it is read, not
+ * copied) and be 4-byte aligned; 16 is recommended. Fails with
+ * FREEML_ERR_ARENA if `arena_size` is too small, FREEML_ERR_MODEL for a
+ * malformed model and FREEML_ERR_UNSUPPORTED for ops or types the runtime
+ * does not run; the message names the op, its index and its layer. */
+freeml_status freeml_runtime_init(freeml_runtime *rt, const uint8_t *model,
+                                  uint32_t model_size, uint8_t *arena,
+                                  uint32_t arena_size, freeml_error *error);
+
+/* Graph inputs and outputs, as tensor indexes. */
+uint32_t freeml_runtime_num_inputs(const freeml_runtime *rt);
+uint32_t freeml_runtime_num_outputs(const freeml_runtime *rt);
+int32_t freeml_runtime_input(const freeml_runtime *rt, uint32_t i);
+int32_t freeml_runtime_output(const freeml_runtime *rt, uint32_t i);
+
+freeml_status freeml_runtime_tensor(const freeml_runtime *rt, int32_t index,
+                                    freeml_tensor_view *view);
+
+/* Runs the whole graph on the current input tensors. */
+freeml_status freeml_runtime_invoke(freeml_runtime *rt, freeml_error *error);
+
+/* Runs units [tile.start, tile.end) of op `op_index` (0 <= start <= end <=
+ * freeml_runtime_op_units()). Any split of an op into tiles, in order, gives
+ * the bytes of one full run; re-running a tile is harmless. */
+freeml_status freeml_runtime_run_op(freeml_runtime *rt, uint32_t op_index,
+                                    freeml_tile tile, freeml_error *error);
+int32_t freeml_runtime_op_units(const freeml_runtime *rt, uint32_t op_index);
+
+/* Tensor index of output `i` of op `op_index` (-1 if none). */
+int32_t freeml_runtime_op_output(const freeml_runtime *rt, uint32_t op_index,
+                                 uint32_t i);
+
+#endif /* FREEML_RUNTIME_H_ */
