@@ -17,7 +17,8 @@
  *    tile can be re-run, with identical results. `..._units()` gives the total.
  *  - Kernels never allocate and keep no state between calls.
  *  - Arguments are validated by the caller (the runtime's prepare step);
- *    kernels only check the tile range and return FREEML_ERR_ARG on a bad one.
+ *    kernels only check the tile range and return FREEML_ERR_ARG on a bad one
+ *    (before writing anything).
  */
 #ifndef FREEML_KERNELS_H_
 #define FREEML_KERNELS_H_
@@ -30,7 +31,10 @@ extern "C" {
 
 typedef enum {
   FREEML_OK = 0,
-  FREEML_ERR_ARG = 1, /* an argument is out of range (e.g. the tile) */
+  FREEML_ERR_ARG = 1,         /* an argument is out of range (e.g. the tile) */
+  FREEML_ERR_MODEL = 2,       /* runtime: malformed model */
+  FREEML_ERR_UNSUPPORTED = 3, /* runtime: op or type it does not run */
+  FREEML_ERR_ARENA = 4        /* runtime: arena too small */
 } freeml_status;
 
 /* Shape of a 4D NHWC tensor. Lower-rank tensors pad with leading 1s. */
@@ -211,8 +215,10 @@ freeml_status freeml_mean_hw_s8(const freeml_mean_params *params,
                                 freeml_tile tile);
 
 /* ---- SOFTMAX ----
- * Rows of `depth` elements; output scale 1/256, zero point -128.
- * Units: rows. */
+ * Rows of `depth` elements (at most FREEML_SOFTMAX_MAX_DEPTH, so the
+ * int32 sum of exponentials cannot overflow); output scale 1/256, zero
+ * point -128. Units: rows. */
+#define FREEML_SOFTMAX_MAX_DEPTH 2048
 typedef struct {
   int32_t input_multiplier;
   int32_t input_left_shift;
@@ -251,15 +257,16 @@ freeml_status freeml_concat_s8(int32_t num_inputs,
                                int32_t inner, int8_t *output,
                                freeml_tile tile);
 
-/* ---- RESHAPE and plain copies: output[i] = input[i]. Units: bytes. ---- */
+/* ---- RESHAPE and plain copies: output[i] = input[i]. Units: bytes, of
+ * `count` in all. ---- */
 freeml_status freeml_copy_s8(const int8_t *input, int8_t *output,
-                             freeml_tile tile);
+                             int32_t count, freeml_tile tile);
 
 /* ---- QUANTIZE float32 -> int8: clamp(roundf(x / scale) + zero_point).
- * Units: elements. ---- */
+ * Units: elements, of `count` in all. ---- */
 freeml_status freeml_quantize_f32_s8(float scale, int32_t zero_point,
                                      const float *input, int8_t *output,
-                                     freeml_tile tile);
+                                     int32_t count, freeml_tile tile);
 
 /* ---- QUANTIZE int8 -> int8 (requantize). Units: elements. ---- */
 typedef struct {
@@ -270,13 +277,13 @@ typedef struct {
 
 freeml_status freeml_requantize_s8(const freeml_requantize_params *params,
                                    const int8_t *input, int8_t *output,
-                                   freeml_tile tile);
+                                   int32_t count, freeml_tile tile);
 
 /* ---- DEQUANTIZE int8 -> float32: scale * (x - zero_point).
- * Units: elements. ---- */
+ * Units: elements, of `count` in all. ---- */
 freeml_status freeml_dequantize_s8_f32(float scale, int32_t zero_point,
                                        const int8_t *input, float *output,
-                                       freeml_tile tile);
+                                       int32_t count, freeml_tile tile);
 
 #ifdef __cplusplus
 }

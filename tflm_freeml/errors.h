@@ -1,13 +1,8 @@
-/* Status codes and the one-line error message of the runtime. */
+/* The one-line error message of the runtime (statuses: freeml_status). */
 #ifndef FREEML_ERRORS_H_
 #define FREEML_ERRORS_H_
 
 #include "kernels/freeml_kernels.h"
-
-/* Runtime statuses extend the kernel's freeml_status values. */
-#define FREEML_ERR_MODEL ((freeml_status)2)       /* malformed model */
-#define FREEML_ERR_UNSUPPORTED ((freeml_status)3) /* op/type not supported */
-#define FREEML_ERR_ARENA ((freeml_status)4)       /* arena too small */
 
 #define FREEML_ERROR_MESSAGE_SIZE 200
 
