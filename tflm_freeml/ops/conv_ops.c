@@ -168,7 +168,7 @@ static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op,
                        "filter has %u scales for %d output channels",
                        (unsigned)filter.scales.length, (int)out_channels);
   }
-  if ((s = freeml_model_data_offset(ctx, &filter, 1, &p->filter_data)) !=
+  if ((s = freeml_prepare_const_data(ctx, &filter, 1, &p->filter_data)) !=
       FREEML_OK) {
     return s;
   }
@@ -177,7 +177,7 @@ static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op,
     if ((s = freeml_expect_type(ctx, &bias, FREEML_TYPE_INT32, "bias")) !=
             FREEML_OK ||
         (s = freeml_expect_constant(ctx, &bias, "bias")) != FREEML_OK ||
-        (s = freeml_model_data_offset(ctx, &bias, 4, &p->bias_data)) !=
+        (s = freeml_prepare_const_data(ctx, &bias, 4, &p->bias_data)) !=
             FREEML_OK) {
       return s;
     }
@@ -249,8 +249,8 @@ freeml_status freeml_eval_conv2d(freeml_runtime *rt, const freeml_op *op,
   return freeml_conv2d_s8(
       &p->params.conv, &q, &p->input,
       freeml_activation_data(rt, p->input_tensor), &p->filter,
-      (const int8_t *)freeml_model_data(rt, p->filter_data),
-      (const int32_t *)freeml_model_data(rt, p->bias_data), &p->output,
+      (const int8_t *)freeml_const_data(rt, p->filter_data),
+      (const int32_t *)freeml_const_data(rt, p->bias_data), &p->output,
       freeml_activation_data(rt, p->output_tensor), tile);
 }
 
@@ -262,7 +262,7 @@ freeml_status freeml_eval_depthwise_conv2d(freeml_runtime *rt,
   freeml_per_channel_quant q = quant_of(rt, p);
   return freeml_depthwise_conv2d_s8(
       &p->params, &q, &p->input, freeml_activation_data(rt, p->input_tensor),
-      &p->filter, (const int8_t *)freeml_model_data(rt, p->filter_data),
-      (const int32_t *)freeml_model_data(rt, p->bias_data), &p->output,
+      &p->filter, (const int8_t *)freeml_const_data(rt, p->filter_data),
+      (const int32_t *)freeml_const_data(rt, p->bias_data), &p->output,
       freeml_activation_data(rt, p->output_tensor), tile);
 }

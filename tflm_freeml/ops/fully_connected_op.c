@@ -92,7 +92,7 @@ freeml_status freeml_prepare_fully_connected(freeml_prepare_context *ctx,
                        "filter has %u scales for %d units",
                        (unsigned)channels, (int)p->out_units);
   }
-  if ((s = freeml_model_data_offset(ctx, &filter, 1, &p->filter_data)) !=
+  if ((s = freeml_prepare_const_data(ctx, &filter, 1, &p->filter_data)) !=
       FREEML_OK) {
     return s;
   }
@@ -103,7 +103,7 @@ freeml_status freeml_prepare_fully_connected(freeml_prepare_context *ctx,
     if ((s = freeml_expect_type(ctx, &bias, FREEML_TYPE_INT32, "bias")) !=
             FREEML_OK ||
         (s = freeml_expect_constant(ctx, &bias, "bias")) != FREEML_OK ||
-        (s = freeml_model_data_offset(ctx, &bias, 4, &p->bias_data)) !=
+        (s = freeml_prepare_const_data(ctx, &bias, 4, &p->bias_data)) !=
             FREEML_OK) {
       return s;
     }
@@ -157,7 +157,7 @@ freeml_status freeml_eval_fully_connected(freeml_runtime *rt,
   return freeml_fully_connected_s8(
       &p->params, &q, p->batches, p->accum_depth, p->out_units,
       freeml_activation_data(rt, p->input_tensor),
-      (const int8_t *)freeml_model_data(rt, p->filter_data),
-      (const int32_t *)freeml_model_data(rt, p->bias_data),
+      (const int8_t *)freeml_const_data(rt, p->filter_data),
+      (const int32_t *)freeml_const_data(rt, p->bias_data),
       freeml_activation_data(rt, p->output_tensor), tile);
 }

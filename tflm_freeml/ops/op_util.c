@@ -144,17 +144,19 @@ int freeml_dims_equal(const freeml_dims *a, const freeml_dims *b) {
   return a->n == b->n && a->h == b->h && a->w == b->w && a->c == b->c;
 }
 
-freeml_status freeml_model_data_offset(freeml_prepare_context *ctx,
-                                       const freeml_tensor_info *tensor,
-                                       uint32_t alignment, uint32_t *offset) {
-  const uint8_t *base = ctx->rt->model.fb.data;
-  *offset = (uint32_t)(tensor->data - base);
-  if (((uintptr_t)tensor->data & (alignment - 1u)) != 0) {
-    return freeml_fail(ctx->error, FREEML_ERR_MODEL,
-                       "constant data at model offset %u is not %u-byte "
-                       "aligned (load the model at an aligned address)",
-                       (unsigned)*offset, (unsigned)alignment);
+freeml_status freeml_prepare_const_data(freeml_prepare_context *ctx,
+                                        const freeml_tensor_info *tensor,
+                                        uint32_t alignment, uint32_t *ref) {
+  uint32_t offset;
+  void *copy;
+  if (((uintptr_t)tensor->data & (alignment - 1u)) == 0) {
+    *ref = (uint32_t)(tensor->data - ctx->rt->model.fb.data);
+    return FREEML_OK;
   }
+  copy = freeml_prepare_alloc(ctx, tensor->data_size, &offset);
+  if (copy == 0) return FREEML_ERR_ARENA;
+  memcpy(copy, tensor->data, tensor->data_size);
+  *ref = offset | FREEML_DATA_IN_ARENA;
   return FREEML_OK;
 }
 

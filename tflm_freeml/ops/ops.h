@@ -16,6 +16,9 @@
 #include "tflm_freeml/runtime.h"
 
 #define FREEML_NO_DATA 0xFFFFFFFFu
+/* Set in a constant-data reference when the data was copied into the arena
+ * (its place in the model was not aligned for its type). */
+#define FREEML_DATA_IN_ARENA 0x80000000u
 
 /* Builtin op codes of the TFLite schema that the runtime runs. */
 enum {
@@ -118,11 +121,12 @@ freeml_status freeml_expect_options(freeml_prepare_context *ctx,
 freeml_dims freeml_dims_of(const freeml_tensor_info *tensor);
 int freeml_dims_equal(const freeml_dims *a, const freeml_dims *b);
 
-/* Offset of constant data in the model; the alignment (1 or 4 bytes) is
- * checked so that eval can read int32 data directly. */
-freeml_status freeml_model_data_offset(freeml_prepare_context *ctx,
-                                       const freeml_tensor_info *tensor,
-                                       uint32_t alignment, uint32_t *offset);
+/* Reference to a constant tensor's data for eval (see freeml_const_data):
+ * its offset in the model when aligned to `alignment` (1 or 4 bytes), or a
+ * copy in the arena otherwise, so that kernels read int32 data directly. */
+freeml_status freeml_prepare_const_data(freeml_prepare_context *ctx,
+                                        const freeml_tensor_info *tensor,
+                                        uint32_t alignment, uint32_t *ref);
 
 float freeml_scale(const freeml_prepare_context *ctx,
                    const freeml_tensor_info *tensor, uint32_t i);
@@ -136,9 +140,11 @@ static inline int8_t *freeml_activation_data(const freeml_runtime *rt,
   return (int8_t *)(rt->activations + rt->tensors[tensor].offset);
 }
 
-static inline const void *freeml_model_data(const freeml_runtime *rt,
-                                            uint32_t offset) {
-  return offset == FREEML_NO_DATA ? 0 : rt->model.fb.data + offset;
+static inline const void *freeml_const_data(const freeml_runtime *rt,
+                                            uint32_t ref) {
+  if (ref == FREEML_NO_DATA) return 0;
+  if (ref & FREEML_DATA_IN_ARENA) return rt->arena + (ref & ~FREEML_DATA_IN_ARENA);
+  return rt->model.fb.data + ref;
 }
 
 static inline const void *freeml_arena_data(const freeml_runtime *rt,

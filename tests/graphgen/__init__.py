@@ -1,0 +1,1 @@
+"""Generates small int8 .tflite graphs for golden tests against TFLM."""
