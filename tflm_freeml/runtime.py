@@ -173,7 +173,7 @@ class Runtime:
   def set_inputs(self, inputs: Sequence[np.ndarray]) -> None:
     if len(inputs) != len(self.inputs):
       raise FreemlError(f"the model has {len(self.inputs)} inputs, got {len(inputs)}")
-    for details, value in zip(self.inputs, inputs):
+    for details, value in zip(self.inputs, inputs, strict=True):
       array = np.ascontiguousarray(value, dtype=details.dtype)
       view = self._view(details.index)
       if array.nbytes != view.bytes:

@@ -149,7 +149,7 @@ def add(rng, shape1=(1, 4, 5, 3), shape2=(1, 4, 5, 3), act="none") -> Graph:
   s1, s2 = float(rng.uniform(0.01, 0.1)), float(rng.uniform(0.01, 0.1))
   a = g.add(_act_tensor(shape1, s1, int(rng.integers(-128, 128)), "a"))
   b = g.add(_act_tensor(shape2, s2, int(rng.integers(-128, 128)), "b"))
-  out_shape = tuple(max(p, q) for p, q in zip(shape1, shape2))
+  out_shape = tuple(max(p, q) for p, q in zip(shape1, shape2, strict=True))
   y = g.add(_act_tensor(out_shape, (s1 + s2) * rng.uniform(0.8, 1.5), int(rng.integers(-20, 20))))
   options = schema.AddOptionsT()
   options.fusedActivationFunction = ACTIVATIONS[act]
@@ -187,7 +187,7 @@ def pad(rng, shape=(1, 3, 4, 2), paddings=((0, 0), (1, 2), (0, 1), (0, 0)), v2=F
   scale, zp = float(rng.uniform(0.01, 0.1)), int(rng.integers(-50, 50))
   x = g.add(_act_tensor(shape, scale, zp))
   p = g.add(Tensor((len(shape), 2), "int32", data=np.array(paddings, np.int32), name="paddings"))
-  out = tuple(s + lo + hi for s, (lo, hi) in zip(shape, paddings))
+  out = tuple(s + lo + hi for s, (lo, hi) in zip(shape, paddings, strict=True))
   y = g.add(_act_tensor(out, scale, zp))
   inputs = [x, p]
   if v2:

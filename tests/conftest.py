@@ -1,4 +1,4 @@
-"""Fixtures shared by the runtime tests: paths and the built artifacts."""
+"""Fixtures shared by every test folder."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
