@@ -34,7 +34,9 @@ freeml_status freeml_conv2d_s8(const freeml_conv_params *params,
   for (i = tile.start; i < tile.end; ++i) {
     const int32_t y0 = oy * params->stride_h - params->pad_h;
     const int32_t x0 = ox * params->stride_w - params->pad_w;
-    const int32_t ic0 = (oc / filters_per_group) * group_c;
+    /* Division only for grouped convolutions: it is costly on small MCUs. */
+    const int32_t ic0 =
+        filters_per_group == out_c ? 0 : (oc / filters_per_group) * group_c;
     const int8_t *w = filter + (int64_t)oc * k_h * k_w * group_c;
     int32_t acc = 0;
     int32_t ky, kx, c, y;

@@ -30,7 +30,8 @@ freeml_status freeml_depthwise_conv2d_s8(
   for (i = tile.start; i < tile.end; ++i) {
     const int32_t y0 = oy * conv->stride_h - conv->pad_h;
     const int32_t x0 = ox * conv->stride_w - conv->pad_w;
-    const int32_t ic = oc / params->depth_multiplier;
+    const int32_t ic =
+        params->depth_multiplier == 1 ? oc : oc / params->depth_multiplier;
     int32_t acc = 0;
     int32_t ky, kx, y;
     for (ky = 0; ky < k_h; ++ky) {

@@ -14,14 +14,14 @@ freeml_status freeml_fully_connected_s8(const freeml_fc_params *params,
   /* TFLM applies the filter zero point on the per-tensor path only. */
   const int32_t filter_offset = params->per_channel ? 0 : params->filter_offset;
   const int32_t input_offset = params->input_offset;
-  int32_t i;
+  int32_t i, b, o;
   if (!freeml_tile_valid(tile,
                          freeml_fully_connected_s8_units(batches, out_units))) {
     return FREEML_ERR_ARG;
   }
+  b = tile.start / out_units;
+  o = tile.start % out_units;
   for (i = tile.start; i < tile.end; ++i) {
-    const int32_t b = i / out_units;
-    const int32_t o = i % out_units;
     const int32_t q = params->per_channel ? o : 0;
     const int8_t *x = input + (int64_t)b * accum_depth;
     const int8_t *w = filter + (int64_t)o * accum_depth;
@@ -35,6 +35,10 @@ freeml_status freeml_fully_connected_s8(const freeml_fc_params *params,
         params->output_offset;
     output[i] = (int8_t)freeml_clamp(y, params->activation.min,
                                      params->activation.max);
+    if (++o == out_units) {
+      o = 0;
+      ++b;
+    }
   }
   return FREEML_OK;
 }
