@@ -35,7 +35,7 @@ class LayerInfo:
 @dataclasses.dataclass
 class GraphInfo:
   file_bytes: int
-  weight_bytes: int  # all constant buffers of subgraph 0's tensors, counted once
+  weight_bytes: int  # the distinct constant buffers of subgraph 0's tensors
   layers: List[LayerInfo]
   input_dtype: str
   output_dtype: str
@@ -87,6 +87,7 @@ def read_graph(model: bytes) -> GraphInfo:
     tensors = [graph.Tensors(i) for i in range(graph.TensorsLength())]
     const = {i: buffer_sizes[t.Buffer()] for i, t in enumerate(tensors)
              if 0 < t.Buffer() < len(buffer_sizes) and buffer_sizes[t.Buffer()] > 0}
+    const_buffers = {tensors[i].Buffer() for i in const}
     layers = []
     for i in range(graph.OperatorsLength()):
       op = graph.Operators(i)
@@ -110,7 +111,8 @@ def read_graph(model: bytes) -> GraphInfo:
     raise
   except Exception as e:  # the flatbuffers reader raises assorted errors
     raise ConverterError(f"truncated or corrupt .tflite model ({type(e).__name__})") from e
-  return GraphInfo(file_bytes=len(model), weight_bytes=sum(const.values()), layers=layers,
+  return GraphInfo(file_bytes=len(model),
+                   weight_bytes=sum(buffer_sizes[b] for b in const_buffers), layers=layers,
                    input_dtype=dtype_names.get(input_type, str(input_type)),
                    output_dtype=dtype_names.get(output_type, str(output_type)))
 

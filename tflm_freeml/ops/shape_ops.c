@@ -89,7 +89,6 @@ freeml_status freeml_prepare_pad(freeml_prepare_context *ctx, freeml_op *op) {
   pad_op_params *p;
   uint32_t params_offset;
   int32_t before[4] = {0, 0, 0, 0};
-  int32_t after[4] = {0, 0, 0, 0};
   int32_t d;
   freeml_status s;
 
@@ -131,9 +130,7 @@ freeml_status freeml_prepare_pad(freeml_prepare_context *ctx, freeml_op *op) {
                          (long long)lo, (long long)hi, (int)d);
     }
     before[4 - input.rank + d] = (int32_t)lo;
-    after[4 - input.rank + d] = (int32_t)hi;
   }
-  (void)after;
   p->params.before.n = before[0];
   p->params.before.h = before[1];
   p->params.before.w = before[2];
