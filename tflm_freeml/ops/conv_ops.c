@@ -32,18 +32,6 @@ typedef struct {
   int32_t depth_multiplier;
 } conv_options;
 
-/* TFLM's ComputePaddingHeightWidth for one axis: output size and the
- * top/left padding. */
-static void padding_1d(int32_t padding, int32_t in, int32_t k, int32_t stride,
-                       int32_t dilation, int32_t *out, int32_t *pad) {
-  int32_t effective = (k - 1) * dilation + 1;
-  int32_t total;
-  *out = padding == PADDING_SAME ? (in + stride - 1) / stride
-                                 : (in + stride - effective) / stride;
-  total = (*out - 1) * stride + effective - in;
-  *pad = total > 0 ? total / 2 : 0;
-}
-
 static freeml_status read_options(freeml_prepare_context *ctx, int depthwise,
                                   conv_options *o) {
   const freeml_fb_buffer *fb = &ctx->rt->model.fb;
@@ -150,10 +138,10 @@ static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op,
                        "groups",
                        (int)p->filter.c, (int)p->input.c);
   }
-  padding_1d(o.padding, p->input.h, p->filter.h, o.stride_h, o.dilation_h,
-             &out_h, &pad_h);
-  padding_1d(o.padding, p->input.w, p->filter.w, o.stride_w, o.dilation_w,
-             &out_w, &pad_w);
+  freeml_padding_1d(o.padding == PADDING_SAME, p->input.h, p->filter.h,
+                    o.stride_h, o.dilation_h, &out_h, &pad_h);
+  freeml_padding_1d(o.padding == PADDING_SAME, p->input.w, p->filter.w,
+                    o.stride_w, o.dilation_w, &out_w, &pad_w);
   if (p->output.n != p->input.n || p->output.h != out_h ||
       p->output.w != out_w || p->output.c != out_channels) {
     return freeml_fail(ctx->error, FREEML_ERR_MODEL,

@@ -8,18 +8,6 @@ typedef struct {
   int32_t output_tensor;
 } mean_op_params;
 
-static int64_t axis_value(const freeml_tensor_info *axes, uint32_t i) {
-  const uint8_t *p = axes->data + (axes->type == FREEML_TYPE_INT64 ? 8u : 4u) * i;
-  uint32_t lo = (uint32_t)p[0] | ((uint32_t)p[1] << 8) |
-                ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-  if (axes->type == FREEML_TYPE_INT64) {
-    uint32_t hi = (uint32_t)p[4] | ((uint32_t)p[5] << 8) |
-                  ((uint32_t)p[6] << 16) | ((uint32_t)p[7] << 24);
-    return (int64_t)(((uint64_t)hi << 32) | lo);
-  }
-  return (int32_t)lo;
-}
-
 freeml_status freeml_prepare_mean(freeml_prepare_context *ctx,
                                   freeml_op *op) {
   freeml_tensor_info input, axes, output;
@@ -57,7 +45,7 @@ freeml_status freeml_prepare_mean(freeml_prepare_context *ctx,
                        (int)input.rank);
   }
   for (i = 0; i < axes.elements; ++i) {
-    int64_t axis = axis_value(&axes, i);
+    int64_t axis = freeml_const_int(&axes, i);
     if (axis < 0) axis += 4;
     if (axis == 1) {
       reduces_h = 1;

@@ -160,6 +160,24 @@ freeml_status freeml_prepare_const_data(freeml_prepare_context *ctx,
   return FREEML_OK;
 }
 
+int64_t freeml_const_int(const freeml_tensor_info *tensor, uint32_t i) {
+  const uint32_t width = tensor->type == FREEML_TYPE_INT64 ? 8u : 4u;
+  const uint8_t *p = tensor->data + width * i;
+  uint64_t value = 0;
+  uint32_t k;
+  for (k = width; k > 0; --k) value = (value << 8) | p[k - 1]; /* little-endian */
+  return width == 8u ? (int64_t)value : (int64_t)(int32_t)(uint32_t)value;
+}
+
+void freeml_padding_1d(int same, int32_t in, int32_t k, int32_t stride,
+                       int32_t dilation, int32_t *out, int32_t *pad) {
+  const int32_t effective = (k - 1) * dilation + 1;
+  int32_t total;
+  *out = same ? (in + stride - 1) / stride : (in + stride - effective) / stride;
+  total = (*out - 1) * stride + effective - in;
+  *pad = total > 0 ? total / 2 : 0;
+}
+
 float freeml_scale(const freeml_prepare_context *ctx,
                    const freeml_tensor_info *tensor, uint32_t i) {
   return freeml_tensor_scale(&ctx->rt->model, tensor, i);

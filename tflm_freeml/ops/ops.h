@@ -128,6 +128,14 @@ freeml_status freeml_prepare_const_data(freeml_prepare_context *ctx,
                                         const freeml_tensor_info *tensor,
                                         uint32_t alignment, uint32_t *ref);
 
+/* Element i of a constant int32 or int64 tensor (axes, paddings). */
+int64_t freeml_const_int(const freeml_tensor_info *tensor, uint32_t i);
+
+/* TFLM's ComputePaddingHeightWidth for one axis: the output size and the
+ * top/left padding (`same`: SAME padding, else VALID). */
+void freeml_padding_1d(int same, int32_t in, int32_t k, int32_t stride,
+                       int32_t dilation, int32_t *out, int32_t *pad);
+
 float freeml_scale(const freeml_prepare_context *ctx,
                    const freeml_tensor_info *tensor, uint32_t i);
 int32_t freeml_zero_point(const freeml_prepare_context *ctx,

@@ -14,14 +14,6 @@ typedef struct {
   int32_t output_tensor;
 } pool_op_params;
 
-static void padding_1d(int32_t same, int32_t in, int32_t k, int32_t stride,
-                       int32_t *out, int32_t *pad) {
-  int32_t total;
-  *out = same ? (in + stride - 1) / stride : (in + stride - k) / stride;
-  total = (*out - 1) * stride + k - in;
-  *pad = total > 0 ? total / 2 : 0;
-}
-
 static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op) {
   const freeml_fb_buffer *fb = &ctx->rt->model.fb;
   const freeml_fb_table *t = &ctx->op->options;
@@ -82,10 +74,10 @@ static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op) {
   }
   p->input = freeml_dims_of(&input);
   p->output = freeml_dims_of(&output);
-  padding_1d(padding == 0, p->input.h, p->params.filter_h, p->params.stride_h,
-             &out_h, &p->params.pad_h);
-  padding_1d(padding == 0, p->input.w, p->params.filter_w, p->params.stride_w,
-             &out_w, &p->params.pad_w);
+  freeml_padding_1d(padding == 0, p->input.h, p->params.filter_h,
+                    p->params.stride_h, 1, &out_h, &p->params.pad_h);
+  freeml_padding_1d(padding == 0, p->input.w, p->params.filter_w,
+                    p->params.stride_w, 1, &out_w, &p->params.pad_w);
   if (p->output.n != p->input.n || p->output.h != out_h ||
       p->output.w != out_w || p->output.c != p->input.c) {
     return freeml_fail(ctx->error, FREEML_ERR_MODEL,

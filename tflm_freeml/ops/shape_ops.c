@@ -70,19 +70,6 @@ freeml_status freeml_eval_reshape(freeml_runtime *rt, const freeml_op *op,
 
 /* ---- PAD and PADV2 ---- */
 
-static int64_t padding_at(const freeml_tensor_info *paddings, uint32_t i) {
-  const uint8_t *p =
-      paddings->data + (paddings->type == FREEML_TYPE_INT64 ? 8u : 4u) * i;
-  uint32_t lo = (uint32_t)p[0] | ((uint32_t)p[1] << 8) |
-                ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-  if (paddings->type == FREEML_TYPE_INT64) {
-    uint32_t hi = (uint32_t)p[4] | ((uint32_t)p[5] << 8) |
-                  ((uint32_t)p[6] << 16) | ((uint32_t)p[7] << 24);
-    return (int64_t)(((uint64_t)hi << 32) | lo);
-  }
-  return (int32_t)lo;
-}
-
 freeml_status freeml_prepare_pad(freeml_prepare_context *ctx, freeml_op *op) {
   freeml_tensor_info input, paddings, value, output;
   int32_t paddings_index, value_index;
@@ -120,8 +107,8 @@ freeml_status freeml_prepare_pad(freeml_prepare_context *ctx, freeml_op *op) {
                        (int)input.rank);
   }
   for (d = 0; d < input.rank; ++d) {
-    int64_t lo = padding_at(&paddings, 2u * (uint32_t)d);
-    int64_t hi = padding_at(&paddings, 2u * (uint32_t)d + 1u);
+    int64_t lo = freeml_const_int(&paddings, 2u * (uint32_t)d);
+    int64_t hi = freeml_const_int(&paddings, 2u * (uint32_t)d + 1u);
     if (lo < 0 || hi < 0 ||
         (int64_t)input.shape[d] + lo + hi != (int64_t)output.shape[d]) {
       return freeml_fail(ctx->error, FREEML_ERR_MODEL,
