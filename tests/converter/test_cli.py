@@ -143,3 +143,27 @@ def test_supported_ops_match_the_runtime_registry():
   registry = (REPO / "tflm_freeml" / "ops" / "registry.c").read_text()
   names = set(re.findall(r"FREEML_BUILTIN_(\w+),", registry))
   assert names == set(ops.SUPPORTED_OPS.values())
+
+
+def test_digits_all_tensors_match_tflm(digits_out):
+  from converter import datasets
+  from converter.evaluate import quantize_input
+  from tests.runtime.test_shared_models import assert_all_tensors_equal
+  from tflm_freeml.runtime import Runtime
+  model = (digits_out / "model.tflite").read_bytes()
+  details = Runtime(model).inputs[0]
+  x_test = datasets.load_digits().x_test
+  for i in range(3):
+    x = quantize_input(x_test[i:i + 1], details.scale, details.zero_point)
+    assert assert_all_tensors_equal(model, [x], f"digit {i}") == 12  # input + 11 op outputs
+
+
+def test_saved_model_folder(tmp_path):
+  import tf_keras as keras
+  saved = tmp_path / "saved"
+  keras.models.load_model(DIGITS_H5, compile=False).save(saved, save_format="tf")
+  out = tmp_path / "out"
+  result = convert("--in", saved, "--data", "digits", "--out", out, "--max-eval", "50")
+  assert result.returncode == 0, result.stderr
+  report = json.loads((out / "report.json").read_text())
+  assert report["evaluation"]["int8_accuracy"] > 0.9
