@@ -1,5 +1,17 @@
-"""Writes a .tflite flatbuffer from a small typed spec, with no TF converter
-in the way: any quantization, shape or option TFLM accepts can be built."""
+"""Writes a .tflite flatbuffer from a small typed spec.
+
+No TF converter is involved, so any shape, quantization or option that TFLM
+accepts can be built. The schema's object API (ModelT, SubGraphT, ...) does
+the flatbuffer layout.
+
+Example:
+  g = Graph()
+  x = g.add(Tensor((1, 4), "int8", scale=0.05, zero_point=-3, name="x"))
+  y = g.add(Tensor((1, 4), "float32", name="y"))
+  g.ops.append(Op(schema.BuiltinOperator.DEQUANTIZE, [x], [y]))
+  g.inputs, g.outputs = [x], [y]
+  model_bytes = build(g)
+"""
 
 from __future__ import annotations
 
@@ -11,12 +23,19 @@ import numpy as np
 from tensorflow.lite.python import schema_py_generated as schema
 
 _TYPES = {"float32": schema.TensorType.FLOAT32, "int32": schema.TensorType.INT32,
-          "int64": schema.TensorType.INT64, "int8": schema.TensorType.INT8}
-_DTYPES = {"float32": np.float32, "int32": np.int32, "int64": np.int64, "int8": np.int8}
+          "int64": schema.TensorType.INT64, "int8": schema.TensorType.INT8,
+          "int16": schema.TensorType.INT16}
+DTYPES = {"float32": np.float32, "int32": np.int32, "int64": np.int64, "int8": np.int8,
+          "int16": np.int16}
+# Op codes above 127 only fit the 32-bit builtin_code field; the old 8-bit
+# field then holds this placeholder.
+_PLACEHOLDER_FOR_GREATER_OP_CODES = 127
 
 
 @dataclasses.dataclass
 class Tensor:
+  """One tensor. `scale` None means not quantized; a sequence of scales is
+  per-channel along `quantized_dimension`. `data` makes it a constant."""
   shape: Sequence[int]
   dtype: str = "int8"
   scale: Union[None, float, Sequence[float]] = None
@@ -25,57 +44,84 @@ class Tensor:
   data: Optional[np.ndarray] = None
   name: str = ""
 
+  @property
+  def is_constant(self) -> bool:
+    return self.data is not None
+
 
 @dataclasses.dataclass
 class Op:
-  code: int  # schema.BuiltinOperator
+  """One operator: a schema.BuiltinOperator code, tensor indices (-1 for an
+  omitted optional input) and the matching schema.BuiltinOptions type and
+  *OptionsT object."""
+  code: int
   inputs: Sequence[int]
   outputs: Sequence[int]
-  options_type: int = 0  # schema.BuiltinOptions
-  options: object = None  # the matching *OptionsT
+  options_type: int = 0
+  options: object = None
 
 
 @dataclasses.dataclass
 class Graph:
-  tensors: List[Tensor]
-  ops: List[Op]
-  inputs: List[int]
-  outputs: List[int]
+  """Subgraph 0 of a model: tensors, ops in execution order, graph I/O."""
+  tensors: List[Tensor] = dataclasses.field(default_factory=list)
+  ops: List[Op] = dataclasses.field(default_factory=list)
+  inputs: List[int] = dataclasses.field(default_factory=list)
+  outputs: List[int] = dataclasses.field(default_factory=list)
 
   def add(self, tensor: Tensor) -> int:
     self.tensors.append(tensor)
     return len(self.tensors) - 1
 
 
+def _check(graph: Graph) -> None:
+  """Catches spec mistakes here rather than as an obscure TFLM refusal."""
+  count = len(graph.tensors)
+  for i, t in enumerate(graph.tensors):
+    if t.data is not None and np.size(t.data) != int(np.prod(t.shape, dtype=np.int64)):
+      raise ValueError(f"tensor {i} ({t.name}): {np.size(t.data)} values for shape {t.shape}")
+  for k, op in enumerate(graph.ops):
+    for index in list(op.inputs) + list(op.outputs):
+      if not -1 <= index < count:
+        raise ValueError(f"op {k} refers to tensor {index} of {count}")
+  for index in graph.inputs + graph.outputs:
+    if not 0 <= index < count:
+      raise ValueError(f"graph I/O refers to tensor {index} of {count}")
+
+
+def _tensor(t: Tensor, index: int, buffers: List[schema.BufferT]) -> schema.TensorT:
+  tensor = schema.TensorT()
+  tensor.shape = np.array(t.shape, dtype=np.int32)
+  tensor.type = _TYPES[t.dtype]
+  tensor.name = t.name or f"t{index}"
+  tensor.buffer = 0  # no data: an activation
+  if t.data is not None:
+    buffer = schema.BufferT()
+    raw = np.ascontiguousarray(t.data, dtype=DTYPES[t.dtype]).tobytes()
+    buffer.data = np.frombuffer(raw, dtype=np.uint8)
+    buffers.append(buffer)
+    tensor.buffer = len(buffers) - 1
+  if t.scale is not None:
+    q = schema.QuantizationParametersT()
+    q.scale = np.atleast_1d(np.asarray(t.scale, dtype=np.float32))
+    q.zeroPoint = np.broadcast_to(np.asarray(t.zero_point, dtype=np.int64),
+                                  q.scale.shape).copy()
+    q.quantizedDimension = t.quantized_dimension
+    tensor.quantization = q
+  return tensor
+
+
 def build(graph: Graph) -> bytes:
+  """The .tflite bytes of `graph` (schema version 3, identifier TFL3)."""
+  _check(graph)
   model = schema.ModelT()
   model.version = 3
   model.description = "freeml generated test graph"
   model.buffers = [schema.BufferT()]  # buffer 0: the empty sentinel
-  codes: List[int] = []
   subgraph = schema.SubGraphT()
-  subgraph.tensors = []
-  for i, t in enumerate(graph.tensors):
-    tensor = schema.TensorT()
-    tensor.shape = np.array(t.shape, dtype=np.int32)
-    tensor.type = _TYPES[t.dtype]
-    tensor.name = t.name or f"t{i}"
-    tensor.buffer = 0
-    if t.data is not None:
-      buffer = schema.BufferT()
-      buffer.data = np.frombuffer(
-          np.ascontiguousarray(t.data, dtype=_DTYPES[t.dtype]).tobytes(), dtype=np.uint8)
-      model.buffers.append(buffer)
-      tensor.buffer = len(model.buffers) - 1
-    if t.scale is not None:
-      q = schema.QuantizationParametersT()
-      scales = np.atleast_1d(np.asarray(t.scale, dtype=np.float32))
-      q.scale = scales
-      q.zeroPoint = np.broadcast_to(np.asarray(t.zero_point, dtype=np.int64),
-                                    scales.shape).copy()
-      q.quantizedDimension = t.quantized_dimension
-      tensor.quantization = q
-    subgraph.tensors.append(tensor)
+  subgraph.name = "main"
+  subgraph.tensors = [_tensor(t, i, model.buffers) for i, t in enumerate(graph.tensors)]
+  codes: List[int] = []
   subgraph.operators = []
   for op in graph.ops:
     if op.code not in codes:
@@ -94,7 +140,7 @@ def build(graph: Graph) -> bytes:
   for code in codes:
     opcode = schema.OperatorCodeT()
     opcode.builtinCode = code
-    opcode.deprecatedBuiltinCode = min(code, 127)
+    opcode.deprecatedBuiltinCode = min(code, _PLACEHOLDER_FOR_GREATER_OP_CODES)
     opcode.version = 1
     model.operatorCodes.append(opcode)
   builder = flatbuffers.Builder(1024)

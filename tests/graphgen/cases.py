@@ -1,10 +1,11 @@
-"""The golden test plan: a deterministic list of small int8 graphs that
-covers every op and parameter the runtime supports.
+"""The golden test plan: a deterministic list of small int8 graphs covering
+every op and parameter the FreeML runtime supports.
 
-Each case is built from a seeded generator, so the same names always give
-the same bytes. Scales follow what TFLite's quantizer produces (bias scale =
-input scale x filter scale; pooling and concatenation keep their input's
-quantization, as TFLM requires).
+A case is a name, a function that builds the graph on a layers.Net, and how
+to draw its input data. Each case's generator is seeded from its name, so a
+name always gives the same model bytes and inputs, whatever else is in the
+plan. Every case is accepted and run by TFLM (tests/runtime/
+test_generated_graphs.py::test_cases_run_on_tflm checks it).
 """
 
 from __future__ import annotations
@@ -12,474 +13,422 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import zlib
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Union
 
 import numpy as np
-from tensorflow.lite.python import schema_py_generated as schema
 
-from tests.graphgen.builder import Graph, Op, Tensor, build
+from tests.graphgen.builder import DTYPES, Graph, Tensor, build
+from tests.graphgen.layers import ACTIVATIONS, Net
 
-OPS = schema.BuiltinOperator
-OPTS = schema.BuiltinOptions
-ACTIVATIONS = {"none": 0, "relu": 1, "relu_n1_to_1": 2, "relu6": 3}
-SAME, VALID = 0, 1
+# -- input data ---------------------------------------------------------------
+
+InputData = Callable[[np.random.Generator, Tensor], np.ndarray]
+
+
+def uniform(rng: np.random.Generator, t: Tensor) -> np.ndarray:
+  """int8: the whole range. float32: N(0, 2), some of it beyond the
+  quantizer's range."""
+  if t.dtype == "float32":
+    return (rng.standard_normal(t.shape) * 2).astype(np.float32)
+  info = np.iinfo(DTYPES[t.dtype])
+  return rng.integers(info.min, info.max + 1, size=t.shape, dtype=DTYPES[t.dtype])
+
+
+def extremes(rng: np.random.Generator, t: Tensor) -> np.ndarray:
+  """Only the ends of the range: the largest accumulators and sums, and
+  saturation on both sides."""
+  if t.dtype == "float32":
+    return rng.choice(np.array([-1e4, -50.0, 0.0, 50.0, 1e4], np.float32), size=t.shape)
+  return rng.choice(np.array([-128, 127], np.int8), size=t.shape)
+
+
+def near_zero_point(rng: np.random.Generator, t: Tensor) -> np.ndarray:
+  """Small real values: outputs far from saturation."""
+  values = t.zero_point + rng.integers(-3, 4, size=t.shape)
+  return np.clip(values, -128, 127).astype(np.int8)
+
+
+def half_steps(scale: float) -> InputData:
+  """Floats at exactly (k + 1/2) x scale (scale a power of two, so that
+  x / scale is exact): the rounding ties of QUANTIZE."""
+  def draw(rng: np.random.Generator, t: Tensor) -> np.ndarray:
+    return ((rng.integers(-160, 160, size=t.shape) + 0.5) * scale).astype(np.float32)
+  return draw
+
+
+# -- the case type ------------------------------------------------------------
+
+Outputs = Union[int, tuple]
 
 
 @dataclasses.dataclass(frozen=True)
 class Case:
   name: str
-  make: Callable[[np.random.Generator], Graph]
+  make: Callable[[Net], Outputs]  # grows the net, returns the graph output(s)
+  data: InputData = uniform
+
+  def _seed(self, salt: int = 0) -> int:
+    return zlib.crc32(self.name.encode()) + salt
+
+  def graph(self) -> Graph:
+    net = Net(np.random.default_rng(self._seed()))
+    outputs = self.make(net)
+    if not net.graph.outputs:
+      net.output(*(outputs if isinstance(outputs, tuple) else (outputs,)))
+    return net.graph
 
   def model(self) -> bytes:
-    return build(self.make(self._rng()))
+    return build(self.graph())
 
-  def inputs(self, model_graph: Graph | None = None) -> List[np.ndarray]:
-    graph = model_graph or self.make(self._rng())
-    rng = np.random.default_rng(zlib.crc32(self.name.encode()) + 1)
-    values = []
-    for index in graph.inputs:
-      t = graph.tensors[index]
-      if t.dtype == "float32":
-        values.append((rng.standard_normal(t.shape) * 2).astype(np.float32))
-      else:
-        values.append(rng.integers(-128, 128, size=t.shape, dtype=np.int8))
-    return values
-
-  def _rng(self) -> np.random.Generator:
-    return np.random.default_rng(zlib.crc32(self.name.encode()))
+  def inputs(self, graph: Graph | None = None) -> List[np.ndarray]:
+    graph = graph or self.graph()
+    rng = np.random.default_rng(self._seed(salt=1))
+    return [self.data(rng, graph.tensors[i]) for i in graph.inputs]
 
 
-def _act_tensor(shape, scale, zp, name="") -> Tensor:
-  return Tensor(list(shape), "int8", float(scale), int(zp), name=name)
+# -- the plan -----------------------------------------------------------------
+
+PLAN: List[Case] = []
 
 
-def _out_size(padding, size, k, stride, dilation=1):
-  effective = (k - 1) * dilation + 1
-  return (size + stride - 1) // stride if padding == SAME else (size + stride - effective) // stride
+def case(name: str, make: Callable[[Net], Outputs], data: InputData = uniform) -> None:
+  PLAN.append(Case(name, make, data))
 
 
-def conv(rng, n=1, h=7, w=6, cin=3, cout=4, k=(3, 3), stride=(1, 1), dilation=(1, 1),
-         padding=SAME, act="none", per_channel=True, bias=True, groups=1, in_zp=None,
-         depthwise=False, multiplier=1) -> Graph:
-  g = Graph([], [], [], [])
-  in_scale = float(rng.uniform(0.01, 0.1))
-  in_zp = int(rng.integers(-128, 128)) if in_zp is None else in_zp
-  x = g.add(_act_tensor((n, h, w, cin), in_scale, in_zp, "input"))
-  if depthwise:
-    cout = cin * multiplier
-    f_shape, f_qdim, taps = (1, k[0], k[1], cout), 3, k[0] * k[1]
-  else:
-    f_shape, f_qdim, taps = (cout, k[0], k[1], cin // groups), 0, k[0] * k[1] * cin // groups
-  f_scale = rng.uniform(0.002, 0.02, size=cout if per_channel else 1).astype(np.float32)
-  f = g.add(Tensor(f_shape, "int8", f_scale.tolist(), [0] * len(f_scale), f_qdim,
-                   rng.integers(-127, 128, size=f_shape, dtype=np.int8), "filter"))
-  inputs = [x, f]
-  if bias:
-    b_scale = (in_scale * np.broadcast_to(f_scale, (cout,))).astype(np.float32)
-    inputs.append(g.add(Tensor((cout,), "int32", b_scale.tolist(), [0] * cout, 0,
-                               rng.integers(-3000, 3000, size=cout, dtype=np.int32), "bias")))
-  oh = _out_size(padding, h, k[0], stride[0], dilation[0])
-  ow = _out_size(padding, w, k[1], stride[1], dilation[1])
-  out_scale = in_scale * float(f_scale.mean()) * 64 * np.sqrt(taps) * rng.uniform(0.5, 2)
-  y = g.add(_act_tensor((n, oh, ow, cout), out_scale, int(rng.integers(-20, 20)), "output"))
-  if depthwise:
-    options = schema.DepthwiseConv2DOptionsT()
-    options.depthMultiplier = multiplier
-    code, options_type = OPS.DEPTHWISE_CONV_2D, OPTS.DepthwiseConv2DOptions
-  else:
-    options = schema.Conv2DOptionsT()
-    code, options_type = OPS.CONV_2D, OPTS.Conv2DOptions
-  options.padding = padding
-  options.strideH, options.strideW = stride
-  options.dilationHFactor, options.dilationWFactor = dilation
-  options.fusedActivationFunction = ACTIVATIONS[act]
-  g.ops.append(Op(code, inputs, [y], options_type, options))
-  g.inputs, g.outputs = [x], [y]
-  return g
+def logit_scale(n: Net) -> float:
+  """Softmax input scales that leave most outputs above the -128 floor."""
+  return float(np.float32(n.rng.uniform(0.005, 0.06)))
 
 
-def fully_connected(rng, batches=1, depth=20, units=7, per_channel=False, filter_zp=0,
-                    bias=True, act="none", input_4d=False) -> Graph:
-  g = Graph([], [], [], [])
-  in_scale = float(rng.uniform(0.01, 0.1))
-  shape = (batches, 1, 2, depth // 2) if input_4d else (batches, depth)
-  x = g.add(_act_tensor(shape, in_scale, int(rng.integers(-128, 128)), "input"))
-  f_scale = rng.uniform(0.002, 0.02, size=units if per_channel else 1).astype(np.float32)
-  f = g.add(Tensor((units, depth), "int8", f_scale.tolist(),
-                   [0] * units if per_channel else filter_zp, 0,
-                   rng.integers(-127, 128, size=(units, depth), dtype=np.int8), "filter"))
-  inputs = [x, f]
-  if bias:
-    b_scale = (in_scale * np.broadcast_to(f_scale, (units,))).astype(np.float32)
-    inputs.append(g.add(Tensor((units,), "int32", b_scale.tolist() if per_channel
-                               else float(b_scale[0]), 0, 0,
-                               rng.integers(-3000, 3000, size=units, dtype=np.int32), "bias")))
-  else:
-    inputs.append(-1)
-  out_scale = in_scale * float(f_scale.mean()) * 64 * np.sqrt(depth)
-  y = g.add(_act_tensor((batches, units), out_scale, int(rng.integers(-20, 20)), "output"))
-  options = schema.FullyConnectedOptionsT()
-  options.fusedActivationFunction = ACTIVATIONS[act]
-  g.ops.append(Op(OPS.FULLY_CONNECTED, inputs, [y], OPTS.FullyConnectedOptions, options))
-  g.inputs, g.outputs = [x], [y]
-  return g
+def image(n: Net, h: int = 9, w: int = 8, c: int = 3, batch: int = 1, **quant) -> int:
+  return n.input((batch, h, w, c), **quant)
 
 
-def pool(rng, kind="avg", h=7, w=9, c=3, k=(2, 2), stride=(2, 2), padding=VALID,
-         act="none", n=1) -> Graph:
-  g = Graph([], [], [], [])
-  scale, zp = float(rng.uniform(0.01, 0.1)), int(rng.integers(-30, 30))
-  x = g.add(_act_tensor((n, h, w, c), scale, zp, "input"))
-  oh = _out_size(padding, h, k[0], stride[0])
-  ow = _out_size(padding, w, k[1], stride[1])
-  y = g.add(_act_tensor((n, oh, ow, c), scale, zp, "output"))
-  options = schema.Pool2DOptionsT()
-  options.padding = padding
-  options.strideH, options.strideW = stride
-  options.filterHeight, options.filterWidth = k
-  options.fusedActivationFunction = ACTIVATIONS[act]
-  code = OPS.AVERAGE_POOL_2D if kind == "avg" else OPS.MAX_POOL_2D
-  g.ops.append(Op(code, [x], [y], OPTS.Pool2DOptions, options))
-  g.inputs, g.outputs = [x], [y]
-  return g
+# CONV_2D ---------------------------------------------------------------------
+for k, s, p in itertools.product([1, 2, 3, 4, 5], [1, 2, 3], ["same", "valid"]):
+  case(f"conv_k{k}_s{s}_{p}", lambda n, k=k, s=s, p=p: n.conv(image(n), 4, k, s, padding=p))
+for d, s, p in itertools.product([2, 3], [1, 2], ["same", "valid"]):
+  case(f"conv_dilation{d}_s{s}_{p}",
+       lambda n, d=d, s=s, p=p: n.conv(image(n, 11, 10), 4, 3, s, d, padding=p))
+case("conv_k3x1_s2x1", lambda n: n.conv(image(n), 4, (3, 1), (2, 1)))
+case("conv_k1x5_s1x2_valid", lambda n: n.conv(image(n), 3, (1, 5), (1, 2), padding="valid"))
+case("conv_k2x4_dilation1x2", lambda n: n.conv(image(n, 8, 12), 5, (2, 4), dilation=(1, 2)))
+case("conv_groups2", lambda n: n.conv(image(n, c=4), 6, groups=2))
+case("conv_groups3_k1", lambda n: n.conv(image(n, c=6), 3, k=1, groups=3))
+case("conv_groups4_s2_valid", lambda n: n.conv(image(n, c=8), 8, stride=2, padding="valid",
+                                               groups=4))
+case("conv_groups_equal_channels", lambda n: n.conv(image(n, c=4), 8, groups=4))
+for act, per_channel in itertools.product(ACTIVATIONS, [True, False]):
+  case(f"conv_{act}_{'per_channel' if per_channel else 'per_tensor'}",
+       lambda n, act=act, pc=per_channel: n.conv(image(n), 4, act=act, per_channel=pc))
+for zp in (-128, -1, 0, 77, 127):
+  case(f"conv_input_zp{zp}", lambda n, zp=zp: n.conv(image(n, zp=zp), 4))
+case("conv_no_bias_per_channel", lambda n: n.conv(image(n), 4, bias=False))
+case("conv_no_bias_per_tensor", lambda n: n.conv(image(n), 4, bias=False, per_channel=False))
+case("conv_batch3", lambda n: n.conv(image(n, 5, 5, batch=3), 4))
+case("conv_batch2_s2_valid_relu", lambda n: n.conv(image(n, batch=2), 5, 3, 2, padding="valid",
+                                                   act="relu"))
+case("conv_16_to_24_channels", lambda n: n.conv(image(n, 6, 6, 16), 24))
+case("conv_1x1_image_k3_same", lambda n: n.conv(image(n, 1, 1, 5), 3))
+case("conv_kernel_covers_image", lambda n: n.conv(image(n, 5, 4), 6, (5, 4), padding="valid"))
+case("conv_multiplier_above_one",  # output multiplier > 1: a left shift in MBQM
+     lambda n: n.conv(image(n, c=2, scale=0.05), 3, 1, bias=False, out=(0.00008, 3), filter_max=3),
+     near_zero_point)
+case("conv_extreme_inputs", lambda n: n.conv(image(n, c=8), 4, act="relu6"), extremes)
+
+# DEPTHWISE_CONV_2D -----------------------------------------------------------
+for m, k, s, p in itertools.product([1, 2, 3], [3, 5], [1, 2], ["same", "valid"]):
+  case(f"dw_m{m}_k{k}_s{s}_{p}",
+       lambda n, m=m, k=k, s=s, p=p: n.depthwise(image(n, 9, 9), m, k, s, padding=p))
+for k in (1, 2, 4):
+  case(f"dw_k{k}", lambda n, k=k: n.depthwise(image(n), 1, k))
+case("dw_k3x2_s3x1", lambda n: n.depthwise(image(n, 10, 7), 2, (3, 2), (3, 1)))
+for d, m in itertools.product([2, 3], [1, 2]):
+  case(f"dw_dilation{d}_m{m}", lambda n, d=d, m=m: n.depthwise(image(n, 11, 11), m, dilation=d))
+for act in ACTIVATIONS:
+  case(f"dw_{act}", lambda n, act=act: n.depthwise(image(n), 2, act=act))
+case("dw_per_tensor", lambda n: n.depthwise(image(n), per_channel=False))
+case("dw_per_tensor_m3_relu", lambda n: n.depthwise(image(n), 3, per_channel=False, act="relu"))
+case("dw_no_bias_batch2", lambda n: n.depthwise(image(n, batch=2), bias=False))
+for zp in (-128, 127):
+  case(f"dw_input_zp{zp}", lambda n, zp=zp: n.depthwise(image(n, zp=zp), 2))
+case("dw_16_channels", lambda n: n.depthwise(image(n, 7, 7, 16), act="relu6"))
+case("dw_extreme_inputs", lambda n: n.depthwise(image(n), 2, 5), extremes)
+
+# FULLY_CONNECTED ---------------------------------------------------------------
+for b, (kind, pc, fzp) in itertools.product(
+    [1, 3], [("per_tensor", False, 0), ("per_tensor_fzp5", False, 5),
+             ("per_tensor_fzp-9", False, -9), ("per_channel", True, 0)]):
+  case(f"fc_b{b}_{kind}", lambda n, b=b, pc=pc, fzp=fzp: n.fc(
+      n.input((b, 20)), 7, per_channel=pc, filter_zp=fzp))
+for act in ACTIVATIONS:
+  case(f"fc_{act}", lambda n, act=act: n.fc(n.input((2, 16)), 9, act=act))
+case("fc_input_4d", lambda n: n.fc(image(n, 2, 3, 4), 6))
+case("fc_input_4d_batch2_per_channel", lambda n: n.fc(image(n, 3, 3, 2, batch=2), 5,
+                                                      per_channel=True))
+case("fc_no_bias_per_tensor", lambda n: n.fc(n.input((2, 20)), 7, bias=False))
+case("fc_no_bias_per_channel", lambda n: n.fc(n.input((1, 20)), 7, bias=False,
+                                                  per_channel=True))
+case("fc_300_to_12", lambda n: n.fc(n.input((1, 300)), 12))
+case("fc_one_unit", lambda n: n.fc(n.input((4, 8)), 1))
+for zp in (-128, 127):
+  case(f"fc_input_zp{zp}", lambda n, zp=zp: n.fc(n.input((2, 24), zp=zp), 5, filter_zp=3))
+case("fc_extreme_inputs", lambda n: n.fc(n.input((3, 64)), 8, per_channel=True), extremes)
+
+# ADD --------------------------------------------------------------------------
+for shape_a, shape_b in [((1, 4, 5, 3), (1, 4, 5, 3)), ((1, 4, 5, 3), (1, 1, 1, 3)),
+                         ((1, 4, 5, 3), (1, 4, 1, 3)), ((1, 4, 5, 3), (1, 1, 5, 1)),
+                         ((1, 4, 5, 3), (1, 1, 1, 1)), ((1, 1, 5, 3), (1, 4, 5, 3)),
+                         ((1, 4, 1, 3), (1, 1, 5, 3)), ((2, 1, 1, 3), (1, 4, 5, 3)),
+                         ((2, 3, 3, 4), (2, 3, 3, 4)), ((3, 10), (3, 10)), ((3, 1), (1, 10))]:
+  name = "x".join(map(str, shape_a)) + "_plus_" + "x".join(map(str, shape_b))
+  case(f"add_{name}", lambda n, a=shape_a, b=shape_b: n.add(n.input(a), n.input(b)))
+for act in ACTIVATIONS:
+  case(f"add_{act}", lambda n, act=act: n.add(image(n, 4, 5), image(n, 4, 5), act))
+for i in range(4):
+  case(f"add_random_quant_{i}", lambda n: n.add(image(n, 3, 4), image(n, 3, 4)))
+case("add_equal_quant", lambda n: n.add(image(n, 3, 4, scale=0.05, zp=3),
+                                        image(n, 3, 4, scale=0.05, zp=3)))
+case("add_scale_ratio_20", lambda n: n.add(image(n, 3, 4, scale=0.002),
+                                           image(n, 3, 4, scale=0.04)))
+case("add_same_tensor_twice", lambda n: (lambda x: n.add(x, x))(image(n, 3, 4)))
+case("add_extreme_inputs", lambda n: n.add(image(n, 3, 4), image(n, 1, 4), "relu"), extremes)
+
+# AVERAGE_POOL_2D, MAX_POOL_2D ---------------------------------------------------
+POOLS = {"avgpool": Net.avg_pool, "maxpool": Net.max_pool}
+for (kind, pool), k, s, p in itertools.product(POOLS.items(), [1, 2, 3], [1, 2, 3],
+                                               ["same", "valid"]):
+  case(f"{kind}_k{k}_s{s}_{p}",
+       lambda n, pool=pool, k=k, s=s, p=p: pool(n, image(n, 7, 9), k, s, p))
+for (kind, pool), act in itertools.product(POOLS.items(), ACTIVATIONS):
+  case(f"{kind}_{act}", lambda n, pool=pool, act=act: pool(n, image(n, 6, 6), 2, 2, act=act))
+for kind, pool in POOLS.items():
+  case(f"{kind}_k4x2_s1x2_batch2", lambda n, pool=pool: pool(n, image(n, batch=2), (4, 2),
+                                                              (1, 2)))
+  case(f"{kind}_global", lambda n, pool=pool: pool(n, image(n, 7, 9, 4), (7, 9), 1))
+  case(f"{kind}_window_beyond_image_same",  # windows clipped on every side
+       lambda n, pool=pool: pool(n, image(n, 3, 3), 5, 2, "same"))
+  case(f"{kind}_extreme_inputs", lambda n, pool=pool: pool(n, image(n, 7, 7), 3, 2, "same"),
+       extremes)
+
+# MEAN ------------------------------------------------------------------------------
+for (h, w), keep in itertools.product([(5, 7), (7, 7), (1, 1), (3, 4), (8, 8), (2, 9)],
+                                      [True, False]):
+  case(f"mean_{h}x{w}_keep{int(keep)}",
+       lambda n, h=h, w=w, keep=keep: n.mean(image(n, h, w, 4), keep_dims=keep))
+case("mean_axes_reversed_negative", lambda n: n.mean(image(n, 5, 7), (-2, 1)))
+case("mean_batch2", lambda n: n.mean(image(n, 5, 5, 6, batch=2), keep_dims=False))
+case("mean_same_scale", lambda n: n.mean(image(n, 6, 6, scale=0.03, zp=-7), out=(0.03, -7)))
+case("mean_near_zero_point", lambda n: n.mean(image(n, 5, 7), out=(0.001, 0)), near_zero_point)
+case("mean_extreme_inputs", lambda n: n.mean(image(n, 7, 5)), extremes)
+
+# SOFTMAX ---------------------------------------------------------------------------
+for depth, beta in itertools.product([1, 2, 3, 10, 16, 37, 64, 100], [1.0, 0.7]):
+  case(f"softmax_d{depth}_beta{beta}",
+       lambda n, depth=depth, beta=beta: n.softmax(n.input((3, depth), scale=logit_scale(n)),
+                                                   beta))
+for beta in (0.25, 2.0):
+  case(f"softmax_beta{beta}", lambda n, beta=beta: n.softmax(n.input((4, 12)), beta))
+case("softmax_one_row", lambda n: n.softmax(n.input((1, 10))))
+case("softmax_large_input_scale",  # differences below diff_min give exactly -128
+     lambda n: n.softmax(n.input((5, 20), scale=0.5)))
+case("softmax_small_input_scale", lambda n: n.softmax(n.input((5, 20), scale=0.004)))
+case("softmax_extreme_inputs", lambda n: n.softmax(n.input((4, 9))), extremes)
+
+# PAD, PADV2 --------------------------------------------------------------------------
+for paddings in [((0, 0), (1, 2), (0, 1), (0, 0)), ((1, 0), (0, 0), (0, 0), (2, 1)),
+                 ((0, 0), (3, 3), (3, 3), (0, 0)), ((1, 1), (1, 1), (1, 1), (1, 1)),
+                 ((0, 0), (0, 0), (0, 0), (0, 0))]:
+  flat = "_".join(f"{lo}{hi}" for lo, hi in paddings)
+  case(f"pad_{flat}", lambda n, p=paddings: n.pad(image(n, 3, 4, 2), p))
+  case(f"padv2_{flat}", lambda n, p=paddings: n.pad(image(n, 3, 4, 2), p,
+                                                     int(n.rng.integers(-128, 128))))
+case("pad_2d", lambda n: n.pad(n.input((3, 4)), ((1, 1), (0, 2))))
+case("pad_3d", lambda n: n.pad(n.input((2, 3, 4)), ((0, 1), (2, 0), (1, 1))))
+case("padv2_min_value_1_element_constant", lambda n: n.pad(image(n, 4, 4), ((0, 0), (1, 1),
+                                                           (1, 1), (0, 0)), -128, (1,)))
+
+# CONCATENATION ------------------------------------------------------------------------
+for axis in (1, 2, 3, -1, -2, -3):
+  case(f"concat_axis{axis}", lambda n, axis=axis: n.concat(
+      [image(n, 2, 3, 4, scale=0.04, zp=-5) for _ in range(2)], axis))
+case("concat_3_inputs_axis3", lambda n: n.concat(
+    [image(n, 2, 2, c, scale=0.02, zp=11) for c in (1, 3, 2)], 3))
+case("concat_4_inputs_axis1", lambda n: n.concat(
+    [image(n, h, 3, 2, scale=0.07, zp=-128) for h in (1, 2, 1, 3)], 1))
+case("concat_4_inputs_axis2_batch2", lambda n: n.concat(
+    [image(n, 2, w, 3, batch=2, scale=0.01, zp=0) for w in (2, 1, 3, 1)], 2))
+case("concat_2d", lambda n: n.concat([n.input((2, c), scale=0.05, zp=1) for c in (3, 5)], -1))
+
+# RESHAPE ---------------------------------------------------------------------------------
+case("reshape_flatten", lambda n: n.reshape(image(n, 2, 3, 4), (1, 24)))
+case("reshape_flatten_minus_one", lambda n: n.flatten(image(n, 2, 3, 4, batch=2)))
+case("reshape_2d_to_4d", lambda n: n.reshape(n.input((1, 24)), (1, 2, 3, 4)))
+case("reshape_4d_to_3d", lambda n: n.reshape(image(n, 4, 3, 2), (4, -1, 2)))
+
+# QUANTIZE, DEQUANTIZE ------------------------------------------------------------------
+for i, shape in enumerate([(1, 5, 6), (2, 3), (1, 4, 4, 3), (37,)]):
+  case(f"quantize_float_{i}", lambda n, shape=shape: n.quantize(n.input(shape, "float32")))
+  case(f"requantize_{i}", lambda n, shape=shape: n.quantize(n.input(shape)))
+  case(f"dequantize_{i}", lambda n, shape=shape: n.dequantize(n.input(shape)))
+case("quantize_float_ties", lambda n: n.quantize(n.input((4, 40), "float32"), (1 / 32, -3)),
+     half_steps(1 / 32))
+case("quantize_float_extremes", lambda n: n.quantize(n.input((2, 30), "float32")), extremes)
+case("requantize_scale_down", lambda n: n.quantize(n.input((3, 20), scale=0.05), (0.11, 9)))
+case("requantize_scale_up", lambda n: n.quantize(n.input((3, 20), scale=0.05), (0.0231, -9)))
+case("requantize_zero_point_only", lambda n: n.quantize(n.input((3, 20), scale=0.05, zp=-20),
+                                                        (0.05, 30)))
+case("dequantize_extremes", lambda n: n.dequantize(n.input((4, 10))), extremes)
 
 
-def add(rng, shape1=(1, 4, 5, 3), shape2=(1, 4, 5, 3), act="none") -> Graph:
-  g = Graph([], [], [], [])
-  s1, s2 = float(rng.uniform(0.01, 0.1)), float(rng.uniform(0.01, 0.1))
-  a = g.add(_act_tensor(shape1, s1, int(rng.integers(-128, 128)), "a"))
-  b = g.add(_act_tensor(shape2, s2, int(rng.integers(-128, 128)), "b"))
-  out_shape = tuple(max(p, q) for p, q in zip(shape1, shape2, strict=True))
-  y = g.add(_act_tensor(out_shape, (s1 + s2) * rng.uniform(0.8, 1.5), int(rng.integers(-20, 20))))
-  options = schema.AddOptionsT()
-  options.fusedActivationFunction = ACTIVATIONS[act]
-  g.ops.append(Op(OPS.ADD, [a, b], [y], OPTS.AddOptions, options))
-  g.inputs, g.outputs = [a, b], [y]
-  return g
+# Multi-op chains -----------------------------------------------------------------------
+LOGITS = {"filter_max": 12}  # small weights: logits a softmax does not turn one-hot
 
 
-def mean(rng, n=1, h=5, w=7, c=4, keep_dims=True, axes=(1, 2)) -> Graph:
-  g = Graph([], [], [], [])
-  x = g.add(_act_tensor((n, h, w, c), rng.uniform(0.01, 0.1), int(rng.integers(-128, 128))))
-  ax = g.add(Tensor((len(axes),), "int32", data=np.array(axes, np.int32), name="axes"))
-  y = g.add(_act_tensor((n, 1, 1, c) if keep_dims else (n, c), rng.uniform(0.005, 0.1),
-                        int(rng.integers(-30, 30))))
-  options = schema.ReducerOptionsT()
-  options.keepDims = keep_dims
-  g.ops.append(Op(OPS.MEAN, [x, ax], [y], OPTS.ReducerOptions, options))
-  g.inputs, g.outputs = [x], [y]
-  return g
+def cnn_classifier(n):
+  """QUANTIZE -> CONV -> DW -> MAXPOOL -> RESHAPE -> FC -> SOFTMAX -> DEQUANTIZE."""
+  x = n.quantize(n.input((1, 12, 12, 3), "float32"))
+  x = n.depthwise(n.conv(x, 6, act="relu"), act="relu6")
+  x = n.fc(n.flatten(n.max_pool(x, 2, 2)), 10, **LOGITS)
+  return n.dequantize(n.softmax(x))
 
 
-def softmax(rng, rows=1, depth=10, beta=1.0) -> Graph:
-  g = Graph([], [], [], [])
-  x = g.add(_act_tensor((rows, depth), rng.uniform(0.02, 0.3), int(rng.integers(-128, 128))))
-  y = g.add(_act_tensor((rows, depth), 1.0 / 256, -128))
-  options = schema.SoftmaxOptionsT()
-  options.beta = beta
-  g.ops.append(Op(OPS.SOFTMAX, [x], [y], OPTS.SoftmaxOptions, options))
-  g.inputs, g.outputs = [x], [y]
-  return g
+def residual_diamond(n):
+  x = n.conv(n.quantize(n.input((1, 8, 8, 3), "float32")), 4, act="relu")
+  for _ in range(2):
+    x = n.add(x, n.conv(x, 4, act="relu"), act="relu")
+  return n.dequantize(n.fc(n.mean(x, keep_dims=False), 5))
 
 
-def pad(rng, shape=(1, 3, 4, 2), paddings=((0, 0), (1, 2), (0, 1), (0, 0)), v2=False) -> Graph:
-  g = Graph([], [], [], [])
-  scale, zp = float(rng.uniform(0.01, 0.1)), int(rng.integers(-50, 50))
-  x = g.add(_act_tensor(shape, scale, zp))
-  p = g.add(Tensor((len(shape), 2), "int32", data=np.array(paddings, np.int32), name="paddings"))
-  out = tuple(s + lo + hi for s, (lo, hi) in zip(shape, paddings, strict=True))
-  y = g.add(_act_tensor(out, scale, zp))
-  inputs = [x, p]
-  if v2:
-    inputs.append(g.add(Tensor((1,), "int8", scale, zp,
-                               data=np.array([rng.integers(-128, 128)], np.int8))))
-    options_type, options, code = OPTS.PadV2Options, schema.PadV2OptionsT(), OPS.PADV2
-  else:
-    options_type, options, code = OPTS.PadOptions, schema.PadOptionsT(), OPS.PAD
-  g.ops.append(Op(code, inputs, [y], options_type, options))
-  g.inputs, g.outputs = [x], [y]
-  return g
+def conv_mean_fc(n):
+  x = n.conv(n.quantize(n.input((1, 9, 9, 3), "float32")), 8, stride=2)
+  return n.dequantize(n.softmax(n.fc(n.mean(x, keep_dims=False), 3, **LOGITS)))
 
 
-def concat(rng, shapes=((1, 2, 3, 4), (1, 2, 3, 5)), axis=3) -> Graph:
-  g = Graph([], [], [], [])
-  scale, zp = float(rng.uniform(0.01, 0.1)), int(rng.integers(-50, 50))
-  xs = [g.add(_act_tensor(s, scale, zp)) for s in shapes]
-  rank = len(shapes[0])
-  ax = axis % rank
-  out = list(shapes[0])
-  out[ax] = sum(s[ax] for s in shapes)
-  y = g.add(_act_tensor(out, scale, zp))
-  options = schema.ConcatenationOptionsT()
-  options.axis = axis
-  g.ops.append(Op(OPS.CONCATENATION, xs, [y], OPTS.ConcatenationOptions, options))
-  g.inputs, g.outputs = xs, [y]
-  return g
+def pad_conv_valid(n):
+  x = n.pad(n.quantize(n.input((1, 7, 7, 2), "float32")), ((0, 0), (1, 1), (1, 1), (0, 0)))
+  return n.dequantize(n.avg_pool(n.conv(x, 5, padding="valid"), 2, 2))
 
 
-def reshape(rng, shape=(1, 2, 3, 4), new_shape=(1, 24)) -> Graph:
-  g = Graph([], [], [], [])
-  scale, zp = float(rng.uniform(0.01, 0.1)), int(rng.integers(-50, 50))
-  x = g.add(_act_tensor(shape, scale, zp))
-  s = g.add(Tensor((len(new_shape),), "int32", data=np.array(new_shape, np.int32)))
-  y = g.add(_act_tensor(new_shape, scale, zp))
-  options = schema.ReshapeOptionsT()
-  options.newShape = list(new_shape)
-  g.ops.append(Op(OPS.RESHAPE, [x, s], [y], OPTS.ReshapeOptions, options))
-  g.inputs, g.outputs = [x], [y]
-  return g
+def depthwise_stack(n):
+  x = n.depthwise(n.input((1, 9, 9, 3)), 2, act="relu")
+  x = n.depthwise(x, 1, 5, 2, act="relu6")
+  return n.conv(x, 3, 1)
 
 
-def quantize(rng, shape=(1, 5, 6), from_float=True) -> Graph:
-  g = Graph([], [], [], [])
-  if from_float:
-    x = g.add(Tensor(shape, "float32"))
-  else:
-    x = g.add(_act_tensor(shape, rng.uniform(0.01, 0.1), int(rng.integers(-128, 128))))
-  y = g.add(_act_tensor(shape, rng.uniform(0.01, 0.1), int(rng.integers(-128, 128))))
-  g.ops.append(Op(OPS.QUANTIZE, [x], [y]))
-  g.inputs, g.outputs = [x], [y]
-  return g
+def dilated(n):
+  x = n.conv(n.input((1, 12, 12, 2)), 4, dilation=2, act="relu")
+  return n.max_pool(x, 3, 1, "same")
 
 
-def dequantize(rng, shape=(2, 7)) -> Graph:
-  g = Graph([], [], [], [])
-  x = g.add(_act_tensor(shape, rng.uniform(0.01, 0.1), int(rng.integers(-128, 128))))
-  y = g.add(Tensor(shape, "float32"))
-  g.ops.append(Op(OPS.DEQUANTIZE, [x], [y]))
-  g.inputs, g.outputs = [x], [y]
-  return g
+def inception_concat(n):
+  """Three branches at the input's quantization, concatenated on channels."""
+  x = n.conv(n.quantize(n.input((1, 8, 8, 3), "float32")), 4, act="relu")
+  q = n.quant(x)
+  branches = [n.conv(x, 3, 1, out=q), n.conv(x, 2, 3, out=q), n.max_pool(x, 3, 1, "same")]
+  return n.dequantize(n.conv(n.concat(branches, 3), 4, 1))
 
 
-def chain(rng, steps: Sequence[Callable[[np.random.Generator, Graph, int], int]],
-          input_shape=(1, 9, 9, 3)) -> Graph:
-  """A multi-op graph: float input, QUANTIZE, the given int8 steps, and a
-  DEQUANTIZE at the end."""
-  g = Graph([], [], [], [])
-  x = g.add(Tensor(input_shape, "float32", name="input"))
-  q = g.add(_act_tensor(input_shape, 0.03, 5, "quantized"))
-  g.ops.append(Op(OPS.QUANTIZE, [x], [q]))
-  current = q
-  for step in steps:
-    current = step(rng, g, current)
-  y = g.add(Tensor(g.tensors[current].shape, "float32", name="output"))
-  g.ops.append(Op(OPS.DEQUANTIZE, [current], [y]))
-  g.inputs, g.outputs = [x], [y]
-  return g
+def requantize_between_convs(n):
+  x = n.conv(n.input((1, 6, 6, 3)), 4)
+  x = n.quantize(x, (n.quant(x)[0] * 1.7, -20))
+  return n.conv(x, 4, act="relu6")
 
 
-def _graft(sub: Graph, g: Graph, current: int) -> int:
-  """Appends a single-input subgraph `sub` to `g`, feeding it `current`
-  (its input tensor must match the shape and quantization)."""
-  mapping = {sub.inputs[0]: current}
-  for i, t in enumerate(sub.tensors):
-    if i not in mapping:
-      mapping[i] = g.add(t)
-  for op in sub.ops:
-    g.ops.append(dataclasses.replace(op, inputs=[mapping.get(k, k) if k >= 0 else k
-                                                 for k in op.inputs],
-                                     outputs=[mapping[k] for k in op.outputs]))
-  return mapping[sub.outputs[0]]
+def avgpool_fc_on_4d(n):
+  x = n.conv(n.quantize(n.input((1, 6, 6, 3), "float32")), 8, act="relu")
+  return n.softmax(n.fc(n.avg_pool(x, 6, 1), 4, **LOGITS))
 
 
-def _matching(sub_factory):
-  """A chain step: builds an op whose input quantization equals the current
-  tensor's, then grafts it."""
-  def step(rng, g, current):
-    t = g.tensors[current]
-    sub = sub_factory(rng, t)
-    sub.tensors[sub.inputs[0]] = dataclasses.replace(t)
-    return _graft(sub, g, current)
-  return step
+def mobilenet_v2_block(n):
+  x = n.conv(n.quantize(n.input((1, 10, 10, 3), "float32")), 8, 3, 2, act="relu6")
+  y = n.conv(x, 16, 1, act="relu6")
+  y = n.depthwise(y, act="relu6")
+  x = n.add(x, n.conv(y, 8, 1))
+  return n.dequantize(n.fc(n.mean(x, keep_dims=False), 6))
 
 
-def _conv_step(**kw):
-  return _matching(lambda rng, t: conv(rng, n=t.shape[0], h=t.shape[1], w=t.shape[2],
-                                       cin=t.shape[3], in_zp=t.zero_point, **kw))
+def grouped_convs(n):
+  x = n.conv(n.input((1, 7, 7, 4)), 8, groups=2, act="relu")
+  return n.dequantize(n.conv(x, 8, 1, groups=4))
 
 
-def _dw_step(**kw):
-  return _matching(lambda rng, t: conv(rng, n=t.shape[0], h=t.shape[1], w=t.shape[2],
-                                       cin=t.shape[3], in_zp=t.zero_point, depthwise=True, **kw))
+def padv2_then_maxpool(n):
+  x = n.pad(n.input((1, 6, 6, 3)), ((0, 0), (1, 1), (1, 1), (0, 0)), -128)
+  return n.max_pool(x, 3, 2, "valid")
 
 
-def _pool_step(kind, **kw):
-  def make(rng, t):
-    sub = pool(rng, kind, h=t.shape[1], w=t.shape[2], c=t.shape[3], **kw)
-    out = sub.outputs[0]
-    sub.tensors[out] = dataclasses.replace(sub.tensors[out], scale=t.scale, zero_point=t.zero_point)
-    return sub
-  return _matching(make)
+def batch3_classifier(n):
+  x = n.conv(n.quantize(n.input((3, 6, 6, 2), "float32")), 4, act="relu")
+  x = n.depthwise(x, 2, stride=2)
+  return n.dequantize(n.softmax(n.fc(n.mean(x, keep_dims=False), 5, **LOGITS)))
 
 
-def _flatten_step():
-  def make(rng, t):
-    return reshape(rng, tuple(t.shape), (t.shape[0], int(np.prod(t.shape[1:]))))
-  return _matching(lambda rng, t: _same_quant(make(rng, t), t))
+def mlp(n):
+  x = n.quantize(n.input((2, 32), "float32"))
+  x = n.fc(x, 16, act="relu")
+  x = n.fc(x, 16, per_channel=True, act="relu")
+  return n.dequantize(n.softmax(n.fc(x, 4, bias=False, **LOGITS)))
 
 
-def _same_quant(sub: Graph, t: Tensor) -> Graph:
-  out = sub.outputs[0]
-  sub.tensors[out] = dataclasses.replace(sub.tensors[out], scale=t.scale, zero_point=t.zero_point)
-  return sub
+def squeeze_broadcast_add(n):
+  x = n.conv(n.input((1, 6, 6, 3)), 4, act="relu")
+  return n.conv(n.add(x, n.mean(x)), 2, 1)
 
 
-def _fc_step(units):
-  def make(rng, t):
-    sub = fully_connected(rng, batches=t.shape[0], depth=t.shape[1], units=units)
-    return sub
-  return _matching(make)
+def fan_out_concat(n):
+  """One tensor read by three ops, kept alive until the concatenation."""
+  x = n.quantize(n.input((1, 6, 6, 4), "float32"))
+  q = n.quant(x)
+  x = n.concat([n.max_pool(x, 2, 2), n.avg_pool(x, 2, 2), n.conv(x, 3, 2, 2, out=q)], 3)
+  return n.dequantize(n.fc(n.flatten(x), 5))
 
 
-def _softmax_step():
-  return _matching(lambda rng, t: softmax(rng, rows=t.shape[0], depth=t.shape[1]))
+def two_outputs(n):
+  x = n.fc(n.flatten(n.conv(n.input((1, 5, 5, 2)), 3, stride=2)), 6, **LOGITS)
+  return x, n.dequantize(n.softmax(x))
 
 
-def _mean_step():
-  return _matching(lambda rng, t: mean(rng, n=t.shape[0], h=t.shape[1], w=t.shape[2],
-                                       c=t.shape[3], keep_dims=False))
+def two_inputs(n):
+  a = n.quantize(n.input((1, 5, 5, 2), "float32"))
+  b = n.quantize(n.input((1, 1, 1, 2), "float32"))
+  return n.dequantize(n.conv(n.add(a, b, "relu"), 3))
 
 
-def _residual_step():
-  """x -> conv(same channels) -> ADD(x, conv(x)): a diamond."""
-  def step(rng, g, current):
-    t = g.tensors[current]
-    branch = _conv_step(cout=t.shape[3], act="relu")(rng, g, current)
-    b = g.tensors[branch]
-    y = g.add(_act_tensor(t.shape, (t.scale + b.scale) * 1.1, 0))
-    g.ops.append(Op(OPS.ADD, [current, branch], [y], OPTS.AddOptions, schema.AddOptionsT()))
-    return y
-  return step
+def int8_end_to_end(n):
+  x = n.max_pool(n.conv(n.input((1, 8, 8, 1)), 4, act="relu"), 2, 2)
+  return n.conv(x, 2, 3, padding="valid")
 
 
-def _pad_step():
-  def make(rng, t):
-    return _same_quant(pad(rng, tuple(t.shape), ((0, 0), (1, 1), (1, 1), (0, 0))), t)
-  return _matching(make)
+def pad_avgpool_fc_no_bias(n):
+  x = n.pad(n.input((1, 7, 7, 2)), ((0, 0), (2, 1), (1, 2), (0, 0)))
+  x = n.conv(n.avg_pool(x, 3, 1, "same"), 4, 3, 2)
+  return n.fc(n.flatten(x), 3, bias=False)
 
 
-def all_cases() -> List[Case]:
-  cases: List[Case] = []
-
-  def case(name, make):
-    cases.append(Case(name, make))
-
-  # CONV_2D: kernel x stride x padding sweep, then dilation, groups, quant, activations.
-  for k, s, p in itertools.product([1, 2, 3, 5], [1, 2, 3], [SAME, VALID]):
-    case(f"conv_k{k}_s{s}_{'same' if p == SAME else 'valid'}",
-         lambda rng, k=k, s=s, p=p: conv(rng, h=9, w=8, k=(k, k), stride=(s, s), padding=p))
-  for d, p in itertools.product([2, 3], [SAME, VALID]):
-    case(f"conv_dilation{d}_{p}", lambda rng, d=d, p=p: conv(rng, h=11, w=10, dilation=(d, d),
-                                                             padding=p))
-  case("conv_k3x1_s2x1", lambda rng: conv(rng, k=(3, 1), stride=(2, 1)))
-  case("conv_groups2", lambda rng: conv(rng, cin=4, cout=6, groups=2))
-  case("conv_groups3", lambda rng: conv(rng, cin=6, cout=3, groups=3, k=(1, 1)))
-  for act in ACTIVATIONS:
-    for pc in (True, False):
-      case(f"conv_{act}_{'perchannel' if pc else 'pertensor'}",
-           lambda rng, act=act, pc=pc: conv(rng, act=act, per_channel=pc))
-  for zp in (-128, -1, 0, 77, 127):
-    case(f"conv_input_zp{zp}", lambda rng, zp=zp: conv(rng, in_zp=zp))
-  case("conv_no_bias", lambda rng: conv(rng, bias=False))
-  case("conv_batch3", lambda rng: conv(rng, n=3, h=5, w=5))
-  case("conv_wide_16ch", lambda rng: conv(rng, cin=16, cout=24, h=6, w=6))
-  # DEPTHWISE_CONV_2D
-  for m, k, s, p in itertools.product([1, 2, 3], [3, 5], [1, 2], [SAME, VALID]):
-    case(f"dw_m{m}_k{k}_s{s}_{p}", lambda rng, m=m, k=k, s=s, p=p: conv(
-        rng, h=9, w=9, cin=3, depthwise=True, multiplier=m, k=(k, k), stride=(s, s), padding=p))
-  for d in (2, 3):
-    case(f"dw_dilation{d}", lambda rng, d=d: conv(rng, h=11, w=11, depthwise=True,
-                                                  dilation=(d, d)))
-  for act in ACTIVATIONS:
-    case(f"dw_{act}", lambda rng, act=act: conv(rng, depthwise=True, act=act))
-  case("dw_pertensor", lambda rng: conv(rng, depthwise=True, per_channel=False))
-  case("dw_no_bias_batch2", lambda rng: conv(rng, depthwise=True, bias=False, n=2))
-  for zp in (-128, 127):
-    case(f"dw_input_zp{zp}", lambda rng, zp=zp: conv(rng, depthwise=True, in_zp=zp))
-  # FULLY_CONNECTED
-  for b, pc, zp in itertools.product([1, 3], [False, True], [0, 5]):
-    if pc and zp:
-      continue
-    case(f"fc_b{b}_{'perchannel' if pc else 'pertensor'}_fzp{zp}",
-         lambda rng, b=b, pc=pc, zp=zp: fully_connected(rng, batches=b, per_channel=pc,
-                                                        filter_zp=zp))
-  for act in ACTIVATIONS:
-    case(f"fc_{act}", lambda rng, act=act: fully_connected(rng, act=act))
-  case("fc_input_4d", lambda rng: fully_connected(rng, input_4d=True))
-  case("fc_no_bias", lambda rng: fully_connected(rng, bias=False))
-  case("fc_deep", lambda rng: fully_connected(rng, depth=300, units=12))
-  # Pooling
-  for kind, k, s, p in itertools.product(["avg", "max"], [1, 2, 3], [1, 2, 3], [SAME, VALID]):
-    case(f"{kind}pool_k{k}_s{s}_{p}", lambda rng, kind=kind, k=k, s=s, p=p: pool(
-        rng, kind, k=(k, k), stride=(s, s), padding=p))
-  for kind, act in itertools.product(["avg", "max"], ACTIVATIONS):
-    case(f"{kind}pool_{act}", lambda rng, kind=kind, act=act: pool(rng, kind, act=act))
-  case("avgpool_batch2_k4x2", lambda rng: pool(rng, "avg", n=2, k=(4, 2), stride=(1, 2)))
-  case("maxpool_global", lambda rng: pool(rng, "max", k=(7, 9), stride=(1, 1)))
-  # ADD
-  for shape2 in [(1, 4, 5, 3), (1, 1, 1, 3), (1, 4, 1, 3), (1, 1, 5, 1), (1, 1, 1, 1)]:
-    case(f"add_broadcast_{'x'.join(map(str, shape2))}",
-         lambda rng, shape2=shape2: add(rng, shape2=shape2))
-  case("add_broadcast_first", lambda rng: add(rng, shape1=(1, 1, 5, 3)))
-  case("add_both_broadcast", lambda rng: add(rng, shape1=(1, 4, 1, 3), shape2=(1, 1, 5, 3)))
-  case("add_batch2", lambda rng: add(rng, shape1=(2, 3, 3, 4), shape2=(2, 3, 3, 4)))
-  case("add_2d", lambda rng: add(rng, shape1=(3, 10), shape2=(3, 10)))
-  for act in ACTIVATIONS:
-    case(f"add_{act}", lambda rng, act=act: add(rng, act=act))
-  for i in range(6):
-    case(f"add_random_scales_{i}", lambda rng: add(rng))
-  # MEAN
-  for h, w in [(5, 7), (7, 7), (1, 1), (3, 4), (8, 8), (2, 9)]:
-    for keep in (True, False):
-      case(f"mean_{h}x{w}_keep{int(keep)}", lambda rng, h=h, w=w, keep=keep: mean(
-          rng, h=h, w=w, keep_dims=keep))
-  case("mean_axes_reversed_negative", lambda rng: mean(rng, axes=(-2, 1)))
-  case("mean_batch2", lambda rng: mean(rng, n=2))
-  # SOFTMAX
-  for depth in (1, 2, 10, 12, 37, 100):
-    for beta in (1.0, 0.7):
-      case(f"softmax_d{depth}_beta{beta}", lambda rng, depth=depth, beta=beta: softmax(
-          rng, rows=3, depth=depth, beta=beta))
-  case("softmax_one_row_2", lambda rng: softmax(rng, rows=1, depth=2))
-  # PAD / PADV2
-  for paddings in [((0, 0), (1, 2), (0, 1), (0, 0)), ((1, 0), (0, 0), (0, 0), (2, 1)),
-                   ((0, 0), (3, 3), (3, 3), (0, 0)), ((0, 0), (0, 0), (0, 0), (0, 0))]:
-    flat = "_".join(f"{a}{b}" for a, b in paddings)
-    case(f"pad_{flat}", lambda rng, paddings=paddings: pad(rng, paddings=paddings))
-    case(f"padv2_{flat}", lambda rng, paddings=paddings: pad(rng, paddings=paddings, v2=True))
-  case("pad_2d", lambda rng: pad(rng, shape=(3, 4), paddings=((1, 1), (0, 2))))
-  # CONCATENATION
-  for axis in (1, 2, 3, -1, -3):
-    case(f"concat_axis{axis}", lambda rng, axis=axis: concat(
-        rng, ((1, 2, 3, 4), (1, 2, 3, 4)), axis))
-  case("concat_3_inputs", lambda rng: concat(rng, ((1, 2, 2, 1), (1, 2, 2, 3), (1, 2, 2, 2)), 3))
-  case("concat_4_inputs_axis1", lambda rng: concat(rng, ((1, 1, 3, 2),) * 4, 1))
-  case("concat_2d", lambda rng: concat(rng, ((2, 3), (2, 5)), 1))
-  # RESHAPE, QUANTIZE, DEQUANTIZE
-  case("reshape_flatten", lambda rng: reshape(rng))
-  case("reshape_to_4d", lambda rng: reshape(rng, (1, 24), (1, 2, 3, 4)))
-  for i, shape in enumerate([(1, 5, 6), (2, 3), (1, 4, 4, 3), (37,)]):
-    case(f"quantize_f32_{i}", lambda rng, shape=shape: quantize(rng, shape))
-    case(f"requantize_{i}", lambda rng, shape=shape: quantize(rng, shape, from_float=False))
-    case(f"dequantize_{i}", lambda rng, shape=shape: dequantize(rng, shape))
-  # Multi-op chains.
-  chains = {
-      "chain_cnn_classifier": [_conv_step(cout=6, act="relu"), _dw_step(act="relu6"),
-                               _pool_step("max"), _flatten_step(), _fc_step(10),
-                               _softmax_step()],
-      "chain_residual": [_conv_step(cout=4, act="relu"), _residual_step(), _residual_step(),
-                         _mean_step(), _fc_step(5)],
-      "chain_conv_mean_fc": [_conv_step(cout=8, stride=(2, 2)), _mean_step(), _fc_step(3),
-                             _softmax_step()],
-      "chain_pad_conv_valid": [_pad_step(), _conv_step(cout=5, padding=VALID), _pool_step("avg")],
-      "chain_dw_stack": [_dw_step(multiplier=2), _dw_step(), _conv_step(cout=3, k=(1, 1))],
-      "chain_dilated": [_conv_step(cout=4, dilation=(2, 2)), _pool_step("max", k=(3, 3),
-                                                                         stride=(1, 1))],
-  }
-  for name, steps in chains.items():
-    for seed in range(4):
-      case(f"{name}_{seed}", lambda rng, steps=steps: chain(rng, steps))
-  return cases
+def concat_rows_softmax(n):
+  q = (0.06, -4)
+  x = n.input((1, 4, 4, 2))
+  x = n.concat([n.conv(x, 3, out=q), n.conv(x, 3, 1, out=q)], 1)
+  return n.softmax(n.reshape(x, (8, 12)), 0.5)
 
 
-CASES: Dict[str, Case] = {c.name: c for c in all_cases()}
+def long_chain(n):
+  """Twelve ops, so that activations are planned into reused memory."""
+  x = n.conv(n.quantize(n.input((1, 8, 8, 3), "float32")), 8, act="relu")
+  for stride in (1, 2, 1):
+    y = n.depthwise(n.conv(x, 8, 1, act="relu6"), stride=stride, act="relu6")
+    x = n.add(x, y) if stride == 1 else y
+  return n.dequantize(n.softmax(n.fc(n.mean(x, keep_dims=False), 4, **LOGITS)))
+
+
+CHAINS = [cnn_classifier, residual_diamond, conv_mean_fc, pad_conv_valid, depthwise_stack,
+          dilated, inception_concat, requantize_between_convs, avgpool_fc_on_4d,
+          mobilenet_v2_block, grouped_convs, padv2_then_maxpool, batch3_classifier, mlp,
+          squeeze_broadcast_add, fan_out_concat, two_outputs, two_inputs, int8_end_to_end,
+          pad_avgpool_fc_no_bias, concat_rows_softmax, long_chain]
+for chain, seed in itertools.product(CHAINS, [0, 1]):
+  case(f"chain_{chain.__name__}_{seed}", chain)
+
+CASES: Dict[str, Case] = {c.name: c for c in PLAN}
+assert len(CASES) == len(PLAN), "duplicate case names"
