@@ -3,125 +3,108 @@ runtime out.
 
   python -m converter --in model.h5 --data digits --out out/digits
 
-Writes, each atomically, into --out: model.tflite, model_data.c and
-model_data.h (the model as a C array), report.md and report.json.
+Writes into --out, each atomically: model.tflite (full int8), model_data.c
+and model_data.h (the model as a 16-byte aligned C array), report.md and
+report.json (per op: layer, shapes, parameters, MACs, weight bytes; totals;
+the FreeML runtime's RAM and TFLM's arena; float and int8 accuracy).
+
+Bad input (missing or wrong file, an op the runtime lacks, a float or
+hybrid .tflite, bad flags, missing data) prints one line starting
+'converter: error:' on stderr and exits with status 2.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import List
 
 from absl import app, flags
 
-from converter.errors import ConverterError
+from converter.errors import EXIT_STATUS, ConverterError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("in", None, "Model to convert: Keras HDF5 (.h5), SavedModel folder, or an "
-                    "int8 .tflite (checked and passed through).")
-flags.DEFINE_string("out", None, "Output folder (created if missing).")
-flags.DEFINE_string("data", None, "Representative and test data: digits, mnist, cifar10, "
-                    "speech_commands, uci_har (from $FREEML_DATA_DIR) or an .npz with x, y "
-                    "(and optionally x_test, y_test). Required for float models.")
-flags.DEFINE_integer("calibration-samples", 500, "Samples used to calibrate int8 ranges.")
-flags.DEFINE_integer("max-eval", 0, "Evaluate at most this many test samples (0: all).")
-flags.DEFINE_integer("tflm-samples", 200, "Test samples also run on the TFLM interpreter to "
-                     "check that outputs are identical.")
+flags.DEFINE_string(
+    "in", None,
+    "Model to convert (required; default: none): a Keras HDF5 file (.h5, Sequential or "
+    "functional), a SavedModel folder, or an int8 .tflite (checked and passed through "
+    "unchanged).")
+flags.DEFINE_string(
+    "out", None,
+    "Output folder (required; default: none), created if missing. Receives model.tflite, "
+    "model_data.c, model_data.h, report.md, report.json.")
+flags.DEFINE_string(
+    "data", None,
+    "Representative and test data (default: none; required for float models): digits "
+    "(bundled with scikit-learn), mnist, cifar10, speech_commands, uci_har (read from "
+    "$FREEML_DATA_DIR), or a path to an .npz with x and y (optionally x_test and y_test). "
+    "Without it no accuracy is reported.")
+flags.DEFINE_integer(
+    "calibration-samples", 500,
+    "Samples of the data's calibration split used to calibrate int8 ranges.")
+flags.DEFINE_integer(
+    "max-eval", -1,
+    "Evaluate at most this many samples of the test split (-1: all of it).")
+flags.DEFINE_integer(
+    "tflm-samples", -1,
+    "Of the evaluated samples, how many also run on the TFLM interpreter to count "
+    "byte-identical outputs (-1: all of them, 0: none).")
 
 
-def _step(message: str) -> float:
-  print(f"[converter] {message}", file=sys.stderr, flush=True)
-  return time.monotonic()
+def _fail(message: str) -> None:
+  print(f"converter: error: {message}", file=sys.stderr)
+  sys.exit(EXIT_STATUS)
 
 
-def convert(model_path: Path, out_dir: Path, data_spec: str | None, calibration_samples: int,
-            max_eval: int, tflm_samples: int) -> dict:
-  """The whole conversion; returns the report dict. Raises ConverterError."""
-  from converter import c_array, datasets, report, tflite_graph, tflm_oracle
-  from converter.atomic_io import write_atomic
-  from converter.evaluate import evaluate
-  from converter.model_loading import load_model
-  from converter.quantize import quantize_int8
-  from tflm_freeml.runtime import FreemlError, Runtime
-
-  _step(f"loading {model_path}")
-  model = load_model(model_path)
-  dataset = None
-  if data_spec:
-    _step(f"loading data '{data_spec}'")
-    dataset = datasets.load(data_spec)
-  if model.kind == "tflite":
-    tflite = model.tflite_bytes
-  else:
-    if dataset is None:
-      raise ConverterError("a float model needs --data to calibrate its int8 quantization")
-    shape = model.input_shape if model.keras_model is not None else None
-    x_cal = dataset.x_calibration[:calibration_samples]
-    if shape is not None:
-      x_cal = datasets.fit_to_shape(x_cal, shape, data_spec)
-    start = _step(f"quantizing to int8 with {len(x_cal)} calibration samples")
-    tflite = quantize_int8(model, x_cal)
-    _step(f"quantized in {time.monotonic() - start:.1f} s")
-  graph = tflite_graph.check_int8(tflite)
+def _parse_flags(argv: List[str]) -> List[str]:
+  """absl's parsing, with flag errors reported like every other refusal."""
   try:
-    ram = Runtime(tflite).ram
-  except FreemlError as e:
-    raise ConverterError(f"the FreeML runtime refuses the model: {e}") from e
-  _step("measuring TFLM's arena for the same model")
-  tflm_arena = tflm_oracle.arena_bytes(tflite)
-  evaluation = None
-  if dataset is not None:
-    n = len(dataset.x_test) if max_eval <= 0 else min(max_eval, len(dataset.x_test))
-    _step(f"evaluating on {n} test samples")
-    evaluation = evaluate(tflite, dataset.x_test[:n], dataset.y_test[:n], model.keras_model,
-                          tflm_samples=tflm_samples)
-  result = report.build(model_path.name, graph, ram, tflm_arena, evaluation, data_spec)
-  out_dir.mkdir(parents=True, exist_ok=True)
-  source, header = c_array.render(tflite, model_path.name)
-  write_atomic(out_dir / "model.tflite", tflite)
-  write_atomic(out_dir / "model_data.c", source)
-  write_atomic(out_dir / "model_data.h", header)
-  write_atomic(out_dir / "report.json", report.to_json(result))
-  write_atomic(out_dir / "report.md", report.to_markdown(result))
-  return result
+    return FLAGS(argv)
+  except flags.Error as e:
+    _fail(f"{e} (see --help)")
+  except SystemExit as e:  # absl exits 1 after printing --help: asking for help is no error
+    sys.exit(0 if e.code == 1 else e.code)
+  return []  # not reached
 
 
 def _summary(result: dict, out_dir: Path) -> str:
   m, ram = result["model"], result["runtime_ram"]
-  lines = [f"wrote {out_dir}/model.tflite, model_data.c, model_data.h, report.md, report.json",
-           f"model: {m['file_bytes']:,} B (weights {m['weight_bytes']:,} B), "
+  lines = [f"wrote {out_dir}/: model.tflite, model_data.c, model_data.h, report.md, report.json",
+           f"model: {m['file_bytes']:,} B (weights {m['weight_bytes']:,} B), {m['ops']} ops, "
            f"{m['macs']:,} MACs per inference",
-           f"runtime RAM: {ram['total_bytes']:,} B arena (activations "
-           f"{ram['activation_bytes']:,} B); TFLM arena: {result['tflm_arena_bytes']:,} B"]
+           f"RAM: FreeML runtime arena {ram['total_bytes']:,} B (activations "
+           f"{ram['activation_bytes']:,} B); TFLM arena {result['tflm_arena_bytes']:,} B"]
   e = result["evaluation"]
   if e:
     float_part = (f"float {100 * e['float_accuracy']:.2f}%, "
                   if e["float_accuracy"] is not None else "")
-    lines.append(f"accuracy on {e['samples']} test samples: {float_part}"
-                 f"int8 {100 * e['int8_accuracy']:.2f}% (FreeML runtime)")
-    lines.append(f"agreement with TFLM: {e['tflm_identical']}/{e['tflm_compared']} outputs "
-                 "byte-identical")
+    lines.append(f"accuracy on {e['samples']:,} of {e['test_split']:,} test samples: "
+                 f"{float_part}int8 {100 * e['int8_accuracy']:.2f}% (FreeML runtime)")
+    lines.append(f"agreement with TFLM: {e['tflm_identical']:,}/{e['tflm_compared']:,} outputs "
+                 "byte-identical" if e["tflm_compared"] else
+                 "agreement with TFLM: not checked (--tflm-samples 0)")
   return "\n".join(lines)
 
 
 def main(argv: List[str]) -> int:
+  from converter.pipeline import Options, convert
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not FLAGS["in"].value or not FLAGS.out:
-    raise app.UsageError("--in and --out are required")
+    _fail(f"unexpected arguments: {' '.join(argv[1:])}; flags take the form --name=value")
+  missing = [name for name in ("in", "out") if not FLAGS[name].value]
+  if missing:
+    _fail(" and ".join(f"--{name}" for name in missing) + " required: python -m converter "
+          "--in MODEL --out DIR [--data DATA] (see --help)")
   out_dir = Path(FLAGS.out)
   try:
-    result = convert(Path(FLAGS["in"].value), out_dir, FLAGS.data,
-                     FLAGS["calibration-samples"].value, FLAGS["max-eval"].value,
-                     FLAGS["tflm-samples"].value)
+    result = convert(Options(
+        model_path=Path(FLAGS["in"].value), out_dir=out_dir, data=FLAGS.data,
+        calibration_samples=FLAGS["calibration-samples"].value,
+        max_eval=FLAGS["max-eval"].value, tflm_samples=FLAGS["tflm-samples"].value))
   except ConverterError as e:
-    print(f"converter: error: {e}", file=sys.stderr)
-    return 2
+    _fail(" ".join(str(e).split()))  # one line, whatever the message held
   print(_summary(result, out_dir))
   return 0
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

@@ -1,5 +1,14 @@
-"""The one exception the converter raises for bad input."""
+"""The one exception the converter raises for bad input, and its exit status.
+
+Every refusal (missing file, wrong file type, an op the runtime lacks, bad
+flags, missing data) is a ConverterError: the CLI prints its message as one
+line on stderr and exits with EXIT_STATUS, so scripts can tell a refused
+input (2) from a crash (1).
+"""
+
+EXIT_STATUS = 2
 
 
 class ConverterError(Exception):
-  """A problem with the user's input: printed as one line, exit status 2."""
+  """A problem with the user's input: what was received, what was expected,
+  and how to fix it, in one line."""

@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 
 from converter import datasets, tflm_oracle  # noqa: E402
-from converter.evaluate import quantize_input  # noqa: E402
+from converter.evaluate import model_inputs  # noqa: E402
 from tflm_freeml.runtime import Runtime  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -36,8 +36,7 @@ def main(argv: List[str]) -> None:
   model = model_path.read_bytes()
   details = Runtime(model).inputs[0]
   data = datasets.load_digits()
-  x = quantize_input(data.x_test.reshape((-1,) + details.shape[1:]), details.scale,
-                     details.zero_point)
+  x = model_inputs(data.x_test, details)
   interpreter = tflm_oracle.make_interpreter(model)
   runner = REPO / "build" / "bin" / "freeml_run"
   correct = identical = 0
