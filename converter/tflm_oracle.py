@@ -8,13 +8,13 @@ memory use the same way.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from typing import Dict, List, Sequence
 
 import numpy as np
 from tflite_micro.python.tflite_micro import runtime as tflm_runtime
+
+from converter.native_output import captured_stderr
 
 # TFLM needs the arena size up front. The interpreter reports what it really
 # used (see arena_bytes), so a generous bound costs nothing but host memory.
@@ -89,16 +89,9 @@ def arena_bytes(model: bytes) -> int:
   details = interpreter.get_input_details(0)
   interpreter.set_input(np.zeros(details["shape"], details["dtype"]), 0)
   interpreter.invoke()
-  with tempfile.TemporaryFile(mode="w+b") as capture:
-    saved_fd = os.dup(2)
-    try:
-      os.dup2(capture.fileno(), 2)
-      interpreter.print_allocations()
-    finally:
-      os.dup2(saved_fd, 2)
-      os.close(saved_fd)
-    capture.seek(0)
-    text = capture.read().decode("utf-8", "replace")
+  with captured_stderr() as captured:
+    interpreter.print_allocations()
+  text = captured.text
   match = re.search(r"Arena allocation total (\d+) bytes", text)
   if not match:
     raise RuntimeError("TFLM did not report its arena use:\n" + text)
