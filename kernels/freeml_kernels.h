@@ -12,9 +12,11 @@
  *    input value), `output_offset` is the output zero point (added after
  *    requantization). This matches TFLM and CMSIS-NN.
  *  - Work is split into "units" (see each kernel: usually output elements, in
- *    C order). A call computes units [tile.start, tile.end) and touches no
- *    other output byte, so an op can be run as any sequence of tiles, and a
- *    tile can be re-run, with identical results. `..._units()` gives the total.
+ *    C order). A call computes units [tile.start, tile.end) and writes them
+ *    to `output`, which points at unit tile.start (not at the tensor's
+ *    start): a tile can go to a scratch buffer as well as into place. Any
+ *    sequence of tiles gives the bytes of one full run, and a tile can be
+ *    re-run with identical results. `..._units()` gives the total.
  *  - Kernels never allocate and keep no state between calls.
  *  - Arguments are validated by the caller (the runtime's prepare step);
  *    kernels only check the tile range and return FREEML_ERR_ARG on a bad one
@@ -34,7 +36,8 @@ typedef enum {
   FREEML_ERR_ARG = 1,         /* an argument is out of range (e.g. the tile) */
   FREEML_ERR_MODEL = 2,       /* runtime: malformed model */
   FREEML_ERR_UNSUPPORTED = 3, /* runtime: op or type it does not run */
-  FREEML_ERR_ARENA = 4        /* runtime: arena too small */
+  FREEML_ERR_ARENA = 4,       /* runtime: arena (or NVM) too small */
+  FREEML_INTERRUPTED = 5      /* runtime: power failed during an NVM write */
 } freeml_status;
 
 /* Shape of a 4D NHWC tensor. Lower-rank tensors pad with leading 1s. */
@@ -257,7 +260,7 @@ freeml_status freeml_concat_s8(int32_t num_inputs,
                                int32_t inner, int8_t *output,
                                freeml_tile tile);
 
-/* ---- RESHAPE and plain copies: output[i] = input[i]. Units: bytes, of
+/* ---- RESHAPE and plain copies: a byte copy. Units: bytes, of
  * `count` in all. ---- */
 freeml_status freeml_copy_s8(const int8_t *input, int8_t *output,
                              int32_t count, freeml_tile tile);

@@ -39,6 +39,31 @@ static freeml_status op_error(const freeml_model *model, int32_t index,
                      layer, reason);
 }
 
+/* Output bytes per unit; every kernel writes its units' bytes contiguously,
+ * so the output must split evenly. */
+static freeml_status set_unit_bytes(const freeml_runtime *rt,
+                                    const freeml_operator_info *info,
+                                    freeml_op *op, freeml_error *reason) {
+  freeml_tensor_info output;
+  if (info->outputs.length != 1) {
+    return freeml_fail(reason, FREEML_ERR_MODEL, "op has %u outputs, not 1",
+                       (unsigned)info->outputs.length);
+  }
+  if (op->output < 0 || op->units < 1 ||
+      freeml_model_tensor(&rt->model, op->output, &output, reason) !=
+          FREEML_OK) {
+    return freeml_fail(reason, FREEML_ERR_MODEL, "op has no output or no work");
+  }
+  op->unit_bytes = output.bytes / (uint32_t)op->units;
+  op->tile_units = op->units;
+  if (op->unit_bytes * (uint32_t)op->units != output.bytes) {
+    return freeml_fail(reason, FREEML_ERR_MODEL,
+                       "output of %u bytes does not split into %d units",
+                       (unsigned)output.bytes, (int)op->units);
+  }
+  return FREEML_OK;
+}
+
 static freeml_status prepare_ops(freeml_runtime *rt, uint32_t *arena_used,
                                  freeml_error *error) {
   uint32_t i;
@@ -61,7 +86,10 @@ static freeml_status prepare_ops(freeml_runtime *rt, uint32_t *arena_used,
     ctx.arena_used = arena_used;
     ctx.op = &info;
     ctx.error = &reason;
+    rt->ops[i].output = freeml_op_output(&rt->model, &info, 0);
+    rt->ops[i].unit_macs = 1;
     status = registration->prepare(&ctx, &rt->ops[i]);
+    if (status == FREEML_OK) status = set_unit_bytes(rt, &info, &rt->ops[i], &reason);
     if (status != FREEML_OK) {
       return op_error(&rt->model, (int32_t)i, &info, status, reason.message,
                       error);
@@ -157,12 +185,12 @@ static freeml_status compute_lifetimes(freeml_runtime *rt,
   return FREEML_OK;
 }
 
-freeml_status freeml_runtime_init(freeml_runtime *rt, const uint8_t *model,
-                                  uint32_t model_size, uint8_t *arena,
-                                  uint32_t arena_size, freeml_error *error) {
+freeml_status freeml_runtime_prepare(freeml_runtime *rt,
+                                     const uint8_t *model, uint32_t model_size,
+                                     uint8_t *arena, uint32_t arena_size,
+                                     freeml_error *error) {
   uint32_t used = 0;
   uint32_t skip;
-  uint32_t activations_start;
   uint32_t bytes;
   freeml_status status;
 
@@ -210,7 +238,17 @@ freeml_status freeml_runtime_init(freeml_runtime *rt, const uint8_t *model,
   rt->memory.persistent_bytes = used;
   rt->memory.activation_bytes =
       freeml_plan_greedy(rt->tensors, rt->num_tensors);
-  activations_start = align16(used);
+  return FREEML_OK;
+}
+
+freeml_status freeml_runtime_init(freeml_runtime *rt, const uint8_t *model,
+                                  uint32_t model_size, uint8_t *arena,
+                                  uint32_t arena_size, freeml_error *error) {
+  uint32_t activations_start;
+  freeml_status status =
+      freeml_runtime_prepare(rt, model, model_size, arena, arena_size, error);
+  if (status != FREEML_OK) return status;
+  activations_start = align16(rt->memory.persistent_bytes);
   rt->memory.total_bytes = activations_start + rt->memory.activation_bytes;
   if (rt->memory.total_bytes > rt->arena_size) {
     return freeml_fail(error, FREEML_ERR_ARENA,
@@ -283,13 +321,11 @@ int32_t freeml_runtime_op_output(const freeml_runtime *rt, uint32_t op_index,
   return freeml_op_output(&rt->model, &op, i);
 }
 
-freeml_status freeml_runtime_run_op(freeml_runtime *rt, uint32_t op_index,
-                                    freeml_tile tile, freeml_error *error) {
+freeml_status freeml_runtime_run_tile(freeml_runtime *rt, uint32_t op_index,
+                                      freeml_tile tile, void *output,
+                                      freeml_error *error) {
   const freeml_op *op;
   freeml_status status;
-  if (rt->activations == 0) {
-    return freeml_fail(error, FREEML_ERR_ARG, "runtime is not initialised");
-  }
   if (op_index >= rt->num_ops) {
     return freeml_fail(error, FREEML_ERR_ARG, "op %u of %u", (unsigned)op_index,
                        (unsigned)rt->num_ops);
@@ -301,12 +337,30 @@ freeml_status freeml_runtime_run_op(freeml_runtime *rt, uint32_t op_index,
                        (int)tile.start, (int)tile.end, (unsigned)op_index,
                        (int)op->units);
   }
-  status = freeml_op_by_kind(op->kind)->eval(rt, op, tile);
+  status = freeml_op_by_kind(op->kind)->eval(rt, op, tile, output);
   if (status != FREEML_OK) {
     return freeml_fail(error, status, "op %u failed in its kernel (status %d)",
                        (unsigned)op_index, (int)status);
   }
   return FREEML_OK;
+}
+
+freeml_status freeml_runtime_run_op(freeml_runtime *rt, uint32_t op_index,
+                                    freeml_tile tile, freeml_error *error) {
+  const freeml_op *op;
+  if (rt->activations == 0 || rt->memory.nvm_bytes != 0) {
+    return freeml_fail(error, FREEML_ERR_ARG,
+                       "runtime is not initialised for plain execution");
+  }
+  if (op_index >= rt->num_ops || tile.start < 0) {
+    return freeml_runtime_run_tile(rt, op_index, tile, 0, error);
+  }
+  op = &rt->ops[op_index];
+  return freeml_runtime_run_tile(
+      rt, op_index, tile,
+      rt->activations + rt->tensors[op->output].offset +
+          (uint32_t)tile.start * op->unit_bytes,
+      error);
 }
 
 freeml_status freeml_runtime_invoke(freeml_runtime *rt, freeml_error *error) {

@@ -27,19 +27,27 @@
 #include "tflm_freeml/planner.h"
 
 /* One prepared operator. `params` is the arena offset of its kind's
- * parameter struct (see ops/ops.h). */
+ * parameter struct (see ops/ops.h). The kernel's work is `units` units; unit
+ * u writes output bytes [u * unit_bytes, (u + 1) * unit_bytes). */
 typedef struct {
-  uint8_t kind;        /* freeml_op_kind */
+  uint8_t kind;         /* freeml_op_kind */
   uint8_t reserved;
   uint16_t model_index; /* operator index in the model */
   uint32_t params;
-  int32_t units;       /* work units of the kernel (tile range upper bound) */
+  int32_t output;       /* tensor index of the op's output */
+  int32_t units;        /* work units of the kernel (tile range upper bound) */
+  uint32_t unit_bytes;  /* output bytes per unit */
+  uint32_t unit_macs;   /* multiply-accumulates per unit (1 for ops without) */
+  int32_t tile_units;   /* units per tile when run tile by tile */
 } freeml_op;
 
 typedef struct {
   uint32_t persistent_bytes; /* op table, parameters, tensor plans */
   uint32_t activation_bytes; /* planned activation area */
-  uint32_t total_bytes;      /* arena bytes needed, including alignment */
+  uint32_t scratch_bytes;    /* tile scratch (intermittent mode only) */
+  uint32_t total_bytes;      /* arena (SRAM) bytes needed, with alignment */
+  uint32_t nvm_bytes;        /* NVM bytes needed (intermittent mode only):
+                                control block and activations */
 } freeml_memory_use;
 
 typedef struct {
@@ -90,10 +98,28 @@ freeml_status freeml_runtime_tensor(const freeml_runtime *rt, int32_t index,
 freeml_status freeml_runtime_invoke(freeml_runtime *rt, freeml_error *error);
 
 /* Runs units [tile.start, tile.end) of op `op_index` (0 <= start <= end <=
- * freeml_runtime_op_units()). Any split of an op into tiles, in order, gives
- * the bytes of one full run; re-running a tile is harmless. */
+ * freeml_runtime_op_units()) in place. Any split of an op into tiles, in
+ * order, gives the bytes of one full run; re-running a tile is harmless. */
 freeml_status freeml_runtime_run_op(freeml_runtime *rt, uint32_t op_index,
                                     freeml_tile tile, freeml_error *error);
+
+/* ---- for the intermittent runtime (intermittent.h) ---- */
+
+/* freeml_runtime_init without placing the activations: reads the model,
+ * prepares the ops (using `memory.persistent_bytes` of the arena) and plans
+ * the activation area (`memory.activation_bytes`); `activations` stays 0
+ * until the caller points it at memory of that size. */
+freeml_status freeml_runtime_prepare(freeml_runtime *rt,
+                                     const uint8_t *model, uint32_t model_size,
+                                     uint8_t *arena, uint32_t arena_size,
+                                     freeml_error *error);
+
+/* Runs a tile of op `op_index` and writes its output units to `output`
+ * (tile.end - tile.start units of `unit_bytes` each), reading the inputs
+ * from the activation area. */
+freeml_status freeml_runtime_run_tile(freeml_runtime *rt, uint32_t op_index,
+                                      freeml_tile tile, void *output,
+                                      freeml_error *error);
 int32_t freeml_runtime_op_units(const freeml_runtime *rt, uint32_t op_index);
 
 /* Tensor index of output `i` of op `op_index` (-1 if none). */

@@ -58,7 +58,7 @@ freeml_status freeml_conv2d_s8(const freeml_conv_params *params,
     if (bias != 0) acc += bias[oc];
     y = freeml_mbqm(acc, quant->multiplier[oc], quant->shift[oc]) +
         params->output_offset;
-    output[i] = (int8_t)freeml_clamp(y, params->activation.min,
+    output[i - tile.start] = (int8_t)freeml_clamp(y, params->activation.min,
                                      params->activation.max);
     if (++oc == out_c) {
       oc = 0;

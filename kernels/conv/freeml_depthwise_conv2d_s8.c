@@ -48,7 +48,7 @@ freeml_status freeml_depthwise_conv2d_s8(
     if (bias != 0) acc += bias[oc];
     y = freeml_mbqm(acc, quant->multiplier[oc], quant->shift[oc]) +
         conv->output_offset;
-    output[i] = (int8_t)freeml_clamp(y, conv->activation.min,
+    output[i - tile.start] = (int8_t)freeml_clamp(y, conv->activation.min,
                                      conv->activation.max);
     if (++oc == out_c) {
       oc = 0;

@@ -50,7 +50,7 @@ freeml_status freeml_add_s8(const freeml_add_params *params,
                                     params->output.multiplier,
                                     params->output.shift) +
                         params->output_offset;
-    output[i] = (int8_t)freeml_clamp(sum, params->activation.min,
+    output[i - tile.start] = (int8_t)freeml_clamp(sum, params->activation.min,
                                      params->activation.max);
     if (++c == out_c) {
       c = 0;

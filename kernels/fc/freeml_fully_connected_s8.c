@@ -33,7 +33,7 @@ freeml_status freeml_fully_connected_s8(const freeml_fc_params *params,
     if (bias != 0) acc += bias[o];
     y = freeml_mbqm(acc, quant->multiplier[q], quant->shift[q]) +
         params->output_offset;
-    output[i] = (int8_t)freeml_clamp(y, params->activation.min,
+    output[i - tile.start] = (int8_t)freeml_clamp(y, params->activation.min,
                                      params->activation.max);
     if (++o == out_units) {
       o = 0;

@@ -39,7 +39,7 @@ freeml_status freeml_avg_pool_s8(const freeml_pool_params *params,
     if (count <= 0) return FREEML_ERR_ARG;
     /* Round half away from zero with C truncating division, as TFLM. */
     value = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-    output[i] = (int8_t)freeml_clamp(value, params->activation.min,
+    output[i - tile.start] = (int8_t)freeml_clamp(value, params->activation.min,
                                      params->activation.max);
     if (++c == depth) {
       c = 0;

@@ -35,7 +35,7 @@ freeml_status freeml_max_pool_s8(const freeml_pool_params *params,
         if (x[c] > best) best = x[c];
       }
     }
-    output[i] = (int8_t)freeml_clamp(best, params->activation.min,
+    output[i - tile.start] = (int8_t)freeml_clamp(best, params->activation.min,
                                      params->activation.max);
     if (++c == depth) {
       c = 0;

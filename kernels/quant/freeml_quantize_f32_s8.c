@@ -10,7 +10,7 @@ freeml_status freeml_quantize_f32_s8(float scale, int32_t zero_point,
   for (i = tile.start; i < tile.end; ++i) {
     /* A float division, not a multiply by the reciprocal, as TFLM. */
     int32_t q = (int32_t)roundf(input[i] / scale) + zero_point;
-    output[i] = (int8_t)freeml_clamp(q, -128, 127);
+    output[i - tile.start] = (int8_t)freeml_clamp(q, -128, 127);
   }
   return FREEML_OK;
 }

@@ -9,7 +9,7 @@ freeml_status freeml_requantize_s8(const freeml_requantize_params *params,
     int32_t y = freeml_mbqm(input[i] + params->input_offset,
                             params->quant.multiplier, params->quant.shift) +
                 params->output_offset;
-    output[i] = (int8_t)freeml_clamp(y, -128, 127);
+    output[i - tile.start] = (int8_t)freeml_clamp(y, -128, 127);
   }
   return FREEML_OK;
 }

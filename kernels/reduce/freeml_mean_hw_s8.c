@@ -20,7 +20,7 @@ freeml_status freeml_mean_hw_s8(const freeml_mean_params *params,
     y = freeml_mbqm(sum - params->input_zero_point * count,
                     params->quant.multiplier, params->quant.shift) +
         params->output_offset;
-    output[i] = (int8_t)freeml_clamp(y, -128, 127);
+    output[i - tile.start] = (int8_t)freeml_clamp(y, -128, 127);
   }
   return FREEML_OK;
 }

@@ -17,7 +17,7 @@ freeml_status freeml_concat_s8(int32_t num_inputs,
     int32_t axis_index = rest % total_axis;
     const int32_t outer_index = rest / total_axis;
     for (k = 0; axis_index >= axis_sizes[k]; ++k) axis_index -= axis_sizes[k];
-    output[i] = inputs[k][((int64_t)outer_index * axis_sizes[k] + axis_index) *
+    output[i - tile.start] = inputs[k][((int64_t)outer_index * axis_sizes[k] + axis_index) *
                               inner +
                           inner_index];
   }

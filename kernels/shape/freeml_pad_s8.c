@@ -24,10 +24,10 @@ freeml_status freeml_pad_s8(const freeml_pad_params *params,
     const int32_t ix = x - before->w, ic = c - before->c;
     if (ib >= 0 && ib < input_dims->n && iy >= 0 && iy < input_dims->h &&
         ix >= 0 && ix < input_dims->w && ic >= 0 && ic < input_dims->c) {
-      output[i] = input[(((int64_t)ib * input_dims->h + iy) * input_dims->w +
+      output[i - tile.start] = input[(((int64_t)ib * input_dims->h + iy) * input_dims->w +
                          ix) * input_dims->c + ic];
     } else {
-      output[i] = params->pad_value;
+      output[i - tile.start] = params->pad_value;
     }
     if (++c == output_dims->c) {
       c = 0;

@@ -89,7 +89,7 @@ freeml_status freeml_softmax_s8(const freeml_softmax_params *params,
   }
   for (row = tile.start; row < tile.end; ++row) {
     const int8_t *x = input + (int64_t)row * depth;
-    int8_t *y = output + (int64_t)row * depth;
+    int8_t *y = output + (int64_t)(row - tile.start) * depth;
     int32_t max_value = -128;
     int32_t sum_of_exps = 0; /* Q12.19 */
     int32_t headroom, bits_over_unit, reciprocal, k;

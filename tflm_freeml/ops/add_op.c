@@ -10,7 +10,6 @@ typedef struct {
   freeml_dims output;
   int32_t input1_tensor;
   int32_t input2_tensor;
-  int32_t output_tensor;
 } add_op_params;
 
 static int broadcasts(int32_t in, int32_t out) { return in == out || in == 1; }
@@ -47,7 +46,7 @@ freeml_status freeml_prepare_add(freeml_prepare_context *ctx, freeml_op *op) {
                                 &in1)) != FREEML_OK ||
       (s = freeml_prepare_input(ctx, 1, "input 2", &p->input2_tensor,
                                 &in2)) != FREEML_OK ||
-      (s = freeml_prepare_output(ctx, 0, &p->output_tensor, &output)) !=
+      (s = freeml_prepare_output(ctx, &output)) !=
           FREEML_OK ||
       (s = freeml_expect_type(ctx, &in1, FREEML_TYPE_INT8, "input 1")) !=
           FREEML_OK ||
@@ -110,7 +109,7 @@ freeml_status freeml_prepare_add(freeml_prepare_context *ctx, freeml_op *op) {
 }
 
 freeml_status freeml_eval_add(freeml_runtime *rt, const freeml_op *op,
-                              freeml_tile tile) {
+                              freeml_tile tile, void *output) {
   const add_op_params *p =
       (const add_op_params *)freeml_arena_data(rt, op->params);
   return freeml_add_s8(&p->params, &p->input1,
@@ -118,5 +117,5 @@ freeml_status freeml_eval_add(freeml_runtime *rt, const freeml_op *op,
                        &p->input2,
                        freeml_activation_data(rt, p->input2_tensor),
                        &p->output,
-                       freeml_activation_data(rt, p->output_tensor), tile);
+                       output, tile);
 }

@@ -15,7 +15,6 @@ typedef struct {
   freeml_dims filter;
   freeml_dims output;
   int32_t input_tensor;
-  int32_t output_tensor;
   uint32_t filter_data;
   uint32_t bias_data;
   uint32_t multipliers;
@@ -100,7 +99,7 @@ static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op,
           FREEML_OK ||
       (s = freeml_prepare_optional_input(ctx, 2, "bias", &bias_index,
                                          &bias)) != FREEML_OK ||
-      (s = freeml_prepare_output(ctx, 0, &p->output_tensor, &output)) !=
+      (s = freeml_prepare_output(ctx, &output)) !=
           FREEML_OK ||
       (s = freeml_expect_type(ctx, &input, FREEML_TYPE_INT8, "input")) !=
           FREEML_OK ||
@@ -208,6 +207,8 @@ static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op,
   op->params = params_offset;
   op->units = depthwise ? freeml_depthwise_conv2d_s8_units(&p->output)
                         : freeml_conv2d_s8_units(&p->output);
+  op->unit_macs = (uint32_t)(p->filter.h * p->filter.w *
+                             (depthwise ? 1 : p->filter.c));
   return FREEML_OK;
 }
 
@@ -230,7 +231,7 @@ static freeml_per_channel_quant quant_of(const freeml_runtime *rt,
 }
 
 freeml_status freeml_eval_conv2d(freeml_runtime *rt, const freeml_op *op,
-                                 freeml_tile tile) {
+                                 freeml_tile tile, void *output) {
   const conv_op_params *p =
       (const conv_op_params *)freeml_arena_data(rt, op->params);
   freeml_per_channel_quant q = quant_of(rt, p);
@@ -239,12 +240,12 @@ freeml_status freeml_eval_conv2d(freeml_runtime *rt, const freeml_op *op,
       freeml_activation_data(rt, p->input_tensor), &p->filter,
       (const int8_t *)freeml_const_data(rt, p->filter_data),
       (const int32_t *)freeml_const_data(rt, p->bias_data), &p->output,
-      freeml_activation_data(rt, p->output_tensor), tile);
+      output, tile);
 }
 
 freeml_status freeml_eval_depthwise_conv2d(freeml_runtime *rt,
                                            const freeml_op *op,
-                                           freeml_tile tile) {
+                                           freeml_tile tile, void *output) {
   const conv_op_params *p =
       (const conv_op_params *)freeml_arena_data(rt, op->params);
   freeml_per_channel_quant q = quant_of(rt, p);
@@ -252,5 +253,5 @@ freeml_status freeml_eval_depthwise_conv2d(freeml_runtime *rt,
       &p->params, &q, &p->input, freeml_activation_data(rt, p->input_tensor),
       &p->filter, (const int8_t *)freeml_const_data(rt, p->filter_data),
       (const int32_t *)freeml_const_data(rt, p->bias_data), &p->output,
-      freeml_activation_data(rt, p->output_tensor), tile);
+      output, tile);
 }

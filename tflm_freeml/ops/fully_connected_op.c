@@ -11,7 +11,6 @@ typedef struct {
   int32_t accum_depth;
   int32_t out_units;
   int32_t input_tensor;
-  int32_t output_tensor;
   uint32_t filter_data;
   uint32_t bias_data;
   uint32_t multipliers;
@@ -54,7 +53,7 @@ freeml_status freeml_prepare_fully_connected(freeml_prepare_context *ctx,
           FREEML_OK ||
       (s = freeml_prepare_optional_input(ctx, 2, "bias", &bias_index,
                                          &bias)) != FREEML_OK ||
-      (s = freeml_prepare_output(ctx, 0, &p->output_tensor, &output)) !=
+      (s = freeml_prepare_output(ctx, &output)) !=
           FREEML_OK ||
       (s = freeml_expect_type(ctx, &input, FREEML_TYPE_INT8, "input")) !=
           FREEML_OK ||
@@ -143,12 +142,13 @@ freeml_status freeml_prepare_fully_connected(freeml_prepare_context *ctx,
       freeml_zero_point(ctx, &output));
   op->params = params_offset;
   op->units = freeml_fully_connected_s8_units(p->batches, p->out_units);
+  op->unit_macs = (uint32_t)p->accum_depth;
   return FREEML_OK;
 }
 
 freeml_status freeml_eval_fully_connected(freeml_runtime *rt,
                                           const freeml_op *op,
-                                          freeml_tile tile) {
+                                          freeml_tile tile, void *output) {
   const fc_op_params *p =
       (const fc_op_params *)freeml_arena_data(rt, op->params);
   freeml_per_channel_quant q;
@@ -159,5 +159,5 @@ freeml_status freeml_eval_fully_connected(freeml_runtime *rt,
       freeml_activation_data(rt, p->input_tensor),
       (const int8_t *)freeml_const_data(rt, p->filter_data),
       (const int32_t *)freeml_const_data(rt, p->bias_data),
-      freeml_activation_data(rt, p->output_tensor), tile);
+      output, tile);
 }

@@ -5,7 +5,6 @@ typedef struct {
   freeml_mean_params params;
   freeml_dims input;
   int32_t input_tensor;
-  int32_t output_tensor;
 } mean_op_params;
 
 freeml_status freeml_prepare_mean(freeml_prepare_context *ctx,
@@ -24,7 +23,7 @@ freeml_status freeml_prepare_mean(freeml_prepare_context *ctx,
                                 &input)) != FREEML_OK ||
       (s = freeml_prepare_input(ctx, 1, "axes", &axes_index, &axes)) !=
           FREEML_OK ||
-      (s = freeml_prepare_output(ctx, 0, &p->output_tensor, &output)) !=
+      (s = freeml_prepare_output(ctx, &output)) !=
           FREEML_OK ||
       (s = freeml_expect_type(ctx, &input, FREEML_TYPE_INT8, "input")) !=
           FREEML_OK ||
@@ -78,16 +77,17 @@ freeml_status freeml_prepare_mean(freeml_prepare_context *ctx,
     out.n = p->input.n;
     out.c = p->input.c;
     op->units = freeml_mean_s8_units(&out);
+    op->unit_macs = (uint32_t)(p->input.h * p->input.w);
   }
   return FREEML_OK;
 }
 
 freeml_status freeml_eval_mean(freeml_runtime *rt, const freeml_op *op,
-                               freeml_tile tile) {
+                               freeml_tile tile, void *output) {
   const mean_op_params *p =
       (const mean_op_params *)freeml_arena_data(rt, op->params);
   return freeml_mean_hw_s8(&p->params, &p->input,
                            freeml_activation_data(rt, p->input_tensor),
-                           freeml_activation_data(rt, p->output_tensor),
+                           output,
                            tile);
 }

@@ -49,14 +49,12 @@ freeml_status freeml_prepare_optional_input(freeml_prepare_context *ctx,
 }
 
 freeml_status freeml_prepare_output(freeml_prepare_context *ctx,
-                                    uint32_t slot, int32_t *index,
                                     freeml_tensor_info *tensor) {
-  *index = freeml_op_output(&ctx->rt->model, ctx->op, slot);
-  if (*index < 0) {
-    return freeml_fail(ctx->error, FREEML_ERR_MODEL, "missing output %u",
-                       (unsigned)slot);
+  const int32_t index = freeml_op_output(&ctx->rt->model, ctx->op, 0);
+  if (index < 0) {
+    return freeml_fail(ctx->error, FREEML_ERR_MODEL, "missing output");
   }
-  return tensor_at(ctx, *index, "output", tensor);
+  return tensor_at(ctx, index, "output", tensor);
 }
 
 static const char *type_name(int32_t type) {

@@ -62,7 +62,7 @@ typedef freeml_status (*freeml_prepare_fn)(freeml_prepare_context *ctx,
                                            freeml_op *op);
 typedef freeml_status (*freeml_eval_fn)(freeml_runtime *rt,
                                         const freeml_op *op,
-                                        freeml_tile tile);
+                                        freeml_tile tile, void *output);
 
 typedef struct {
   int32_t builtin_code;
@@ -88,8 +88,8 @@ void *freeml_prepare_alloc(freeml_prepare_context *ctx, uint32_t bytes,
 freeml_status freeml_prepare_input(freeml_prepare_context *ctx, uint32_t slot,
                                    const char *role, int32_t *index,
                                    freeml_tensor_info *tensor);
+/* The op's output (every supported op has exactly one). */
 freeml_status freeml_prepare_output(freeml_prepare_context *ctx,
-                                    uint32_t slot, int32_t *index,
                                     freeml_tensor_info *tensor);
 /* Optional input (bias): *index is -1 when omitted. */
 freeml_status freeml_prepare_optional_input(freeml_prepare_context *ctx,
@@ -163,46 +163,46 @@ static inline const void *freeml_arena_data(const freeml_runtime *rt,
 /* ---- prepare/eval pairs, one file per op family ---- */
 freeml_status freeml_prepare_conv2d(freeml_prepare_context *, freeml_op *);
 freeml_status freeml_eval_conv2d(freeml_runtime *, const freeml_op *,
-                                 freeml_tile);
+                                 freeml_tile, void *);
 freeml_status freeml_prepare_depthwise_conv2d(freeml_prepare_context *,
                                               freeml_op *);
 freeml_status freeml_eval_depthwise_conv2d(freeml_runtime *,
-                                           const freeml_op *, freeml_tile);
+                                           const freeml_op *, freeml_tile, void *);
 freeml_status freeml_prepare_fully_connected(freeml_prepare_context *,
                                              freeml_op *);
 freeml_status freeml_eval_fully_connected(freeml_runtime *, const freeml_op *,
-                                          freeml_tile);
+                                          freeml_tile, void *);
 freeml_status freeml_prepare_avg_pool(freeml_prepare_context *, freeml_op *);
 freeml_status freeml_eval_avg_pool(freeml_runtime *, const freeml_op *,
-                                   freeml_tile);
+                                   freeml_tile, void *);
 freeml_status freeml_prepare_max_pool(freeml_prepare_context *, freeml_op *);
 freeml_status freeml_eval_max_pool(freeml_runtime *, const freeml_op *,
-                                   freeml_tile);
+                                   freeml_tile, void *);
 freeml_status freeml_prepare_add(freeml_prepare_context *, freeml_op *);
 freeml_status freeml_eval_add(freeml_runtime *, const freeml_op *,
-                              freeml_tile);
+                              freeml_tile, void *);
 freeml_status freeml_prepare_mean(freeml_prepare_context *, freeml_op *);
 freeml_status freeml_eval_mean(freeml_runtime *, const freeml_op *,
-                               freeml_tile);
+                               freeml_tile, void *);
 freeml_status freeml_prepare_softmax(freeml_prepare_context *, freeml_op *);
 freeml_status freeml_eval_softmax(freeml_runtime *, const freeml_op *,
-                                  freeml_tile);
+                                  freeml_tile, void *);
 freeml_status freeml_prepare_pad(freeml_prepare_context *, freeml_op *);
 freeml_status freeml_eval_pad(freeml_runtime *, const freeml_op *,
-                              freeml_tile);
+                              freeml_tile, void *);
 freeml_status freeml_prepare_concatenation(freeml_prepare_context *,
                                            freeml_op *);
 freeml_status freeml_eval_concatenation(freeml_runtime *, const freeml_op *,
-                                        freeml_tile);
+                                        freeml_tile, void *);
 freeml_status freeml_prepare_reshape(freeml_prepare_context *, freeml_op *);
 freeml_status freeml_eval_reshape(freeml_runtime *, const freeml_op *,
-                                  freeml_tile);
+                                  freeml_tile, void *);
 freeml_status freeml_prepare_quantize(freeml_prepare_context *, freeml_op *);
 freeml_status freeml_eval_quantize(freeml_runtime *, const freeml_op *,
-                                   freeml_tile);
+                                   freeml_tile, void *);
 freeml_status freeml_prepare_dequantize(freeml_prepare_context *,
                                         freeml_op *);
 freeml_status freeml_eval_dequantize(freeml_runtime *, const freeml_op *,
-                                     freeml_tile);
+                                     freeml_tile, void *);
 
 #endif /* FREEML_OPS_H_ */

@@ -11,7 +11,6 @@ typedef struct {
   freeml_dims input;
   freeml_dims output;
   int32_t input_tensor;
-  int32_t output_tensor;
 } pool_op_params;
 
 static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op) {
@@ -50,7 +49,7 @@ static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op) {
   }
   if ((s = freeml_prepare_input(ctx, 0, "input", &p->input_tensor,
                                 &input)) != FREEML_OK ||
-      (s = freeml_prepare_output(ctx, 0, &p->output_tensor, &output)) !=
+      (s = freeml_prepare_output(ctx, &output)) !=
           FREEML_OK ||
       (s = freeml_expect_type(ctx, &input, FREEML_TYPE_INT8, "input")) !=
           FREEML_OK ||
@@ -91,6 +90,7 @@ static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op) {
       freeml_zero_point(ctx, &output));
   op->params = params_offset;
   op->units = freeml_pool_s8_units(&p->output);
+  op->unit_macs = (uint32_t)(p->params.filter_h * p->params.filter_w);
   return FREEML_OK;
 }
 
@@ -105,23 +105,23 @@ freeml_status freeml_prepare_max_pool(freeml_prepare_context *ctx,
 }
 
 freeml_status freeml_eval_avg_pool(freeml_runtime *rt, const freeml_op *op,
-                                   freeml_tile tile) {
+                                   freeml_tile tile, void *output) {
   const pool_op_params *p =
       (const pool_op_params *)freeml_arena_data(rt, op->params);
   return freeml_avg_pool_s8(&p->params, &p->input,
                             freeml_activation_data(rt, p->input_tensor),
                             &p->output,
-                            freeml_activation_data(rt, p->output_tensor),
+                            output,
                             tile);
 }
 
 freeml_status freeml_eval_max_pool(freeml_runtime *rt, const freeml_op *op,
-                                   freeml_tile tile) {
+                                   freeml_tile tile, void *output) {
   const pool_op_params *p =
       (const pool_op_params *)freeml_arena_data(rt, op->params);
   return freeml_max_pool_s8(&p->params, &p->input,
                             freeml_activation_data(rt, p->input_tensor),
                             &p->output,
-                            freeml_activation_data(rt, p->output_tensor),
+                            output,
                             tile);
 }

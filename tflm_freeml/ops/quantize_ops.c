@@ -8,7 +8,6 @@ typedef struct {
   int32_t zero_point;
   freeml_requantize_params requantize;
   int32_t input_tensor;
-  int32_t output_tensor;
 } quantize_op_params;
 
 freeml_status freeml_prepare_quantize(freeml_prepare_context *ctx,
@@ -22,7 +21,7 @@ freeml_status freeml_prepare_quantize(freeml_prepare_context *ctx,
   if (p == 0) return FREEML_ERR_ARENA;
   if ((s = freeml_prepare_input(ctx, 0, "input", &p->input_tensor,
                                 &input)) != FREEML_OK ||
-      (s = freeml_prepare_output(ctx, 0, &p->output_tensor, &output)) !=
+      (s = freeml_prepare_output(ctx, &output)) !=
           FREEML_OK ||
       (s = freeml_expect_type(ctx, &output, FREEML_TYPE_INT8, "output")) !=
           FREEML_OK ||
@@ -56,10 +55,9 @@ freeml_status freeml_prepare_quantize(freeml_prepare_context *ctx,
 }
 
 freeml_status freeml_eval_quantize(freeml_runtime *rt, const freeml_op *op,
-                                   freeml_tile tile) {
+                                   freeml_tile tile, void *output) {
   const quantize_op_params *p =
       (const quantize_op_params *)freeml_arena_data(rt, op->params);
-  int8_t *output = freeml_activation_data(rt, p->output_tensor);
   if (p->from_float) {
     return freeml_quantize_f32_s8(
         p->scale, p->zero_point,
@@ -83,7 +81,7 @@ freeml_status freeml_prepare_dequantize(freeml_prepare_context *ctx,
   if (p == 0) return FREEML_ERR_ARENA;
   if ((s = freeml_prepare_input(ctx, 0, "input", &p->input_tensor,
                                 &input)) != FREEML_OK ||
-      (s = freeml_prepare_output(ctx, 0, &p->output_tensor, &output)) !=
+      (s = freeml_prepare_output(ctx, &output)) !=
           FREEML_OK ||
       (s = freeml_expect_type(ctx, &input, FREEML_TYPE_INT8, "input")) !=
           FREEML_OK ||
@@ -105,11 +103,11 @@ freeml_status freeml_prepare_dequantize(freeml_prepare_context *ctx,
 }
 
 freeml_status freeml_eval_dequantize(freeml_runtime *rt, const freeml_op *op,
-                                     freeml_tile tile) {
+                                     freeml_tile tile, void *output) {
   const quantize_op_params *p =
       (const quantize_op_params *)freeml_arena_data(rt, op->params);
   return freeml_dequantize_s8_f32(
       p->scale, p->zero_point, freeml_activation_data(rt, p->input_tensor),
-      (float *)(void *)freeml_activation_data(rt, p->output_tensor),
+      (float *)output,
       op->units, tile);
 }

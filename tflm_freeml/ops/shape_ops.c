@@ -7,7 +7,6 @@ enum { CONCAT_AXIS = 0, CONCAT_ACTIVATION = 1 };
 
 typedef struct {
   int32_t input_tensor;
-  int32_t output_tensor;
 } copy_op_params;
 
 typedef struct {
@@ -15,14 +14,12 @@ typedef struct {
   freeml_dims input;
   freeml_dims output;
   int32_t input_tensor;
-  int32_t output_tensor;
 } pad_op_params;
 
 typedef struct {
   int32_t num_inputs;
   int32_t outer;
   int32_t inner;
-  int32_t output_tensor;
   int32_t axis_sizes[FREEML_MAX_OP_INPUTS];
   int32_t input_tensors[FREEML_MAX_OP_INPUTS];
 } concat_op_params;
@@ -40,7 +37,7 @@ freeml_status freeml_prepare_reshape(freeml_prepare_context *ctx,
   if (p == 0) return FREEML_ERR_ARENA;
   if ((s = freeml_prepare_input(ctx, 0, "input", &p->input_tensor,
                                 &input)) != FREEML_OK ||
-      (s = freeml_prepare_output(ctx, 0, &p->output_tensor, &output)) !=
+      (s = freeml_prepare_output(ctx, &output)) !=
           FREEML_OK ||
       (s = freeml_expect_type(ctx, &input, FREEML_TYPE_INT8, "input")) !=
           FREEML_OK ||
@@ -60,11 +57,11 @@ freeml_status freeml_prepare_reshape(freeml_prepare_context *ctx,
 }
 
 freeml_status freeml_eval_reshape(freeml_runtime *rt, const freeml_op *op,
-                                  freeml_tile tile) {
+                                  freeml_tile tile, void *output) {
   const copy_op_params *p =
       (const copy_op_params *)freeml_arena_data(rt, op->params);
   return freeml_copy_s8(freeml_activation_data(rt, p->input_tensor),
-                        freeml_activation_data(rt, p->output_tensor),
+                        output,
                         op->units, tile);
 }
 
@@ -88,7 +85,7 @@ freeml_status freeml_prepare_pad(freeml_prepare_context *ctx, freeml_op *op) {
       (s = freeml_prepare_optional_input(ctx, 2, "constant value",
                                          &value_index, &value)) !=
           FREEML_OK ||
-      (s = freeml_prepare_output(ctx, 0, &p->output_tensor, &output)) !=
+      (s = freeml_prepare_output(ctx, &output)) !=
           FREEML_OK ||
       (s = freeml_expect_type(ctx, &input, FREEML_TYPE_INT8, "input")) !=
           FREEML_OK ||
@@ -143,12 +140,12 @@ freeml_status freeml_prepare_pad(freeml_prepare_context *ctx, freeml_op *op) {
 }
 
 freeml_status freeml_eval_pad(freeml_runtime *rt, const freeml_op *op,
-                              freeml_tile tile) {
+                              freeml_tile tile, void *output) {
   const pad_op_params *p =
       (const pad_op_params *)freeml_arena_data(rt, op->params);
   return freeml_pad_s8(&p->params, &p->input,
                        freeml_activation_data(rt, p->input_tensor), &p->output,
-                       freeml_activation_data(rt, p->output_tensor), tile);
+                       output, tile);
 }
 
 /* ---- CONCATENATION: TFLM copies without requantizing and refuses inputs
@@ -181,7 +178,7 @@ freeml_status freeml_prepare_concatenation(freeml_prepare_context *ctx,
   p = (concat_op_params *)freeml_prepare_alloc(ctx, sizeof(*p),
                                                &params_offset);
   if (p == 0) return FREEML_ERR_ARENA;
-  if ((s = freeml_prepare_output(ctx, 0, &p->output_tensor, &output)) !=
+  if ((s = freeml_prepare_output(ctx, &output)) !=
           FREEML_OK ||
       (s = freeml_expect_type(ctx, &output, FREEML_TYPE_INT8, "output")) !=
           FREEML_OK ||
@@ -247,7 +244,7 @@ freeml_status freeml_prepare_concatenation(freeml_prepare_context *ctx,
 
 freeml_status freeml_eval_concatenation(freeml_runtime *rt,
                                         const freeml_op *op,
-                                        freeml_tile tile) {
+                                        freeml_tile tile, void *output) {
   const concat_op_params *p =
       (const concat_op_params *)freeml_arena_data(rt, op->params);
   const int8_t *inputs[FREEML_MAX_OP_INPUTS];
@@ -256,6 +253,6 @@ freeml_status freeml_eval_concatenation(freeml_runtime *rt,
     inputs[i] = freeml_activation_data(rt, p->input_tensors[i]);
   }
   return freeml_concat_s8(p->num_inputs, inputs, p->axis_sizes, p->outer,
-                          p->inner, freeml_activation_data(rt, p->output_tensor),
+                          p->inner, output,
                           tile);
 }

@@ -8,7 +8,6 @@ typedef struct {
   int32_t rows;
   int32_t depth;
   int32_t input_tensor;
-  int32_t output_tensor;
 } softmax_op_params;
 
 freeml_status freeml_prepare_softmax(freeml_prepare_context *ctx,
@@ -34,7 +33,7 @@ freeml_status freeml_prepare_softmax(freeml_prepare_context *ctx,
   if (p == 0) return FREEML_ERR_ARENA;
   if ((s = freeml_prepare_input(ctx, 0, "input", &p->input_tensor,
                                 &input)) != FREEML_OK ||
-      (s = freeml_prepare_output(ctx, 0, &p->output_tensor, &output)) !=
+      (s = freeml_prepare_output(ctx, &output)) !=
           FREEML_OK ||
       (s = freeml_expect_type(ctx, &input, FREEML_TYPE_INT8, "input")) !=
           FREEML_OK ||
@@ -66,15 +65,16 @@ freeml_status freeml_prepare_softmax(freeml_prepare_context *ctx,
   }
   op->params = params_offset;
   op->units = p->rows;
+  op->unit_macs = (uint32_t)p->depth;
   return FREEML_OK;
 }
 
 freeml_status freeml_eval_softmax(freeml_runtime *rt, const freeml_op *op,
-                                  freeml_tile tile) {
+                                  freeml_tile tile, void *output) {
   const softmax_op_params *p =
       (const softmax_op_params *)freeml_arena_data(rt, op->params);
   return freeml_softmax_s8(&p->params, p->rows, p->depth,
                            freeml_activation_data(rt, p->input_tensor),
-                           freeml_activation_data(rt, p->output_tensor),
+                           output,
                            tile);
 }
