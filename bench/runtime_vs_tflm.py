@@ -11,7 +11,6 @@ the ratio, not the absolute numbers; byte counts are exact.
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
@@ -20,31 +19,17 @@ from typing import Dict, List
 
 from absl import app, flags
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+from bench.common import MODELS, model_paths, print_table, random_input  # noqa: E402
 from converter import tflm_oracle  # noqa: E402
 from tflm_freeml.runtime import Runtime  # noqa: E402
-
-SHARED = Path(os.environ.get("FREEML_SHARED_DIR", REPO.parent / "shared"))
-MODELS: Dict[str, Path] = {
-    "digits": REPO / "out" / "digits" / "model.tflite",
-    "kws": SHARED / "models" / "kws_dscnn_int8.tflite",
-    "ic": SHARED / "models" / "ic_resnet8_int8.tflite",
-}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("runs", 50, "Timed inferences per engine and model.")
 flags.DEFINE_list("models", list(MODELS), "Models to measure: " + ", ".join(MODELS))
-
-
-def _random_input(shape, dtype, rng: np.random.Generator) -> np.ndarray:
-  info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
-  if info is None:
-    return rng.standard_normal(shape).astype(dtype)
-  return rng.integers(info.min, info.max + 1, size=shape, dtype=dtype)
 
 
 def measure(name: str, path: Path, runs: int) -> Dict[str, object]:
@@ -53,7 +38,7 @@ def measure(name: str, path: Path, runs: int) -> Dict[str, object]:
   tflm = tflm_oracle.make_interpreter(model)
   details = ours.inputs[0]
   rng = np.random.default_rng(0)
-  inputs = [_random_input(details.shape, details.dtype, rng) for _ in range(runs)]
+  inputs = [random_input(details.shape, details.dtype, rng) for _ in range(runs)]
   ours_s: List[float] = []
   tflm_s: List[float] = []
   agree = 0
@@ -85,29 +70,16 @@ def measure(name: str, path: Path, runs: int) -> Dict[str, object]:
   }
 
 
-def print_table(rows: List[Dict[str, object]]) -> None:
-  headers = list(rows[0])
-  print("| " + " | ".join(headers) + " |")
-  print("|" + "|".join("---" for _ in headers) + "|")
-  for row in rows:
-    print("| " + " | ".join(str(row[h]) for h in headers) + " |")
-
-
 def main(argv: List[str]) -> None:
   del argv
+  try:
+    paths = model_paths(FLAGS.models)
+  except ValueError as e:
+    raise app.UsageError(str(e)) from e
   rows = []
-  for name in FLAGS.models:
-    if name not in MODELS:
-      raise app.UsageError(f"unknown model '{name}', choose from {', '.join(MODELS)}")
-    path = MODELS[name]
-    if not path.exists():
-      hint = "run `make demo` first" if name == "digits" else f"set FREEML_SHARED_DIR ({SHARED})"
-      print(f"skipping {name}: {path} not found ({hint})", file=sys.stderr)
-      continue
+  for name, path in paths.items():
     print(f"measuring {name} ({FLAGS.runs} runs per engine)...", file=sys.stderr)
     rows.append(measure(name, path, FLAGS.runs))
-  if not rows:
-    raise app.UsageError("no model could be measured")
   print_table(rows)
 
 

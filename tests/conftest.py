@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.converter.helpers import DIGITS_H5, run_converter
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -29,3 +31,19 @@ def freeml_run() -> Path:
   if not path.exists():
     pytest.fail(f"{path} not built: run `make build`")
   return path
+
+
+@pytest.fixture(scope="session")
+def digits_out(tmp_path_factory) -> Path:
+  """The converter's output folder for the bundled default model
+  (examples/digits/digits_cnn.h5), converted once per session and worker and
+  shared read-only."""
+  out = tmp_path_factory.mktemp("digits")
+  result = run_converter("--in", DIGITS_H5, "--data", "digits", "--out", out)
+  assert result.returncode == 0, result.stderr
+  return out
+
+
+@pytest.fixture(scope="session")
+def digits_model(digits_out) -> bytes:
+  return (digits_out / "model.tflite").read_bytes()

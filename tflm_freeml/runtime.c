@@ -56,7 +56,8 @@ static freeml_status set_unit_bytes(const freeml_runtime *rt,
   }
   op->unit_bytes = output.bytes / (uint32_t)op->units;
   op->tile_units = op->units;
-  if (op->unit_bytes * (uint32_t)op->units != output.bytes) {
+  if (op->unit_bytes == 0 ||
+      op->unit_bytes * (uint32_t)op->units != output.bytes) {
     return freeml_fail(reason, FREEML_ERR_MODEL,
                        "output of %u bytes does not split into %d units",
                        (unsigned)output.bytes, (int)op->units);

@@ -3,6 +3,10 @@
  * the runtime as a shared library through ctypes. They expose what ctypes
  * cannot know from the headers: struct sizes and fields by accessor.
  */
+#include <string.h>
+
+#include "tflm_freeml/host/nvm_memory.h"
+#include "tflm_freeml/intermittent.h"
 #include "tflm_freeml/runtime.h"
 
 uint32_t freeml_py_runtime_size(void) { return (uint32_t)sizeof(freeml_runtime); }
@@ -15,3 +19,100 @@ void freeml_py_memory(const freeml_runtime *rt, uint32_t *persistent_bytes,
 }
 
 uint32_t freeml_py_num_ops(const freeml_runtime *rt) { return rt->num_ops; }
+
+/* ---- intermittent mode (tflm_freeml/intermittent.py) ---- */
+
+/* The tile plan of a model: memory needs and, per op, its tiles. */
+typedef struct {
+  uint32_t persistent_bytes;
+  uint32_t activation_bytes;
+  uint32_t scratch_bytes;
+  uint32_t total_bytes;
+  uint32_t nvm_bytes;
+  uint32_t num_ops;
+} freeml_py_plan;
+
+/* Per-op arrays hold FREEML_MAX_OPERATORS entries. */
+int32_t freeml_py_intermittent_plan(const uint8_t *model, uint32_t model_size,
+                                    uint8_t *arena, uint32_t arena_size,
+                                    const freeml_intermittent_config *config,
+                                    freeml_py_plan *plan, int32_t *units,
+                                    int32_t *tile_units, uint32_t *unit_bytes,
+                                    uint32_t *unit_macs, freeml_error *error) {
+  freeml_intermittent it;
+  uint32_t i;
+  freeml_status status = freeml_intermittent_init(
+      &it, model, model_size, arena, arena_size, config, error);
+  if (status != FREEML_OK) return status;
+  plan->persistent_bytes = it.rt.memory.persistent_bytes;
+  plan->activation_bytes = it.rt.memory.activation_bytes;
+  plan->scratch_bytes = it.rt.memory.scratch_bytes;
+  plan->total_bytes = it.rt.memory.total_bytes;
+  plan->nvm_bytes = it.rt.memory.nvm_bytes;
+  plan->num_ops = it.rt.num_ops;
+  for (i = 0; i < it.rt.num_ops; ++i) {
+    units[i] = it.rt.ops[i].units;
+    tile_units[i] = it.rt.ops[i].tile_units;
+    unit_bytes[i] = it.rt.ops[i].unit_bytes;
+    unit_macs[i] = it.rt.ops[i].unit_macs;
+  }
+  return FREEML_OK;
+}
+
+/* What one boot did and where it left the committed progress. */
+typedef struct {
+  uint64_t macs;
+  uint64_t nvm_bytes_written;
+  uint32_t tiles;
+  uint32_t commits;
+  uint32_t nvm_writes;
+  uint32_t state;
+  uint32_t run_id;
+  uint32_t op;
+  uint32_t tile;
+  uint32_t sequence;
+} freeml_py_boot;
+
+/* One power-on: SRAM (the arena) starts as garbage, the runtime is built
+ * again, and the run resumes from `nvm`. On success the graph outputs are
+ * copied to `outputs`, one after the other. */
+int32_t freeml_py_intermittent_boot(
+    const uint8_t *model, uint32_t model_size, uint8_t *arena,
+    uint32_t arena_size, const freeml_intermittent_config *config,
+    uint8_t *nvm_data, uint32_t nvm_size, uint64_t fail_at_write,
+    const void *const *inputs, uint8_t *outputs, uint32_t outputs_size,
+    freeml_py_boot *result, freeml_error *notice, freeml_error *error) {
+  freeml_intermittent it;
+  freeml_nvm_memory nvm;
+  freeml_status status;
+  uint32_t i, written = 0;
+  memset(result, 0, sizeof(*result));
+  notice->message[0] = '\0';
+  memset(arena, 0xA5, arena_size);
+  status = freeml_intermittent_init(&it, model, model_size, arena, arena_size,
+                                    config, error);
+  if (status != FREEML_OK) return status;
+  freeml_nvm_memory_init(&nvm, nvm_data, nvm_size, fail_at_write);
+  status = freeml_intermittent_run(&it, &nvm.port, inputs, notice, error);
+  result->macs = it.stats.macs;
+  result->nvm_bytes_written = it.stats.nvm_bytes_written;
+  result->tiles = it.stats.tiles;
+  result->commits = it.stats.commits;
+  result->nvm_writes = it.stats.nvm_writes;
+  result->state = it.committed.state;
+  result->run_id = it.committed.run_id;
+  result->op = it.committed.op;
+  result->tile = it.committed.tile;
+  result->sequence = it.committed.sequence;
+  if (status != FREEML_OK) return status;
+  for (i = 0; i < freeml_runtime_num_outputs(&it.rt); ++i) {
+    freeml_tensor_view view;
+    freeml_runtime_tensor(&it.rt, freeml_runtime_output(&it.rt, i), &view);
+    if (view.bytes > outputs_size - written) {
+      return freeml_fail(error, FREEML_ERR_ARG, "output buffer too small");
+    }
+    memcpy(outputs + written, view.data, view.bytes);
+    written += view.bytes;
+  }
+  return FREEML_OK;
+}

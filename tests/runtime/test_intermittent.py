@@ -1,0 +1,283 @@
+"""Intermittent execution, in process: a power failure at every NVM write,
+random failure schedules, and damaged or stale NVM must all end with the
+bytes of an uninterrupted run, which are TFLM's, losing at most one tile of
+work per failure."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List
+
+import numpy as np
+import pytest
+
+from tests.runtime.conftest import tflm_outputs
+from tflm_freeml.intermittent import (
+  HEADER_BYTES,
+  MARKER_OFFSET,
+  SLOT_STRIDE,
+  IntermittentRuntime,
+  latest_commit,
+  read_marker,
+  read_slot,
+)
+from tflm_freeml.runtime import Runtime
+
+# The ResNet's failure points are split so that test workers share them.
+RESNET_CHUNKS = 8
+
+
+def max_tile_macs(rt: IntermittentRuntime) -> int:
+  return max(op.tile_units * op.unit_macs for op in rt.ops)
+
+
+def writes_per_run(rt: IntermittentRuntime) -> int:
+  """NVM writes of an uninterrupted run, by the documented protocol
+  (docs/intermittent.md): a commit is a slot write and a marker write; the
+  run commits LOADING, writes the input, commits RUNNING, then per tile
+  writes the output and commits."""
+  return 2 + len(rt.inputs) + 2 + 3 * rt.total_tiles
+
+
+def run_with_failure_at(rt: IntermittentRuntime, x: np.ndarray, write: int):
+  """Boots with a failure at NVM write `write`, then boots until done.
+  Returns the final boot and the MACs of all boots."""
+  nvm = rt.new_nvm()
+  first = rt.boot(nvm, [x], fail_at_write=write)
+  assert not first.done, f"no failure at write {write}"
+  final = rt.boot(nvm, [x])
+  assert final.done
+  return first, final
+
+
+def check_failure_points(rt: IntermittentRuntime, x: np.ndarray, expected: np.ndarray,
+                         writes) -> int:
+  budget = max_tile_macs(rt)
+  checked = 0
+  for write in writes:
+    first, final = run_with_failure_at(rt, x, write)
+    assert np.array_equal(final.outputs[0], expected), f"wrong output, failure at write {write}"
+    re_executed = first.macs + final.macs - rt.total_macs
+    assert 0 <= re_executed <= budget, (write, re_executed, budget)
+    # Only a failure during the very first commit loses the run itself.
+    assert "new run" not in final.notice or write == 1, (write, final.notice)
+    checked += 1
+  return checked
+
+
+@pytest.fixture(scope="module")
+def digits_rt(digits_model) -> IntermittentRuntime:
+  return IntermittentRuntime(digits_model)
+
+
+@pytest.fixture(scope="module")
+def digits_expected(digits_model, digits_inputs) -> List[np.ndarray]:
+  return tflm_outputs(digits_model, digits_inputs)
+
+
+def test_uninterrupted_run_matches_tflm_and_protocol(digits_rt, digits_inputs, digits_expected):
+  nvm = digits_rt.new_nvm()
+  for run_id, (x, expected) in enumerate(zip(digits_inputs, digits_expected, strict=True), 1):
+    boot = digits_rt.boot(nvm, [x])
+    assert boot.done and np.array_equal(boot.outputs[0], expected)
+    assert boot.run_id == run_id  # a new input starts a new run
+    assert boot.tiles == digits_rt.total_tiles
+    assert boot.macs == digits_rt.total_macs
+    assert boot.nvm_writes == writes_per_run(digits_rt)
+    again = digits_rt.boot(nvm, [x])  # finished: answers without recomputing
+    assert again.done and again.tiles == 0 and again.nvm_writes == 0
+    assert np.array_equal(again.outputs[0], expected)
+
+
+def test_memory_split_between_sram_and_nvm(digits_rt, digits_model):
+  plain = Runtime(digits_model).ram
+  memory = digits_rt.memory
+  assert memory.nvm_bytes == HEADER_BYTES + plain.activation_bytes
+  assert memory.scratch_bytes >= max(op.tile_units for op in digits_rt.ops)
+  assert memory.sram_bytes < plain.total_bytes  # activations left SRAM
+  assert memory.sram_bytes == (memory.persistent_bytes + 15) // 16 * 16 + memory.scratch_bytes
+
+
+def test_tile_plan_follows_the_budgets(digits_model):
+  for macs, tile_bytes in ((256, 64), (4096, 1024), (1 << 20, 1 << 20)):
+    rt = IntermittentRuntime(digits_model, max_tile_macs=macs, max_tile_bytes=tile_bytes)
+    for op in rt.ops:
+      assert 1 <= op.tile_units <= op.units
+      if op.tile_units > 1:
+        assert op.tile_units * op.unit_macs <= macs
+      assert op.tile_units * op.unit_bytes <= max(tile_bytes, op.unit_bytes)
+    assert rt.memory.scratch_bytes >= max(op.tile_units * op.unit_bytes for op in rt.ops)
+
+
+def test_failure_at_every_nvm_write_digits(digits_rt, digits_inputs, digits_expected):
+  writes = writes_per_run(digits_rt)
+  for x, expected in zip(digits_inputs[:3], digits_expected[:3], strict=True):
+    assert check_failure_points(digits_rt, x, expected, range(1, writes + 1)) == writes
+
+
+@pytest.fixture(scope="module")
+def resnet_rt(resnet_model) -> IntermittentRuntime:
+  return IntermittentRuntime(resnet_model)
+
+
+@pytest.fixture(scope="module")
+def resnet_expected(resnet_model, resnet_inputs) -> List[np.ndarray]:
+  return tflm_outputs(resnet_model, resnet_inputs[:1])
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("chunk", range(RESNET_CHUNKS))
+def test_failure_at_every_nvm_write_resnet(chunk, resnet_rt, resnet_inputs, resnet_expected):
+  writes = writes_per_run(resnet_rt)
+  points = range(1 + chunk, writes + 1, RESNET_CHUNKS)
+  assert check_failure_points(resnet_rt, resnet_inputs[0], resnet_expected[0], points) == len(
+      points)
+
+
+@pytest.mark.parametrize("model_name", ["digits", "resnet"])
+def test_random_failure_schedules(model_name, request):
+  """Many failures per inference, at random writes of every boot, including
+  boots that fail again while recovering."""
+  rt = request.getfixturevalue(f"{model_name}_rt")
+  inputs = request.getfixturevalue(f"{model_name}_inputs")
+  expected = request.getfixturevalue(f"{model_name}_expected")
+  rng = np.random.default_rng(7)
+  schedules = 200 if model_name == "digits" else 40
+  failures = 0
+  budget = max_tile_macs(rt)
+  for _ in range(schedules):
+    k = int(rng.integers(len(expected)))
+    nvm = rt.new_nvm()
+    macs = 0
+    mean_gap = int(rng.choice([2, 5, 20]))
+    while True:
+      boot = rt.boot(nvm, [inputs[k]], fail_at_write=int(rng.integers(1, 2 * mean_gap + 1)))
+      macs += boot.macs
+      if boot.done:
+        break
+      failures += 1
+    assert np.array_equal(boot.outputs[0], expected[k])
+    assert macs - rt.total_macs <= failures * budget
+  assert failures > schedules * 10
+
+
+def test_new_input_mid_run_starts_a_new_run(digits_rt, digits_inputs, digits_expected):
+  nvm = digits_rt.new_nvm()
+  first = digits_rt.boot(nvm, [digits_inputs[0]], fail_at_write=40)
+  assert not first.done and first.state == "running"
+  other = digits_rt.boot(nvm, [digits_inputs[1]])
+  assert other.done and other.run_id == first.run_id + 1
+  assert np.array_equal(other.outputs[0], digits_expected[1])
+
+
+# ---- damaged and stale NVM: a clean restart with a notice, never a wrong answer ----
+
+def mid_run_nvm(rt: IntermittentRuntime, x: np.ndarray, write: int) -> np.ndarray:
+  nvm = rt.new_nvm()
+  assert not rt.boot(nvm, [x], fail_at_write=write).done
+  return nvm
+
+
+def latest_slot_index(nvm: np.ndarray) -> int:
+  latest = latest_commit(nvm)
+  return latest.sequence % 2
+
+
+@pytest.mark.parametrize("state", ["mid_run", "done"])
+def test_flipped_bit_in_either_control_slot(state, digits_rt, digits_inputs, digits_expected):
+  x, expected = digits_inputs[0], digits_expected[0]
+  # A failure at a tile's output write leaves both slots whole.
+  write = writes_per_run(digits_rt) // 2 // 3 * 3
+  restarts = resumes = 0
+  for slot in (0, 1):
+    for bit in range(0, 40 * 8, 3):
+      nvm = mid_run_nvm(digits_rt, x, write) if state == "mid_run" else digits_rt.new_nvm()
+      if state == "done":
+        assert digits_rt.boot(nvm, [x]).done
+      assert read_slot(nvm, 0).valid and read_slot(nvm, 1).valid
+      latest = latest_slot_index(nvm)
+      nvm[slot * SLOT_STRIDE + bit // 8] ^= 1 << (bit % 8)
+      boot = digits_rt.boot(nvm, [x])
+      assert boot.done and np.array_equal(boot.outputs[0], expected), (slot, bit)
+      if slot == latest:
+        assert "latest commit, fails its check: starting a new run" in boot.notice
+        assert boot.tiles == digits_rt.total_tiles
+        restarts += 1
+      else:
+        assert f"slot {slot} fails its check" in boot.notice and "resuming" in boot.notice
+        resumes += 1
+  assert restarts and resumes
+
+
+def test_damaged_commit_marker_is_repaired(digits_rt, digits_inputs, digits_expected):
+  nvm = mid_run_nvm(digits_rt, digits_inputs[0], 30)
+  nvm[MARKER_OFFSET] ^= 0x10
+  boot = digits_rt.boot(nvm, [digits_inputs[0]])
+  assert boot.done and np.array_equal(boot.outputs[0], digits_expected[0])
+  assert boot.notice == ""
+  assert read_marker(nvm) == latest_commit(nvm).sequence
+
+
+def weight_byte(model: bytes) -> int:
+  """Position of a byte in the middle of the model's largest weight buffer."""
+  from tensorflow.lite.python import schema_py_generated as schema
+  root = schema.ModelT.InitFromPackedBuf(model, 0)
+  data = bytes(max((b.data for b in root.buffers if b.data is not None), key=len))
+  position = model.find(data)
+  assert position > 0
+  return position + len(data) // 2
+
+
+def test_nvm_of_another_model(digits_model, digits_inputs):
+  """Same layout, another weight: the committed progress must not be reused."""
+  changed = bytearray(digits_model)
+  changed[weight_byte(digits_model)] ^= 0x55
+  changed = bytes(changed)
+  rt_a, rt_b = IntermittentRuntime(digits_model), IntermittentRuntime(changed)
+  assert rt_a.memory == rt_b.memory
+  nvm = mid_run_nvm(rt_a, digits_inputs[0], 40)
+  boot = rt_b.boot(nvm, [digits_inputs[0]])
+  assert "another model: starting a new run" in boot.notice
+  assert boot.tiles == rt_b.total_tiles
+  (expected,) = Runtime(changed).invoke([digits_inputs[0]])
+  assert boot.done and np.array_equal(boot.outputs[0], expected)
+
+
+def test_nvm_of_another_format_version(digits_rt, digits_inputs, digits_expected):
+  nvm = mid_run_nvm(digits_rt, digits_inputs[0], 40)
+  for index in (0, 1):
+    slot = dataclasses.replace(read_slot(nvm, index), format_version=2).with_crc()
+    nvm[index * SLOT_STRIDE:index * SLOT_STRIDE + 40] = np.frombuffer(slot.pack(), np.uint8)
+  boot = digits_rt.boot(nvm, [digits_inputs[0]])
+  assert "format version 2, this runtime writes 1: starting a new run" in boot.notice
+  assert boot.done and np.array_equal(boot.outputs[0], digits_expected[0])
+
+
+def test_nvm_of_another_tile_plan(digits_model, digits_inputs, digits_expected):
+  fine = IntermittentRuntime(digits_model, max_tile_macs=1024)
+  coarse = IntermittentRuntime(digits_model)
+  assert fine.memory.nvm_bytes == coarse.memory.nvm_bytes
+  nvm = mid_run_nvm(fine, digits_inputs[0], 60)
+  boot = coarse.boot(nvm, [digits_inputs[0]])
+  assert "another tile plan or layout: starting a new run" in boot.notice
+  assert boot.done and np.array_equal(boot.outputs[0], digits_expected[0])
+
+
+def test_garbage_nvm(digits_rt, digits_inputs, digits_expected):
+  rng = np.random.default_rng(11)
+  for _ in range(20):
+    nvm = digits_rt.new_nvm()
+    nvm[:] = rng.integers(0, 256, nvm.shape, dtype=np.uint8)
+    boot = digits_rt.boot(nvm, [digits_inputs[0]])
+    assert "fails its checks: starting a new run" in boot.notice
+    assert boot.done and np.array_equal(boot.outputs[0], digits_expected[0])
+
+
+def test_forged_progress_outside_the_model(digits_rt, digits_inputs, digits_expected):
+  nvm = mid_run_nvm(digits_rt, digits_inputs[0], 30)
+  index = latest_slot_index(nvm)
+  slot = dataclasses.replace(read_slot(nvm, index), op=len(digits_rt.ops) + 3).with_crc()
+  nvm[index * SLOT_STRIDE:index * SLOT_STRIDE + 40] = np.frombuffer(slot.pack(), np.uint8)
+  boot = digits_rt.boot(nvm, [digits_inputs[0]])
+  assert "is outside the model: starting a new run" in boot.notice
+  assert boot.done and np.array_equal(boot.outputs[0], digits_expected[0])

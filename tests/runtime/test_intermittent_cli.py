@@ -1,0 +1,185 @@
+"""`freeml_run --nvm`: simulated power failures (exit 75, run again to
+resume), processes killed at random instants, and NVM files that are not
+what the model needs. Every run that finishes writes TFLM's output."""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import time
+from pathlib import Path
+from typing import List
+
+import numpy as np
+import pytest
+
+from tests.runtime.conftest import tflm_outputs
+from tflm_freeml.intermittent import IntermittentRuntime, latest_commit
+
+TIMEOUT_S = 30
+EXIT_POWER_FAILURE = 75
+KILL_SCHEDULES = 1000
+KILL_CHUNKS = 4
+
+
+def run(freeml_run: Path, *args) -> subprocess.CompletedProcess:
+  return subprocess.run([str(freeml_run), *map(str, args)], capture_output=True, text=True,
+                        timeout=TIMEOUT_S)
+
+
+def write_input(tmp_path: Path, x: np.ndarray, name: str = "in.bin") -> Path:
+  path = tmp_path / name
+  path.write_bytes(x.tobytes())
+  return path
+
+
+def stats(stdout: str) -> dict:
+  line = next(line for line in stdout.splitlines() if line.startswith("tiles="))
+  return {key: int(value) for key, value in (item.split("=") for item in line.split())}
+
+
+@pytest.fixture(scope="module")
+def digits_path(digits_out) -> Path:
+  return digits_out / "model.tflite"
+
+
+@pytest.fixture(scope="module")
+def digits_expected(digits_model, digits_inputs) -> List[np.ndarray]:
+  return tflm_outputs(digits_model, digits_inputs[:2])
+
+
+def test_every_write_through_the_cli(freeml_run, digits_path, digits_model, digits_inputs,
+                                     digits_expected, tmp_path):
+  x = write_input(tmp_path, digits_inputs[0])
+  out, nvm = tmp_path / "out.bin", tmp_path / "nvm.bin"
+  writes = IntermittentRuntime(digits_model).boot(
+      IntermittentRuntime(digits_model).new_nvm(), [digits_inputs[0]]).nvm_writes
+  for write in range(1, writes + 1):
+    nvm.unlink(missing_ok=True)
+    failed = run(freeml_run, digits_path, "--input", x, "--output", out, "--nvm", nvm,
+                 "--fail-after-writes", write)
+    assert failed.returncode == EXIT_POWER_FAILURE, failed.stderr
+    assert failed.stderr.strip().endswith(
+        f"power failed at NVM write {write} (simulated); run again to resume")
+    resumed = run(freeml_run, digits_path, "--input", x, "--output", out, "--nvm", nvm)
+    assert resumed.returncode == 0, resumed.stderr
+    assert out.read_bytes() == digits_expected[0].tobytes(), write
+  finished = run(freeml_run, digits_path, "--input", x, "--output", out, "--nvm", nvm,
+                 "--print-stats")
+  assert finished.returncode == 0 and stats(finished.stdout)["tiles"] == 0
+
+
+def test_new_input_and_memory_report(freeml_run, digits_path, digits_model, digits_inputs,
+                                     digits_expected, tmp_path):
+  nvm, out = tmp_path / "nvm.bin", tmp_path / "out.bin"
+  rt = IntermittentRuntime(digits_model)
+  for run_id, (x, expected) in enumerate(zip(digits_inputs, digits_expected, strict=False), 1):
+    result = run(freeml_run, digits_path, "--input", write_input(tmp_path, x), "--output", out,
+                 "--nvm", nvm, "--print-stats", "--print-memory")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == expected.tobytes()
+    assert stats(result.stdout)["run_id"] == run_id
+    assert stats(result.stdout)["tiles"] == rt.total_tiles
+    assert (f"scratch_bytes={rt.memory.scratch_bytes} total_bytes={rt.memory.sram_bytes} "
+            f"nvm_bytes={rt.memory.nvm_bytes}") in result.stdout
+  assert nvm.stat().st_size == rt.memory.nvm_bytes
+
+
+def test_truncated_or_foreign_nvm_file(freeml_run, digits_path, digits_inputs, digits_expected,
+                                       tmp_path):
+  x = write_input(tmp_path, digits_inputs[0])
+  nvm, out = tmp_path / "nvm.bin", tmp_path / "out.bin"
+  args = (digits_path, "--input", x, "--output", out, "--nvm", nvm)
+  assert run(freeml_run, *args, "--fail-after-writes", 50).returncode == EXIT_POWER_FAILURE
+  size = nvm.stat().st_size
+  os.truncate(nvm, size // 2)
+  result = run(freeml_run, *args)
+  assert result.returncode == 0, result.stderr
+  assert f"has {size // 2} bytes, the model needs {size}: starting from an empty NVM" in (
+      result.stderr)
+  assert out.read_bytes() == digits_expected[0].tobytes()
+  nvm.write_bytes(os.urandom(3 * size))
+  result = run(freeml_run, *args)
+  assert result.returncode == 0 and "starting from an empty NVM" in result.stderr
+  assert out.read_bytes() == digits_expected[0].tobytes()
+
+
+def test_option_errors(freeml_run, digits_path, digits_inputs, tmp_path):
+  x = write_input(tmp_path, digits_inputs[0])
+  base = (digits_path, "--input", x, "--output", tmp_path / "out.bin")
+  for extra, fragment in ((("--fail-after-writes", 3), "need --nvm"),
+                          (("--max-tile-macs", 64), "need --nvm"),
+                          (("--nvm", tmp_path / "n.bin", "--fail-after-writes", 0),
+                           "bad --fail-after-writes value '0'"),
+                          (("--nvm", tmp_path / "n.bin", "--max-tile-macs", "-5"),
+                           "bad --max-tile-macs value '-5'"),
+                          (("--nvm", tmp_path / "no" / "such" / "dir"), "cannot map NVM file")):
+    result = run(freeml_run, *base, *extra)
+    assert result.returncode in (1, 2), result.stderr
+    assert fragment in result.stderr
+
+
+# ---- processes killed at random instants ----
+
+def kill_schedules(freeml_run: Path, model: Path, x: Path, expected: bytes, tmp_path: Path,
+                   schedules: int, seed: int) -> dict:
+  """Runs `schedules` inferences, each killed (SIGKILL) up to 3 times at
+  random instants of its process's life (fewer if a process finishes first),
+  then run to the end. Returns counts of where the kills landed, read from
+  the control block they left."""
+  out, nvm = tmp_path / "out.bin", tmp_path / "nvm.bin"
+  command = [str(freeml_run), str(model), "--input", str(x), "--output", str(out),
+             "--nvm", str(nvm)]
+  lifetimes = []
+  for _ in range(5):
+    nvm.unlink(missing_ok=True)
+    start = time.perf_counter()
+    subprocess.run(command, check=True, timeout=TIMEOUT_S)
+    lifetimes.append(time.perf_counter() - start)
+  lifetime = statistics.median(lifetimes)
+  rng = np.random.default_rng(seed)
+  landed = {"before_start": 0, "mid_run": 0, "after_done": 0}
+  for _ in range(schedules):
+    nvm.unlink(missing_ok=True)
+    out.unlink(missing_ok=True)
+    for _ in range(int(rng.integers(1, 4))):
+      process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+      time.sleep(rng.uniform(0, 1.2 * lifetime))
+      process.send_signal(signal.SIGKILL)
+      process.wait(timeout=TIMEOUT_S)
+      commit = latest_commit(nvm.read_bytes()) if nvm.exists() else None
+      if commit is None:
+        landed["before_start"] += 1
+      elif commit.state == 3:
+        landed["after_done"] += 1
+        break
+      else:
+        landed["mid_run"] += 1
+    result = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == expected
+  return landed
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("chunk", range(KILL_CHUNKS))
+def test_random_kills_resnet(chunk, freeml_run, shared_dir, resnet_model, resnet_inputs,
+                             tmp_path):
+  (expected,) = tflm_outputs(resnet_model, resnet_inputs[1:2])
+  landed = kill_schedules(freeml_run, shared_dir / "models" / "ic_resnet8_int8.tflite",
+                          write_input(tmp_path, resnet_inputs[1]), expected.tobytes(), tmp_path,
+                          KILL_SCHEDULES // KILL_CHUNKS, seed=100 + chunk)
+  print(f"kills: {landed}")
+  # Most of the process's life is inference, so many kills must land in it
+  # (resumed processes have less left to do and often finish first).
+  assert landed["mid_run"] > 0.3 * sum(landed.values()), landed
+
+
+def test_random_kills_default_model(freeml_run, digits_path, digits_inputs, digits_expected,
+                                    tmp_path):
+  landed = kill_schedules(freeml_run, digits_path, write_input(tmp_path, digits_inputs[1]),
+                          digits_expected[1].tobytes(), tmp_path, 200, seed=5)
+  print(f"kills: {landed}")
+  assert landed["mid_run"] > 0, landed

@@ -1,0 +1,414 @@
+#include "tflm_freeml/intermittent.h"
+
+#include <stddef.h>
+#include <string.h>
+
+#include "tflm_freeml/crc32.h"
+
+#define SLOT_CHECKED_BYTES ((uint32_t)offsetof(freeml_control_slot, crc))
+
+typedef char slot_is_40_bytes[sizeof(freeml_control_slot) == 40 ? 1 : -1];
+typedef char slot_fits_stride
+    [sizeof(freeml_control_slot) <= FREEML_NVM_SLOT_STRIDE ? 1 : -1];
+
+typedef enum {
+  SLOT_VALID,
+  SLOT_BLANK,         /* never written */
+  SLOT_OTHER_VERSION, /* written by another format version */
+  SLOT_DAMAGED        /* torn by a power failure, or corrupted */
+} slot_check;
+
+static uint32_t align16(uint32_t value) { return (value + 15u) & ~15u; }
+
+static uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
+uint32_t freeml_control_slot_crc(const freeml_control_slot *slot) {
+  return freeml_crc32(0, slot, SLOT_CHECKED_BYTES);
+}
+
+static uint32_t hash_u32(uint32_t crc, uint32_t value) {
+  uint8_t bytes[4];
+  bytes[0] = (uint8_t)value;
+  bytes[1] = (uint8_t)(value >> 8);
+  bytes[2] = (uint8_t)(value >> 16);
+  bytes[3] = (uint8_t)(value >> 24);
+  return freeml_crc32(crc, bytes, 4);
+}
+
+/* Units per tile for every op: as many as both budgets allow, at least
+ * one. Returns the scratch bytes the largest tile needs. */
+static uint32_t plan_tiles(freeml_runtime *rt, uint32_t max_macs,
+                           uint32_t max_bytes) {
+  uint32_t scratch = 0;
+  uint32_t i;
+  for (i = 0; i < rt->num_ops; ++i) {
+    freeml_op *op = &rt->ops[i];
+    uint32_t units = max_macs / (op->unit_macs > 0 ? op->unit_macs : 1u);
+    units = min_u32(units, max_bytes / op->unit_bytes);
+    units = min_u32(units, (uint32_t)op->units);
+    if (units == 0) units = 1;
+    op->tile_units = (int32_t)units;
+    if (units * op->unit_bytes > scratch) scratch = units * op->unit_bytes;
+  }
+  return align16(scratch);
+}
+
+/* Everything a committed (op, tile) depends on besides the model: the tile
+ * plan and where each tensor lives in NVM. */
+static uint32_t plan_hash(const freeml_runtime *rt) {
+  uint32_t crc = hash_u32(0, FREEML_NVM_FORMAT_VERSION);
+  uint32_t i;
+  crc = hash_u32(crc, FREEML_NVM_HEADER_BYTES);
+  crc = hash_u32(crc, rt->memory.activation_bytes);
+  for (i = 0; i < rt->num_ops; ++i) {
+    crc = hash_u32(crc, (uint32_t)rt->ops[i].units);
+    crc = hash_u32(crc, (uint32_t)rt->ops[i].tile_units);
+    crc = hash_u32(crc, rt->ops[i].unit_bytes);
+    crc = hash_u32(crc, (uint32_t)rt->ops[i].output);
+  }
+  for (i = 0; i < rt->num_tensors; ++i) {
+    crc = hash_u32(crc, rt->tensors[i].offset);
+    crc = hash_u32(crc, rt->tensors[i].bytes);
+  }
+  return crc;
+}
+
+freeml_status freeml_intermittent_init(freeml_intermittent *it,
+                                       const uint8_t *model,
+                                       uint32_t model_size, uint8_t *arena,
+                                       uint32_t arena_size,
+                                       const freeml_intermittent_config *config,
+                                       freeml_error *error) {
+  freeml_runtime *rt = &it->rt;
+  uint32_t scratch_start;
+  freeml_status status;
+  memset(it, 0, sizeof(*it));
+  if (config == 0) {
+    return freeml_fail(error, FREEML_ERR_ARG, "no intermittent config given");
+  }
+  it->config = *config;
+  if (it->config.max_tile_macs == 0) {
+    it->config.max_tile_macs = FREEML_DEFAULT_MAX_TILE_MACS;
+  }
+  if (it->config.max_tile_bytes == 0) {
+    it->config.max_tile_bytes = FREEML_DEFAULT_MAX_TILE_BYTES;
+  }
+  status = freeml_runtime_prepare(rt, model, model_size, arena, arena_size,
+                                  error);
+  if (status != FREEML_OK) return status;
+  rt->memory.scratch_bytes = plan_tiles(rt, it->config.max_tile_macs,
+                                        it->config.max_tile_bytes);
+  scratch_start = align16(rt->memory.persistent_bytes);
+  rt->memory.total_bytes = scratch_start + rt->memory.scratch_bytes;
+  rt->memory.nvm_bytes = FREEML_NVM_HEADER_BYTES + rt->memory.activation_bytes;
+  if (rt->memory.total_bytes > rt->arena_size) {
+    return freeml_fail(error, FREEML_ERR_ARENA,
+                       "arena of %u bytes is too small: the model needs %u "
+                       "in intermittent mode",
+                       (unsigned)rt->arena_size,
+                       (unsigned)rt->memory.total_bytes);
+  }
+  it->scratch = rt->arena + scratch_start;
+  it->plan_hash = plan_hash(rt);
+  return FREEML_OK;
+}
+
+uint32_t freeml_intermittent_op_tiles(const freeml_intermittent *it,
+                                      uint32_t op_index) {
+  const freeml_op *op;
+  if (op_index >= it->rt.num_ops) return 0;
+  op = &it->rt.ops[op_index];
+  return ((uint32_t)op->units + (uint32_t)op->tile_units - 1u) /
+         (uint32_t)op->tile_units;
+}
+
+/* ---- NVM access: every store is counted ---- */
+
+static freeml_status nvm_write(freeml_intermittent *it, uint32_t offset,
+                               const void *data, uint32_t bytes) {
+  ++it->stats.nvm_writes;
+  it->stats.nvm_bytes_written += bytes;
+  if (it->nvm->write(it->nvm->context, offset, data, bytes) != 0) {
+    return FREEML_INTERRUPTED;
+  }
+  return FREEML_OK;
+}
+
+static freeml_status nvm_barrier(freeml_intermittent *it) {
+  return it->nvm->barrier(it->nvm->context) != 0 ? FREEML_INTERRUPTED
+                                                 : FREEML_OK;
+}
+
+static freeml_status write_marker(freeml_intermittent *it, uint32_t sequence) {
+  uint8_t bytes[4];
+  freeml_status status;
+  bytes[0] = (uint8_t)sequence;
+  bytes[1] = (uint8_t)(sequence >> 8);
+  bytes[2] = (uint8_t)(sequence >> 16);
+  bytes[3] = (uint8_t)(sequence >> 24);
+  status = nvm_write(it, FREEML_NVM_MARKER_OFFSET, bytes, 4);
+  return status != FREEML_OK ? status : nvm_barrier(it);
+}
+
+static uint32_t read_marker(const freeml_intermittent *it) {
+  const uint8_t *p = it->nvm->base + FREEML_NVM_MARKER_OFFSET;
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+/* Commits progress: slot (sequence % 2) first, then the marker. A failure
+ * while the slot is written leaves the other slot, the previous commit, in
+ * force; once the slot is whole the commit holds, marker or not. */
+static freeml_status commit(freeml_intermittent *it, freeml_run_state state,
+                            uint32_t op, uint32_t tile) {
+  freeml_control_slot next = it->committed;
+  freeml_status status;
+  next.magic = FREEML_NVM_MAGIC;
+  next.format_version = (uint16_t)FREEML_NVM_FORMAT_VERSION;
+  next.state = (uint16_t)state;
+  next.sequence = it->committed.sequence + 1u;
+  next.op = op;
+  next.tile = tile;
+  next.crc = freeml_control_slot_crc(&next);
+  status = nvm_write(it, (next.sequence & 1u) * FREEML_NVM_SLOT_STRIDE, &next,
+                     (uint32_t)sizeof(next));
+  if (status == FREEML_OK) status = nvm_barrier(it);
+  if (status != FREEML_OK) return status;
+  it->committed = next;
+  ++it->stats.commits;
+  return write_marker(it, next.sequence);
+}
+
+/* ---- recovery at boot ---- */
+
+static slot_check check_slot(const freeml_control_slot *slot,
+                             uint32_t index) {
+  static const freeml_control_slot kBlank;
+  if (memcmp(slot, &kBlank, sizeof(*slot)) == 0) return SLOT_BLANK;
+  if (slot->magic != FREEML_NVM_MAGIC) return SLOT_DAMAGED;
+  if (slot->format_version != FREEML_NVM_FORMAT_VERSION) {
+    return SLOT_OTHER_VERSION;
+  }
+  if (slot->crc != freeml_control_slot_crc(slot) ||
+      (slot->sequence & 1u) != index || slot->state < FREEML_RUN_LOADING ||
+      slot->state > FREEML_RUN_DONE) {
+    return SLOT_DAMAGED;
+  }
+  return SLOT_VALID;
+}
+
+/* A state with no run, whose next commit outnumbers every valid slot. */
+static void forget_run(freeml_intermittent *it, const freeml_control_slot *last) {
+  memset(&it->committed, 0, sizeof(it->committed));
+  if (last != 0) {
+    it->committed.sequence = last->sequence;
+    it->committed.run_id = last->run_id;
+  }
+  it->committed.model_hash = it->config.model_hash;
+  it->committed.plan_hash = it->plan_hash;
+}
+
+/* Reads the control block into it->committed: the latest commit when it
+ * can be trusted, else no run (with the reason in `notice`). */
+static freeml_status recover(freeml_intermittent *it, freeml_error *notice) {
+  freeml_control_slot slots[2];
+  slot_check checks[2];
+  const freeml_control_slot *best;
+  uint32_t marker = read_marker(it);
+  uint32_t i, other;
+  for (i = 0; i < 2; ++i) {
+    memcpy(&slots[i], it->nvm->base + i * FREEML_NVM_SLOT_STRIDE,
+           sizeof(slots[i]));
+    checks[i] = check_slot(&slots[i], i);
+  }
+  if (checks[0] != SLOT_VALID && checks[1] != SLOT_VALID) {
+    forget_run(it, 0);
+    if (checks[0] == SLOT_OTHER_VERSION || checks[1] == SLOT_OTHER_VERSION) {
+      const freeml_control_slot *s =
+          checks[0] == SLOT_OTHER_VERSION ? &slots[0] : &slots[1];
+      freeml_fail(notice, FREEML_OK,
+                  "NVM holds format version %u, this runtime writes %u: "
+                  "starting a new run",
+                  (unsigned)s->format_version,
+                  (unsigned)FREEML_NVM_FORMAT_VERSION);
+    } else if (checks[0] == SLOT_DAMAGED || checks[1] == SLOT_DAMAGED) {
+      freeml_fail(notice, FREEML_OK,
+                  "NVM control block fails its checks: starting a new run");
+    }
+    return FREEML_OK;
+  }
+  if (checks[0] == SLOT_VALID && checks[1] == SLOT_VALID) {
+    i = slots[1].sequence > slots[0].sequence ? 1u : 0u;
+  } else {
+    i = checks[1] == SLOT_VALID ? 1u : 0u;
+  }
+  best = &slots[i];
+  other = 1u - i;
+  if ((checks[other] == SLOT_DAMAGED || checks[other] == SLOT_OTHER_VERSION) &&
+      marker != best->sequence) {
+    /* The marker moved past the intact slot, so the other one was whole
+     * once and is damaged now: work after it may have overwritten what the
+     * older commit needs. (A blank slot never held a commit.) */
+    forget_run(it, best);
+    freeml_fail(notice, FREEML_OK,
+                "NVM control slot %u, the latest commit, fails its check: "
+                "starting a new run",
+                (unsigned)other);
+    return FREEML_OK;
+  }
+  if (best->model_hash != it->config.model_hash) {
+    forget_run(it, best);
+    freeml_fail(notice, FREEML_OK,
+                "NVM holds the state of another model: starting a new run");
+    return FREEML_OK;
+  }
+  if (best->plan_hash != it->plan_hash) {
+    forget_run(it, best);
+    freeml_fail(notice, FREEML_OK,
+                "NVM was written under another tile plan or layout: starting "
+                "a new run");
+    return FREEML_OK;
+  }
+  if (best->state == FREEML_RUN_RUNNING &&
+      (best->op >= it->rt.num_ops ||
+       best->tile >= freeml_intermittent_op_tiles(it, best->op))) {
+    forget_run(it, best);
+    freeml_fail(notice, FREEML_OK,
+                "NVM progress (op %u, tile %u) is outside the model: starting "
+                "a new run",
+                (unsigned)best->op, (unsigned)best->tile);
+    return FREEML_OK;
+  }
+  it->committed = *best;
+  if (checks[other] == SLOT_DAMAGED || checks[other] == SLOT_OTHER_VERSION) {
+    freeml_fail(notice, FREEML_OK,
+                "NVM control slot %u fails its check (a commit cut by a power "
+                "failure, or damage to the older slot): resuming from slot %u",
+                (unsigned)other, (unsigned)i);
+  }
+  /* Work may follow a commit only once the marker names it (see above). */
+  return marker != best->sequence ? write_marker(it, best->sequence)
+                                  : FREEML_OK;
+}
+
+/* ---- running ---- */
+
+static uint32_t input_hash(const freeml_intermittent *it,
+                           const void *const *inputs) {
+  uint32_t crc = 0;
+  uint32_t i;
+  for (i = 0; i < freeml_runtime_num_inputs(&it->rt); ++i) {
+    const int32_t t = freeml_runtime_input(&it->rt, i);
+    crc = freeml_crc32(crc, inputs[i], it->rt.tensors[t].bytes);
+  }
+  return crc;
+}
+
+static uint32_t tensor_nvm_offset(const freeml_intermittent *it,
+                                  int32_t tensor) {
+  return FREEML_NVM_HEADER_BYTES + it->rt.tensors[tensor].offset;
+}
+
+/* A new run: LOADING until the input is whole in NVM, so that a failure
+ * while it is written cannot leave a resumable mix of two inputs. A run
+ * already LOADING this input only writes it again. */
+static freeml_status load_input(freeml_intermittent *it,
+                                const void *const *inputs, uint32_t hash) {
+  freeml_status status;
+  uint32_t i;
+  if (it->committed.state != FREEML_RUN_LOADING ||
+      it->committed.input_hash != hash) {
+    it->committed.run_id += 1u;
+    it->committed.input_hash = hash;
+    it->committed.model_hash = it->config.model_hash;
+    it->committed.plan_hash = it->plan_hash;
+    if ((status = commit(it, FREEML_RUN_LOADING, 0, 0)) != FREEML_OK) {
+      return status;
+    }
+  }
+  for (i = 0; i < freeml_runtime_num_inputs(&it->rt); ++i) {
+    const int32_t t = freeml_runtime_input(&it->rt, i);
+    status = nvm_write(it, tensor_nvm_offset(it, t), inputs[i],
+                       it->rt.tensors[t].bytes);
+    if (status != FREEML_OK) return status;
+  }
+  if ((status = nvm_barrier(it)) != FREEML_OK) return status;
+  return it->rt.num_ops == 0 ? commit(it, FREEML_RUN_DONE, 0, 0)
+                             : commit(it, FREEML_RUN_RUNNING, 0, 0);
+}
+
+/* Runs the committed tile, writes its output to NVM and commits the next. */
+static freeml_status run_next_tile(freeml_intermittent *it,
+                                   freeml_error *error) {
+  const uint32_t op_index = it->committed.op;
+  const freeml_op *op = &it->rt.ops[op_index];
+  freeml_tile tile;
+  uint32_t bytes;
+  freeml_status status;
+  tile.start = (int32_t)it->committed.tile * op->tile_units;
+  tile.end = tile.start + op->tile_units;
+  if (tile.end > op->units) tile.end = op->units;
+  status = freeml_runtime_run_tile(&it->rt, op_index, tile, it->scratch, error);
+  if (status != FREEML_OK) return status;
+  ++it->stats.tiles;
+  it->stats.macs += (uint64_t)(tile.end - tile.start) * op->unit_macs;
+  bytes = (uint32_t)(tile.end - tile.start) * op->unit_bytes;
+  status = nvm_write(it,
+                     tensor_nvm_offset(it, op->output) +
+                         (uint32_t)tile.start * op->unit_bytes,
+                     it->scratch, bytes);
+  if (status == FREEML_OK) status = nvm_barrier(it);
+  if (status != FREEML_OK) return status;
+  if (tile.end < op->units) {
+    return commit(it, FREEML_RUN_RUNNING, op_index, it->committed.tile + 1u);
+  }
+  if (op_index + 1u < it->rt.num_ops) {
+    return commit(it, FREEML_RUN_RUNNING, op_index + 1u, 0);
+  }
+  return commit(it, FREEML_RUN_DONE, op_index + 1u, 0);
+}
+
+freeml_status freeml_intermittent_run(freeml_intermittent *it,
+                                      const freeml_nvm_port *nvm,
+                                      const void *const *inputs,
+                                      freeml_error *notice,
+                                      freeml_error *error) {
+  freeml_status status;
+  uint32_t hash;
+  if (notice != 0) notice->message[0] = '\0';
+  if (it->scratch == 0) {
+    return freeml_fail(error, FREEML_ERR_ARG,
+                       "intermittent runtime is not initialised");
+  }
+  if (nvm == 0 || nvm->base == 0 || nvm->write == 0 || nvm->barrier == 0 ||
+      ((uintptr_t)nvm->base & 15u) != 0) {
+    return freeml_fail(error, FREEML_ERR_ARG,
+                       "NVM port needs a 16-byte aligned base, write and "
+                       "barrier");
+  }
+  if (nvm->size < it->rt.memory.nvm_bytes) {
+    return freeml_fail(error, FREEML_ERR_ARENA,
+                       "NVM of %u bytes is too small: the model needs %u",
+                       (unsigned)nvm->size, (unsigned)it->rt.memory.nvm_bytes);
+  }
+  it->nvm = nvm;
+  /* Kernels read activations in place; every store goes through the port. */
+  it->rt.activations = (uint8_t *)(uintptr_t)(nvm->base + FREEML_NVM_HEADER_BYTES);
+  if ((status = recover(it, notice)) != FREEML_OK) {
+    return freeml_fail(error, status, "power failed during recovery");
+  }
+  hash = input_hash(it, inputs);
+  if ((it->committed.state != FREEML_RUN_RUNNING &&
+       it->committed.state != FREEML_RUN_DONE) ||
+      it->committed.input_hash != hash) {
+    status = load_input(it, inputs, hash);
+  }
+  while (status == FREEML_OK && it->committed.state == FREEML_RUN_RUNNING) {
+    status = run_next_tile(it, error);
+  }
+  if (status == FREEML_INTERRUPTED) {
+    return freeml_fail(error, status, "power failed at NVM write %u",
+                       (unsigned)it->stats.nvm_writes);
+  }
+  return status;
+}

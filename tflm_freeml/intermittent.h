@@ -1,0 +1,139 @@
+/*
+ * Intermittent execution: an inference that survives a power failure at any
+ * instruction and finishes with the bytes of an uninterrupted run.
+ *
+ * Memory classes:
+ *   model  read-only (flash or FRAM), read in place;
+ *   NVM    [control block | activations], through a freeml_nvm_port;
+ *   SRAM   the arena: op table, parameters, tensor plans, and the scratch of
+ *          the current tile. Lost at every power failure, rebuilt at boot.
+ *
+ * Every op runs tile by tile (the tile plan: units per tile from the MAC and
+ * byte budgets). A tile computes into SRAM scratch, writes its output bytes
+ * to NVM, then commits (op, next tile) to the control block. An op never
+ * writes memory that one of its inputs occupies (the planner's lifetimes are
+ * inclusive), so re-running a tile after a failure, committed or not, writes
+ * the same bytes: at most one tile of work is lost per failure.
+ *
+ * Control block (docs/intermittent.md has the byte layout): two slots, each a
+ * freeml_control_slot with a CRC; commit n goes to slot n % 2, so a commit
+ * torn by a power failure leaves the previous one intact. After the slot, a
+ * commit marker records n: a slot that fails its check while the marker
+ * names it was damaged after it was written, and the run restarts rather
+ * than resume from an older commit whose inputs may be overwritten.
+ *
+ * Typical use (each boot):
+ *   freeml_intermittent_init(&it, model, size, arena, arena_size, &config,
+ *                            &error);
+ *   // NVM region of it.rt.memory.nvm_bytes, behind `port`
+ *   status = freeml_intermittent_run(&it, &port, inputs, &notice, &error);
+ *   // FREEML_OK: outputs are in NVM, see freeml_runtime_tensor(&it.rt, ...)
+ *   // FREEML_INTERRUPTED: power failed; boot again and call run again.
+ */
+#ifndef FREEML_INTERMITTENT_H_
+#define FREEML_INTERMITTENT_H_
+
+#include <stdint.h>
+
+#include "tflm_freeml/errors.h"
+#include "tflm_freeml/nvm_port.h"
+#include "tflm_freeml/runtime.h"
+
+#define FREEML_NVM_FORMAT_VERSION 1u
+#define FREEML_NVM_MAGIC 0x4E4C4D46u /* "FMLN" in little-endian bytes */
+
+/* NVM layout: slot 0, slot 1, commit marker, then the activations. */
+#define FREEML_NVM_SLOT_STRIDE 64u
+#define FREEML_NVM_MARKER_OFFSET (2u * FREEML_NVM_SLOT_STRIDE)
+#define FREEML_NVM_HEADER_BYTES (FREEML_NVM_MARKER_OFFSET + 16u)
+
+/* Tile budgets when the config leaves them 0. A tile's energy must fit in
+ * one charge of the storage capacitor, and each tile pays for a commit:
+ * at 8192 MACs the commits cost about 1% of the instructions
+ * (bench/intermittent.py), and 1 KB of scratch fits any MCU's SRAM. */
+#define FREEML_DEFAULT_MAX_TILE_MACS 8192u
+#define FREEML_DEFAULT_MAX_TILE_BYTES 1024u
+
+typedef enum {
+  FREEML_RUN_NONE = 0,    /* no run in NVM */
+  FREEML_RUN_LOADING = 1, /* input being written (written again on resume) */
+  FREEML_RUN_RUNNING = 2, /* op `op`, tile `tile` is next */
+  FREEML_RUN_DONE = 3     /* outputs are complete in NVM */
+} freeml_run_state;
+
+/* One control slot, as stored in NVM (little-endian, 40 bytes). */
+typedef struct {
+  uint32_t magic;          /* FREEML_NVM_MAGIC */
+  uint16_t format_version; /* FREEML_NVM_FORMAT_VERSION */
+  uint16_t state;          /* freeml_run_state */
+  uint32_t sequence;       /* commit number; slot = sequence % 2 */
+  uint32_t model_hash;     /* CRC-32 of the model */
+  uint32_t plan_hash;      /* CRC-32 of the tile plan and NVM layout */
+  uint32_t run_id;         /* increases with every new input */
+  uint32_t input_hash;     /* CRC-32 of the input bytes */
+  uint32_t op;             /* next op to run */
+  uint32_t tile;           /* next tile of that op */
+  uint32_t crc;            /* CRC-32 of the 36 bytes above */
+} freeml_control_slot;
+
+typedef struct {
+  uint32_t model_hash;     /* freeml_crc32(0, model, size), or a constant
+                              computed at build time */
+  uint32_t max_tile_macs;  /* MACs per tile; 0: the default */
+  uint32_t max_tile_bytes; /* output bytes per tile (the SRAM scratch);
+                              0: the default */
+} freeml_intermittent_config;
+
+/* Counters of this boot (SRAM, so they restart at every boot). */
+typedef struct {
+  uint32_t tiles;           /* tiles computed */
+  uint64_t macs;            /* MACs of those tiles */
+  uint32_t commits;
+  uint32_t nvm_writes;      /* port write calls */
+  uint64_t nvm_bytes_written;
+} freeml_intermittent_stats;
+
+typedef struct {
+  freeml_runtime rt;       /* activations point into NVM once running */
+  freeml_intermittent_config config;
+  uint32_t plan_hash;
+  uint8_t *scratch;        /* SRAM tile scratch in the arena */
+  const freeml_nvm_port *nvm;
+  freeml_control_slot committed; /* the latest commit */
+  freeml_intermittent_stats stats;
+} freeml_intermittent;
+
+/* Prepares the model as freeml_runtime_init does and plans the tiles;
+ * the arena holds the op table, parameters, tensor plans and the tile
+ * scratch (it.rt.memory.total_bytes). it.rt.memory.nvm_bytes is the NVM
+ * the run needs. No NVM access. */
+freeml_status freeml_intermittent_init(freeml_intermittent *it,
+                                       const uint8_t *model,
+                                       uint32_t model_size, uint8_t *arena,
+                                       uint32_t arena_size,
+                                       const freeml_intermittent_config *config,
+                                       freeml_error *error);
+
+/* Runs the inference for `inputs` (one pointer per graph input, of the
+ * input tensor's bytes) to completion, resuming what NVM holds:
+ *  - the committed run has the same model, plan and input: it continues
+ *    from the committed tile (or, if done, returns at once);
+ *  - otherwise a new run starts: the input is written to NVM and op 0 runs.
+ * A damaged or stale control block (CRC, format version, another model or
+ * plan) starts a new run and says why in `notice` (empty otherwise).
+ * Returns FREEML_INTERRUPTED when the port reports a power failure: the
+ * caller must stop and call this again after the next boot. */
+freeml_status freeml_intermittent_run(freeml_intermittent *it,
+                                      const freeml_nvm_port *nvm,
+                                      const void *const *inputs,
+                                      freeml_error *notice,
+                                      freeml_error *error);
+
+/* Number of tiles of op `op_index` under the tile plan. */
+uint32_t freeml_intermittent_op_tiles(const freeml_intermittent *it,
+                                      uint32_t op_index);
+
+/* CRC-32 of the slot's first 36 bytes (what `crc` must hold). */
+uint32_t freeml_control_slot_crc(const freeml_control_slot *slot);
+
+#endif /* FREEML_INTERMITTENT_H_ */

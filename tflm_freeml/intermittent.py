@@ -1,0 +1,239 @@
+"""Python binding of the intermittent runtime: simulated boots on an NVM
+buffer that Python keeps, with power failures injected at chosen NVM writes.
+
+Each boot() is one power-on of a device: SRAM (the arena) starts as garbage,
+the C runtime is built again from the model, and the run resumes from what
+NVM holds. This is the same C code as `freeml_run --nvm`, without a process
+per boot, so tests and the energy simulator can afford thousands of boots.
+
+Example:
+  rt = IntermittentRuntime(model_bytes)
+  nvm = rt.new_nvm()
+  boot = rt.boot(nvm, [x], fail_at_write=40)   # power fails at write 40
+  while not boot.done:
+    boot = rt.boot(nvm, [x])
+  logits = boot.outputs[0]
+"""
+
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import struct
+import zlib
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from tflm_freeml.runtime import FreemlError, Runtime, _aligned_copy, _Error, _load, library_path
+
+FORMAT_VERSION = 1
+MAGIC = 0x4E4C4D46
+SLOT_STRIDE = 64
+MARKER_OFFSET = 2 * SLOT_STRIDE
+HEADER_BYTES = MARKER_OFFSET + 16
+_SLOT = struct.Struct("<IHHIIIIIIII")  # freeml_control_slot, 40 bytes
+_MAX_OPERATORS = 512
+_STATUS_OK = 0
+_STATUS_INTERRUPTED = 5
+STATES = {0: "none", 1: "loading", 2: "running", 3: "done"}
+
+
+class _Config(ctypes.Structure):
+  _fields_ = [("model_hash", ctypes.c_uint32), ("max_tile_macs", ctypes.c_uint32),
+              ("max_tile_bytes", ctypes.c_uint32)]
+
+
+class _Plan(ctypes.Structure):
+  _fields_ = [(name, ctypes.c_uint32) for name in (
+      "persistent_bytes", "activation_bytes", "scratch_bytes", "total_bytes", "nvm_bytes",
+      "num_ops")]
+
+
+class _Boot(ctypes.Structure):
+  _fields_ = [("macs", ctypes.c_uint64), ("nvm_bytes_written", ctypes.c_uint64)] + [
+      (name, ctypes.c_uint32) for name in (
+          "tiles", "commits", "nvm_writes", "state", "run_id", "op", "tile", "sequence")]
+
+
+@dataclasses.dataclass(frozen=True)
+class IntermittentMemory:
+  """SRAM and NVM bytes of intermittent mode, counted by the C code.
+
+  sram_bytes: the arena: op table, parameters, tensor plans and the scratch
+    of one tile (scratch_bytes).
+  nvm_bytes: control block (HEADER_BYTES) plus activations.
+  """
+  persistent_bytes: int
+  activation_bytes: int
+  scratch_bytes: int
+  sram_bytes: int
+  nvm_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class OpTiles:
+  """How one op is split: `units` of work, `tile_units` per tile; a unit
+  writes `unit_bytes` output bytes and costs `unit_macs` MACs."""
+  units: int
+  tile_units: int
+  unit_bytes: int
+  unit_macs: int
+
+  @property
+  def tiles(self) -> int:
+    return -(-self.units // self.tile_units)
+
+  @property
+  def macs(self) -> int:
+    return self.units * self.unit_macs
+
+
+@dataclasses.dataclass(frozen=True)
+class Boot:
+  """What one boot did (counts of this boot only) and the progress it left."""
+  done: bool
+  outputs: Optional[List[np.ndarray]]
+  notice: str
+  tiles: int
+  macs: int
+  commits: int
+  nvm_writes: int
+  nvm_bytes_written: int
+  state: str
+  run_id: int
+  op: int
+  tile: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ControlSlot:
+  magic: int
+  format_version: int
+  state: int
+  sequence: int
+  model_hash: int
+  plan_hash: int
+  run_id: int
+  input_hash: int
+  op: int
+  tile: int
+  crc: int
+
+  @property
+  def valid(self) -> bool:
+    packed = _SLOT.pack(*dataclasses.astuple(self))
+    return self.magic == MAGIC and self.crc == zlib.crc32(packed[:36])
+
+  def pack(self) -> bytes:
+    return _SLOT.pack(*dataclasses.astuple(self))
+
+  def with_crc(self) -> "ControlSlot":
+    """This slot with its crc recomputed (to forge well-formed states)."""
+    return dataclasses.replace(self, crc=zlib.crc32(self.pack()[:36]))
+
+
+def read_slot(nvm: bytes | np.ndarray, index: int) -> ControlSlot:
+  """Control slot 0 or 1 as stored, valid or not."""
+  start = index * SLOT_STRIDE
+  return ControlSlot(*_SLOT.unpack(bytes(nvm[start:start + _SLOT.size])))
+
+
+def read_marker(nvm: bytes | np.ndarray) -> int:
+  return struct.unpack("<I", bytes(nvm[MARKER_OFFSET:MARKER_OFFSET + 4]))[0]
+
+
+def latest_commit(nvm: bytes | np.ndarray) -> Optional[ControlSlot]:
+  """The valid slot with the highest sequence number, if any (none in an
+  NVM shorter than the control block, such as a file cut while created)."""
+  if len(nvm) < HEADER_BYTES:
+    return None
+  slots = [s for s in (read_slot(nvm, 0), read_slot(nvm, 1)) if s.valid]
+  return max(slots, key=lambda s: s.sequence) if slots else None
+
+
+class IntermittentRuntime:
+  """A model with its tile plan; boots on NVM buffers the caller keeps."""
+
+  def __init__(self, model: bytes, max_tile_macs: int = 0, max_tile_bytes: int = 0):
+    self._lib = _load(str(library_path()))
+    self._declare(self._lib)
+    self._model = _aligned_copy(bytes(model))
+    self._config = _Config(zlib.crc32(bytes(model)), max_tile_macs, max_tile_bytes)
+    plan = _Plan()
+    arrays = [(ctypes.c_int32 * _MAX_OPERATORS)(), (ctypes.c_int32 * _MAX_OPERATORS)(),
+              (ctypes.c_uint32 * _MAX_OPERATORS)(), (ctypes.c_uint32 * _MAX_OPERATORS)()]
+    probe_arena = np.zeros(64 << 20, dtype=np.uint8)
+    error = _Error()
+    status = self._lib.freeml_py_intermittent_plan(
+        self._model.ctypes.data, len(self._model), probe_arena.ctypes.data, len(probe_arena),
+        ctypes.byref(self._config), ctypes.byref(plan), *arrays, ctypes.byref(error))
+    if status != _STATUS_OK:
+      raise FreemlError(error.message.decode("utf-8", "replace"))
+    self.memory = IntermittentMemory(plan.persistent_bytes, plan.activation_bytes,
+                                     plan.scratch_bytes, plan.total_bytes, plan.nvm_bytes)
+    self.ops = [OpTiles(*(a[i] for a in arrays)) for i in range(plan.num_ops)]
+    # The arena is exactly what the C code asked for (plus alignment slack),
+    # so every boot also checks that the reported SRAM is enough.
+    self._arena = np.zeros(plan.total_bytes + 16, dtype=np.uint8)
+    self._arena_offset = (-self._arena.ctypes.data) % 16
+    plain = Runtime(model)  # the graph's inputs and outputs
+    self.inputs = plain.inputs
+    self.outputs = plain.outputs
+    self._output_bytes = [int(np.prod(d.shape)) * np.dtype(d.dtype).itemsize
+                          for d in self.outputs]
+
+  @staticmethod
+  def _declare(lib: ctypes.CDLL) -> None:
+    p = ctypes.c_void_p
+    u32 = ctypes.c_uint32
+    lib.freeml_py_intermittent_plan.restype = ctypes.c_int32
+    lib.freeml_py_intermittent_plan.argtypes = [p, u32, p, u32, p, p, p, p, p, p, p]
+    lib.freeml_py_intermittent_boot.restype = ctypes.c_int32
+    lib.freeml_py_intermittent_boot.argtypes = [
+        p, u32, p, u32, p, p, u32, ctypes.c_uint64, p, p, u32, p, p, p]
+
+  @property
+  def total_macs(self) -> int:
+    return sum(op.macs for op in self.ops)
+
+  @property
+  def total_tiles(self) -> int:
+    return sum(op.tiles for op in self.ops)
+
+  def new_nvm(self) -> np.ndarray:
+    """A blank NVM of the size the model needs (16-byte aligned)."""
+    raw = np.zeros(self.memory.nvm_bytes + 16, dtype=np.uint8)
+    start = (-raw.ctypes.data) % 16
+    return raw[start:start + self.memory.nvm_bytes]
+
+  def boot(self, nvm: np.ndarray, inputs: Sequence[np.ndarray], fail_at_write: int = 0) -> Boot:
+    """One power-on: resume (or start) the inference for `inputs` on `nvm`,
+    with a power failure at NVM write `fail_at_write` of this boot (1-based;
+    0: none). Raises FreemlError for errors other than a power failure."""
+    if nvm.ctypes.data % 16 or not nvm.flags.c_contiguous or nvm.dtype != np.uint8:
+      raise FreemlError("NVM must be a contiguous, 16-byte aligned uint8 array (new_nvm())")
+    arrays = [np.ascontiguousarray(x, dtype=d.dtype) for x, d in zip(inputs, self.inputs,
+                                                                      strict=True)]
+    pointers = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
+    out = np.zeros(sum(self._output_bytes), dtype=np.uint8)
+    result, notice, error = _Boot(), _Error(), _Error()
+    arena = self._arena[self._arena_offset:]
+    status = self._lib.freeml_py_intermittent_boot(
+        self._model.ctypes.data, len(self._model), arena.ctypes.data, len(arena),
+        ctypes.byref(self._config), nvm.ctypes.data, len(nvm), fail_at_write, pointers,
+        out.ctypes.data, len(out), ctypes.byref(result), ctypes.byref(notice),
+        ctypes.byref(error))
+    if status not in (_STATUS_OK, _STATUS_INTERRUPTED):
+      raise FreemlError(error.message.decode("utf-8", "replace"))
+    outputs = None
+    if status == _STATUS_OK:
+      outputs, start = [], 0
+      for details, size in zip(self.outputs, self._output_bytes, strict=True):
+        outputs.append(out[start:start + size].view(details.dtype).reshape(details.shape))
+        start += size
+    return Boot(done=status == _STATUS_OK, outputs=outputs,
+                notice=notice.message.decode("utf-8", "replace"), tiles=result.tiles,
+                macs=result.macs, commits=result.commits, nvm_writes=result.nvm_writes,
+                nvm_bytes_written=result.nvm_bytes_written, state=STATES.get(result.state, "?"),
+                run_id=result.run_id, op=result.op, tile=result.tile)
