@@ -37,8 +37,10 @@ test-python: build
 
 test: build test-c lint test-python
 
-bench: build
+# Long runs (callgrind, a 300,000-failure soak): minutes, not part of `make test`.
+bench: demo
 	$(PYTHON) bench/runtime_vs_tflm.py
+	$(PYTHON) bench/intermittent.py
 
 clean:
 	rm -rf build out

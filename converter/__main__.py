@@ -49,6 +49,13 @@ flags.DEFINE_integer(
     "tflm-samples", -1,
     "Of the evaluated samples, how many also run on the TFLM interpreter to count "
     "byte-identical outputs (-1: all of them, 0: none).")
+flags.DEFINE_integer(
+    "max-tile-macs", 8192,
+    "Intermittent mode: the most MACs one tile may take (its energy must fit one charge of "
+    "the capacitor). Sets the tile plan in the report; pass the same to freeml_run --nvm.")
+flags.DEFINE_integer(
+    "max-tile-bytes", 1024,
+    "Intermittent mode: the most output bytes of one tile, i.e. the SRAM tile scratch.")
 
 
 def _fail(message: str) -> None:
@@ -73,7 +80,10 @@ def _summary(result: dict, out_dir: Path) -> str:
            f"model: {m['file_bytes']:,} B (weights {m['weight_bytes']:,} B), {m['ops']} ops, "
            f"{m['macs']:,} MACs per inference",
            f"RAM: FreeML runtime arena {ram['total_bytes']:,} B (activations "
-           f"{ram['activation_bytes']:,} B); TFLM arena {result['tflm_arena_bytes']:,} B"]
+           f"{ram['activation_bytes']:,} B); TFLM arena {result['tflm_arena_bytes']:,} B",
+           f"intermittent (freeml_run --nvm): SRAM {result['intermittent']['sram_bytes']:,} B, "
+           f"NVM {result['intermittent']['nvm_bytes']:,} B, "
+           f"{sum(result['intermittent']['tiles']):,} tiles"]
   e = result["evaluation"]
   if e:
     float_part = (f"float {100 * e['float_accuracy']:.2f}%, "
@@ -99,7 +109,9 @@ def main(argv: List[str]) -> int:
     result = convert(Options(
         model_path=Path(FLAGS["in"].value), out_dir=out_dir, data=FLAGS.data,
         calibration_samples=FLAGS["calibration-samples"].value,
-        max_eval=FLAGS["max-eval"].value, tflm_samples=FLAGS["tflm-samples"].value))
+        max_eval=FLAGS["max-eval"].value, tflm_samples=FLAGS["tflm-samples"].value,
+        max_tile_macs=FLAGS["max-tile-macs"].value,
+        max_tile_bytes=FLAGS["max-tile-bytes"].value))
   except ConverterError as e:
     _fail(" ".join(str(e).split()))  # one line, whatever the message held
   print(_summary(result, out_dir))

@@ -38,6 +38,8 @@ class Options:
   calibration_samples: representative samples for int8 calibration.
   max_eval: test samples to evaluate (-1: the whole test split).
   tflm_samples: evaluated samples also run on TFLM (-1: all, 0: none).
+  max_tile_macs, max_tile_bytes: tile budgets of intermittent mode, for the
+    report's plan (freeml_run --nvm takes the same flags).
   """
   model_path: Path
   out_dir: Path
@@ -45,6 +47,8 @@ class Options:
   calibration_samples: int = 500
   max_eval: int = -1
   tflm_samples: int = -1
+  max_tile_macs: int = 8192
+  max_tile_bytes: int = 1024
 
 
 def progress(message: str) -> None:
@@ -61,6 +65,10 @@ def _check_options(options: Options) -> None:
   if options.tflm_samples < -1:
     raise ConverterError(f"--tflm-samples must be >= 0, or -1 for every evaluated sample; got "
                          f"{options.tflm_samples}")
+  for name, value in (("--max-tile-macs", options.max_tile_macs),
+                      ("--max-tile-bytes", options.max_tile_bytes)):
+    if not 0 < value < 2**32:
+      raise ConverterError(f"{name} must be > 0, got {value}")
   if options.out_dir.exists() and not options.out_dir.is_dir():
     raise ConverterError(f"--out {options.out_dir} is a file; give a folder (created if missing)")
 
@@ -89,6 +97,16 @@ def _load_runtime(runtime_module, model: bytes):
   except OSError as e:  # a library that exists but cannot be loaded
     raise ConverterError(f"could not load the FreeML runtime library ({e}): run `make build`") \
         from e
+
+
+def _intermittent_plan(model: bytes, options: Options) -> report.IntermittentPlan:
+  from tflm_freeml.intermittent import IntermittentRuntime
+  rt = IntermittentRuntime(model, options.max_tile_macs, options.max_tile_bytes)
+  return report.IntermittentPlan(
+      sram_bytes=rt.memory.sram_bytes, scratch_bytes=rt.memory.scratch_bytes,
+      nvm_bytes=rt.memory.nvm_bytes, max_tile_macs=options.max_tile_macs,
+      max_tile_bytes=options.max_tile_bytes, tile_units=tuple(op.tile_units for op in rt.ops),
+      tiles=tuple(op.tiles for op in rt.ops))
 
 
 def _tflm_arena(model: bytes) -> int:
@@ -180,6 +198,7 @@ def convert(options: Options) -> Dict[str, Any]:
   ram = report.RuntimeRam(activation_bytes=int(runtime.ram.activation_bytes),
                           persistent_bytes=int(runtime.ram.persistent_bytes),
                           total_bytes=int(runtime.ram.total_bytes))
+  intermittent = _intermittent_plan(tflite, options)
   progress("measuring TFLM's arena for the same model")
   tflm_arena = _tflm_arena(tflite)
   evaluation = (_evaluate(model, tflite, graph, runtime, dataset, options)
@@ -188,7 +207,8 @@ def convert(options: Options) -> Dict[str, Any]:
       source=options.model_path.name, source_kind=model.kind, data=options.data,
       calibration_samples=(min(options.calibration_samples, len(dataset.x_calibration))
                            if model.is_float and dataset is not None else None),
-      graph=graph, ram=ram, tflm_arena_bytes=tflm_arena, evaluation=evaluation)
+      graph=graph, ram=ram, tflm_arena_bytes=tflm_arena, intermittent=intermittent,
+      evaluation=evaluation)
   source, header = c_array.render(tflite, options.model_path.name)
   write_all(options.out_dir, dict(zip(OUTPUT_FILES, [
       tflite, source, header, report.to_markdown(result), report.to_json(result)], strict=True)))

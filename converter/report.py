@@ -9,7 +9,7 @@ Example:
   report = build(source="digits_cnn.h5", source_kind="keras", data="digits",
                  calibration_samples=500, graph=graph,
                  ram=RuntimeRam(2304, 2244, 4560), tflm_arena_bytes=6176,
-                 evaluation=None)
+                 intermittent=plan, evaluation=None)
   write(to_json(report)); write(to_markdown(report))
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 from converter.evaluate import Evaluation
 from converter.tflite_graph import GraphInfo, TensorInfo, input_output_summary
@@ -37,9 +37,28 @@ class RuntimeRam:
   total_bytes: int
 
 
+@dataclasses.dataclass(frozen=True)
+class IntermittentPlan:
+  """The runtime's intermittent mode (freeml_run --nvm) for the model.
+
+  sram_bytes: the arena: op data plus one tile's scratch (scratch_bytes).
+  nvm_bytes: the NVM: control block plus activations.
+  max_tile_macs, max_tile_bytes: the budgets the tiles were cut to.
+  tile_units, tiles: per op, units per tile and number of tiles.
+  """
+  sram_bytes: int
+  scratch_bytes: int
+  nvm_bytes: int
+  max_tile_macs: int
+  max_tile_bytes: int
+  tile_units: Tuple[int, ...]
+  tiles: Tuple[int, ...]
+
+
 def build(*, source: str, source_kind: str, data: Optional[str],
           calibration_samples: Optional[int], graph: GraphInfo, ram: RuntimeRam,
-          tflm_arena_bytes: int, evaluation: Optional[Evaluation]) -> Dict[str, Any]:
+          tflm_arena_bytes: int, intermittent: IntermittentPlan,
+          evaluation: Optional[Evaluation]) -> Dict[str, Any]:
   """The report as a JSON-ready dict.
 
   Args:
@@ -50,6 +69,7 @@ def build(*, source: str, source_kind: str, data: Optional[str],
     graph: facts of the emitted model.tflite.
     ram: the FreeML runtime's arena for it.
     tflm_arena_bytes: TFLM's arena for the same file.
+    intermittent: the runtime's memory and tiles in intermittent mode.
     evaluation: accuracy and TFLM agreement, or None without data.
   """
   return {
@@ -71,6 +91,7 @@ def build(*, source: str, source_kind: str, data: Optional[str],
       },
       "runtime_ram": dataclasses.asdict(ram),
       "tflm_arena_bytes": tflm_arena_bytes,
+      "intermittent": dataclasses.asdict(intermittent),
       "evaluation": dataclasses.asdict(evaluation) if evaluation else None,
       "layers": [dataclasses.asdict(layer) for layer in graph.layers],
   }
@@ -86,7 +107,7 @@ def _shapes(shapes) -> str:
 
 def to_markdown(report: Dict[str, Any]) -> str:
   """The report for people: a summary table, then one row per op."""
-  m, ram = report["model"], report["runtime_ram"]
+  m, ram, plan = report["model"], report["runtime_ram"], report["intermittent"]
   origin = ("passed through unchanged (already int8)" if report["source_kind"] == "tflite"
             else f"quantized to int8 with {report['calibration_samples']:,} calibration samples "
                  f"of {report['data']}")
@@ -104,6 +125,9 @@ def to_markdown(report: Dict[str, Any]) -> str:
       f"| FreeML runtime arena | {ram['total_bytes']:,} B (activations "
       f"{ram['activation_bytes']:,} B, op data {ram['persistent_bytes']:,} B) |",
       f"| TFLM arena, same model | {report['tflm_arena_bytes']:,} B |",
+      f"| intermittent mode (`freeml_run --nvm`) | SRAM {plan['sram_bytes']:,} B (tile scratch "
+      f"{plan['scratch_bytes']:,} B), NVM {plan['nvm_bytes']:,} B; {sum(plan['tiles']):,} tiles "
+      f"of at most {plan['max_tile_macs']:,} MACs and {plan['max_tile_bytes']:,} output bytes |",
   ]
   e = report["evaluation"]
   if e:
@@ -116,20 +140,23 @@ def to_markdown(report: Dict[str, Any]) -> str:
     ]
   lines += [
       "", "## Ops", "",
-      "| # | op | Keras layer | input shapes | output shape | params | MACs | weight B |",
-      "|---|---|---|---|---|---|---|---|",
+      "| # | op | Keras layer | input shapes | output shape | params | MACs | weight B | tiles |",
+      "|---|---|---|---|---|---|---|---|---|",
   ]
   for layer in report["layers"]:
-    lines.append(f"| {layer['index']} | {layer['op']} | {layer['layer']} | "
+    i = layer["index"]
+    lines.append(f"| {i} | {layer['op']} | {layer['layer']} | "
                  f"{_shapes(layer['input_shapes'])} | {_shapes(layer['output_shapes'])} | "
-                 f"{layer['parameters']:,} | {layer['macs']:,} | {layer['weight_bytes']:,} |")
+                 f"{layer['parameters']:,} | {layer['macs']:,} | {layer['weight_bytes']:,} | "
+                 f"{plan['tiles'][i]:,} x {plan['tile_units'][i]:,} |")
   lines += [
       "",
       "Weight B: bytes of the constant buffers the op reads (shapes and axes included); the "
       "total counts a buffer read by several ops once. Params: elements of weights and biases. "
       "MACs: multiply-accumulates of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED; other ops "
       "count 0. Keras layer: recovered from tensor names; '+' joins layers TFLite fused into "
-      "one op.",
+      "one op. Tiles: tiles x work units per tile in intermittent mode (units: output "
+      "elements, or rows for SOFTMAX).",
   ]
   return "\n".join(lines) + "\n"
 

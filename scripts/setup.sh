@@ -10,6 +10,7 @@ APT_PACKAGES=(
   gcc-arm-none-eabi libnewlib-arm-none-eabi  # Cortex-M builds
   qemu-system-arm                            # Cortex-M emulation
   bazel-bootstrap                            # offline Bazel 4.2.3
+  valgrind                                   # instruction counts in bench/
   python3-venv
 )
 
