@@ -393,14 +393,14 @@ freeml_status freeml_intermittent_run(freeml_intermittent *it,
   }
   it->nvm = nvm;
   /* Kernels read activations in place; every store goes through the port. */
-  it->rt.activations = (uint8_t *)(uintptr_t)(nvm->base + FREEML_NVM_HEADER_BYTES);
-  if ((status = recover(it, notice)) != FREEML_OK) {
-    return freeml_fail(error, status, "power failed during recovery");
-  }
+  it->rt.activations =
+      (uint8_t *)(uintptr_t)(nvm->base + FREEML_NVM_HEADER_BYTES);
+  status = recover(it, notice);
   hash = input_hash(it, inputs);
-  if ((it->committed.state != FREEML_RUN_RUNNING &&
-       it->committed.state != FREEML_RUN_DONE) ||
-      it->committed.input_hash != hash) {
+  if (status == FREEML_OK &&
+      ((it->committed.state != FREEML_RUN_RUNNING &&
+        it->committed.state != FREEML_RUN_DONE) ||
+       it->committed.input_hash != hash)) {
     status = load_input(it, inputs, hash);
   }
   while (status == FREEML_OK && it->committed.state == FREEML_RUN_RUNNING) {

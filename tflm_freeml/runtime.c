@@ -90,7 +90,9 @@ static freeml_status prepare_ops(freeml_runtime *rt, uint32_t *arena_used,
     rt->ops[i].output = freeml_op_output(&rt->model, &info, 0);
     rt->ops[i].unit_macs = 1;
     status = registration->prepare(&ctx, &rt->ops[i]);
-    if (status == FREEML_OK) status = set_unit_bytes(rt, &info, &rt->ops[i], &reason);
+    if (status == FREEML_OK) {
+      status = set_unit_bytes(rt, &info, &rt->ops[i], &reason);
+    }
     if (status != FREEML_OK) {
       return op_error(&rt->model, (int32_t)i, &info, status, reason.message,
                       error);
@@ -353,8 +355,9 @@ freeml_status freeml_runtime_run_op(freeml_runtime *rt, uint32_t op_index,
     return freeml_fail(error, FREEML_ERR_ARG,
                        "runtime is not initialised for plain execution");
   }
-  if (op_index >= rt->num_ops || tile.start < 0) {
-    return freeml_runtime_run_tile(rt, op_index, tile, 0, error);
+  if (op_index >= rt->num_ops || tile.start < 0 ||
+      tile.start > rt->ops[op_index].units) {
+    return freeml_runtime_run_tile(rt, op_index, tile, 0, error); /* refuses */
   }
   op = &rt->ops[op_index];
   return freeml_runtime_run_tile(

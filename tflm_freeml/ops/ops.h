@@ -1,8 +1,10 @@
 /*
  * Operator registry of the runtime, TFLM style: each supported builtin op has
  * a prepare function (validates the op and writes its parameter struct into
- * the arena: shapes, multipliers, data offsets) and an eval function (runs a
- * tile through the kernel; no validation, no allocation).
+ * the arena: shapes, multipliers, data offsets; sets the op's units and MACs
+ * per unit) and an eval function (runs a tile through the kernel, writing
+ * its units at `output`, which points at unit tile.start; no validation, no
+ * allocation).
  *
  * Parameter structs hold offsets, not pointers: weights as offsets into the
  * model, activations as tensor indexes, per-channel arrays as arena offsets.
