@@ -27,7 +27,7 @@ import numpy as np
 
 from tflm_freeml.runtime import FreemlError, Runtime, _aligned_copy, _Error, _load, library_path
 
-FORMAT_VERSION = 1
+# The NVM format of tflm_freeml/intermittent.h (docs/intermittent.md).
 MAGIC = 0x4E4C4D46
 SLOT_STRIDE = 64
 MARKER_OFFSET = 2 * SLOT_STRIDE
