@@ -18,6 +18,7 @@ For each model:
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 import subprocess
@@ -112,13 +113,8 @@ def re_executed_per_failure(rt: IntermittentRuntime, x: np.ndarray, writes: int,
                             samples: int) -> List[int]:
   """Exact MACs re-executed by one failure, at evenly spread write indexes."""
   points = np.unique(np.linspace(1, writes, min(samples, writes)).astype(int))
-  lost = []
-  for write in points:
-    nvm = rt.new_nvm()
-    first = rt.boot(nvm, [x], fail_at_write=int(write))
-    final = rt.boot(nvm, [x])
-    lost.append(first.macs + final.macs - rt.total_macs)
-  return lost
+  return [sum(b.macs for b in rt.run_through_failures([x], iter([int(write)])))
+          - rt.total_macs for write in points]
 
 
 def soak(name: str, rt: IntermittentRuntime, inputs: List[np.ndarray],
@@ -131,15 +127,12 @@ def soak(name: str, rt: IntermittentRuntime, inputs: List[np.ndarray],
   while failures < failures_wanted:
     k = int(rng.integers(len(inputs)))
     gap = int(rng.choice([3, 10, 30, 100]))
-    nvm = rt.new_nvm()
-    while True:
-      boot = rt.boot(nvm, [inputs[k]], fail_at_write=int(rng.integers(1, 2 * gap + 1)))
-      macs += boot.macs
-      if boot.done:
-        break
-      failures += 1
+    boots = rt.run_through_failures(
+        [inputs[k]], (int(rng.integers(1, 2 * gap + 1)) for _ in itertools.count()))
+    failures += len(boots) - 1
+    macs += sum(b.macs for b in boots)
     inferences += 1
-    wrong += int(not np.array_equal(boot.outputs[0], expected[k]))
+    wrong += int(not np.array_equal(boots[-1].outputs[0], expected[k]))
     if failures >= next_report:
       print(f"  soak {name}: {failures:,} failures, {inferences:,} inferences, {wrong} wrong "
             f"({time.perf_counter() - start:.0f} s)", file=sys.stderr)

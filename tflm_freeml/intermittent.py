@@ -21,7 +21,7 @@ import ctypes
 import dataclasses
 import struct
 import zlib
-from typing import List, Optional, Sequence
+from typing import Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -237,3 +237,14 @@ class IntermittentRuntime:
                 macs=result.macs, commits=result.commits, nvm_writes=result.nvm_writes,
                 nvm_bytes_written=result.nvm_bytes_written, state=STATES.get(result.state, "?"),
                 run_id=result.run_id, op=result.op, tile=result.tile)
+
+  def run_through_failures(self, inputs: Sequence[np.ndarray],
+                           failure_writes: Iterator[int]) -> List[Boot]:
+    """Boots on a blank NVM until the inference is done, boot i failing at
+    NVM write next(failure_writes) (once the iterator is exhausted, boots
+    run without failure). Returns every boot; the last one is done."""
+    nvm = self.new_nvm()
+    boots = [self.boot(nvm, inputs, fail_at_write=next(failure_writes, 0))]
+    while not boots[-1].done:
+      boots.append(self.boot(nvm, inputs, fail_at_write=next(failure_writes, 0)))
+    return boots

@@ -6,6 +6,7 @@ work per failure."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import List
 
 import numpy as np
@@ -39,23 +40,14 @@ def writes_per_run(rt: IntermittentRuntime) -> int:
   return 2 + len(rt.inputs) + 2 + 3 * rt.total_tiles
 
 
-def run_with_failure_at(rt: IntermittentRuntime, x: np.ndarray, write: int):
-  """Boots with a failure at NVM write `write`, then boots until done.
-  Returns the final boot and the MACs of all boots."""
-  nvm = rt.new_nvm()
-  first = rt.boot(nvm, [x], fail_at_write=write)
-  assert not first.done, f"no failure at write {write}"
-  final = rt.boot(nvm, [x])
-  assert final.done
-  return first, final
-
-
 def check_failure_points(rt: IntermittentRuntime, x: np.ndarray, expected: np.ndarray,
                          writes) -> int:
   budget = max_tile_macs(rt)
   checked = 0
   for write in writes:
-    first, final = run_with_failure_at(rt, x, write)
+    boots = rt.run_through_failures([x], iter([write]))
+    assert len(boots) == 2, f"no failure at write {write}"
+    first, final = boots
     assert np.array_equal(final.outputs[0], expected), f"wrong output, failure at write {write}"
     re_executed = first.macs + final.macs - rt.total_macs
     assert 0 <= re_executed <= budget, (write, re_executed, budget)
@@ -147,17 +139,12 @@ def test_random_failure_schedules(model_name, request):
   budget = max_tile_macs(rt)
   for _ in range(schedules):
     k = int(rng.integers(len(expected)))
-    nvm = rt.new_nvm()
-    macs = 0
     mean_gap = int(rng.choice([2, 5, 20]))
-    while True:
-      boot = rt.boot(nvm, [inputs[k]], fail_at_write=int(rng.integers(1, 2 * mean_gap + 1)))
-      macs += boot.macs
-      if boot.done:
-        break
-      failures += 1
-    assert np.array_equal(boot.outputs[0], expected[k])
-    assert macs - rt.total_macs <= failures * budget
+    boots = rt.run_through_failures(
+        [inputs[k]], (int(rng.integers(1, 2 * mean_gap + 1)) for _ in itertools.count()))
+    failures += len(boots) - 1
+    assert np.array_equal(boots[-1].outputs[0], expected[k])
+    assert sum(b.macs for b in boots) - rt.total_macs <= (len(boots) - 1) * budget
   assert failures > schedules * 10
 
 

@@ -53,8 +53,8 @@ def test_every_write_through_the_cli(freeml_run, digits_path, digits_model, digi
                                      digits_expected, tmp_path):
   x = write_input(tmp_path, digits_inputs[0])
   out, nvm = tmp_path / "out.bin", tmp_path / "nvm.bin"
-  writes = IntermittentRuntime(digits_model).boot(
-      IntermittentRuntime(digits_model).new_nvm(), [digits_inputs[0]]).nvm_writes
+  (boot,) = IntermittentRuntime(digits_model).run_through_failures([digits_inputs[0]], iter([]))
+  writes = boot.nvm_writes
   for write in range(1, writes + 1):
     nvm.unlink(missing_ok=True)
     failed = run(freeml_run, digits_path, "--input", x, "--output", out, "--nvm", nvm,
