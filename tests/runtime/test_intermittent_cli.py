@@ -195,9 +195,16 @@ def test_random_kills_default_model(freeml_run, digits_path, digits_inputs, digi
                                     tmp_path):
   # Its inference takes a fraction of a millisecond at the default plan: one
   # unit per tile (5,789 commits) gives the kills an inference to land in.
-  landed = kill_schedules(freeml_run, digits_path, write_input(tmp_path, digits_inputs[1]),
-                          digits_expected[1].tobytes(), tmp_path, 200, seed=5, max_delay_s=0,
-                          extra_args=("--max-tile-macs", 1, "--max-tile-bytes", 1))
-  print(f"kills: {landed}")
-  # Polling for progress lags the fast runs: many kills still come after the end.
-  assert landed["mid_run"] > 0.25 * sum(landed.values()), landed
+  # Polling for progress lags such fast runs, so schedules continue past 200
+  # until at least 60 kills have landed mid-inference, however loaded the
+  # machine is.
+  landed = {"mid_run": 0, "after_done": 0}
+  schedules = 0
+  while schedules < 200 or landed["mid_run"] < 60:
+    assert schedules < 2000, landed
+    batch = kill_schedules(freeml_run, digits_path, write_input(tmp_path, digits_inputs[1]),
+                           digits_expected[1].tobytes(), tmp_path, 50, seed=5 + schedules,
+                           max_delay_s=0, extra_args=("--max-tile-macs", 1, "--max-tile-bytes", 1))
+    landed = {key: landed[key] + batch[key] for key in landed}
+    schedules += 50
+  print(f"kills: {landed} in {schedules} schedules")
