@@ -14,14 +14,13 @@
 #include "kernels/freeml_kernels.h"
 
 /* SaturatingRoundingDoublingHighMul: (a * b * 2) >> 32, rounding to
- * nearest with ties toward +infinity (truncating division, not >>). */
+ * nearest with ties toward +infinity. */
 static inline int32_t freeml_srdhm(int32_t a, int32_t b) {
-  int64_t ab;
-  int64_t nudge;
   if (a == INT32_MIN && b == INT32_MIN) return INT32_MAX;
-  ab = (int64_t)a * (int64_t)b;
-  nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-  return (int32_t)((ab + nudge) / (1LL << 31));
+  /* gemmlowp adds a sign-dependent nudge, 2^30 or 1 - 2^30, and divides by
+   * 2^31 truncating; for either sign that equals adding 2^30 and shifting
+   * right (flooring), which needs no branch. */
+  return (int32_t)(((int64_t)a * (int64_t)b + (1LL << 30)) >> 31);
 }
 
 /* RoundingDivideByPOT: x / 2^exponent, ties away from zero; 0 <= exponent

@@ -31,6 +31,16 @@
 extern "C" {
 #endif
 
+/* Which variant the entry points with two (freeml_conv2d_s8,
+ * freeml_depthwise_conv2d_s8, freeml_fully_connected_s8) call: _dsp on cores
+ * with the DSP extension, unless the build defines FREEML_PORTABLE_KERNELS
+ * (e.g. to compare on the device); _portable otherwise. */
+#if defined(__ARM_FEATURE_DSP) && !defined(FREEML_PORTABLE_KERNELS)
+#define FREEML_DSP_KERNELS 1
+#else
+#define FREEML_DSP_KERNELS 0
+#endif
+
 typedef enum {
   FREEML_OK = 0,
   FREEML_ERR_ARG = 1,         /* an argument is out of range (e.g. the tile) */
@@ -109,6 +119,21 @@ freeml_status freeml_conv2d_s8(const freeml_conv_params *params,
                                const int8_t *filter, const int32_t *bias,
                                const freeml_dims *output_dims, int8_t *output,
                                freeml_tile tile);
+/* The variants behind freeml_conv2d_s8: same contract, identical bytes.
+ * _portable is plain C; _dsp uses the Cortex-M DSP extension (two int16 MACs
+ * per instruction, no scratch) and emulates it in C on other targets.
+ * freeml_conv2d_s8 calls _dsp when the build defines __ARM_FEATURE_DSP and
+ * not FREEML_PORTABLE_KERNELS, _portable otherwise. */
+freeml_status freeml_conv2d_s8_portable(
+    const freeml_conv_params *params, const freeml_per_channel_quant *quant,
+    const freeml_dims *input_dims, const int8_t *input,
+    const freeml_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+    const freeml_dims *output_dims, int8_t *output, freeml_tile tile);
+freeml_status freeml_conv2d_s8_dsp(
+    const freeml_conv_params *params, const freeml_per_channel_quant *quant,
+    const freeml_dims *input_dims, const int8_t *input,
+    const freeml_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+    const freeml_dims *output_dims, int8_t *output, freeml_tile tile);
 
 /* ---- DEPTHWISE_CONV_2D ----
  * input [n, h, w, in_c]; filter [1, kh, kw, in_c * depth_multiplier];
@@ -120,6 +145,17 @@ typedef struct {
 
 int32_t freeml_depthwise_conv2d_s8_units(const freeml_dims *output_dims);
 freeml_status freeml_depthwise_conv2d_s8(
+    const freeml_dw_conv_params *params, const freeml_per_channel_quant *quant,
+    const freeml_dims *input_dims, const int8_t *input,
+    const freeml_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+    const freeml_dims *output_dims, int8_t *output, freeml_tile tile);
+/* The variants behind freeml_depthwise_conv2d_s8, chosen as for conv. */
+freeml_status freeml_depthwise_conv2d_s8_portable(
+    const freeml_dw_conv_params *params, const freeml_per_channel_quant *quant,
+    const freeml_dims *input_dims, const int8_t *input,
+    const freeml_dims *filter_dims, const int8_t *filter, const int32_t *bias,
+    const freeml_dims *output_dims, int8_t *output, freeml_tile tile);
+freeml_status freeml_depthwise_conv2d_s8_dsp(
     const freeml_dw_conv_params *params, const freeml_per_channel_quant *quant,
     const freeml_dims *input_dims, const int8_t *input,
     const freeml_dims *filter_dims, const int8_t *filter, const int32_t *bias,
@@ -148,6 +184,17 @@ freeml_status freeml_fully_connected_s8(const freeml_fc_params *params,
                                         const int8_t *filter,
                                         const int32_t *bias, int8_t *output,
                                         freeml_tile tile);
+/* The variants behind freeml_fully_connected_s8, chosen as for conv. */
+freeml_status freeml_fully_connected_s8_portable(
+    const freeml_fc_params *params, const freeml_per_channel_quant *quant,
+    int32_t batches, int32_t accum_depth, int32_t out_units,
+    const int8_t *input, const int8_t *filter, const int32_t *bias,
+    int8_t *output, freeml_tile tile);
+freeml_status freeml_fully_connected_s8_dsp(
+    const freeml_fc_params *params, const freeml_per_channel_quant *quant,
+    int32_t batches, int32_t accum_depth, int32_t out_units,
+    const int8_t *input, const int8_t *filter, const int32_t *bias,
+    int8_t *output, freeml_tile tile);
 
 /* ---- AVERAGE_POOL_2D / MAX_POOL_2D ----
  * Same scale and zero point in and out (the runtime checks this). The window
