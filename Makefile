@@ -8,7 +8,7 @@ BAZEL := bazel
 BAZEL_OPT := -c opt
 DEMO_OUT := out/digits
 
-.PHONY: setup build demo test test-c test-python lint bench clean
+.PHONY: setup build firmware profile demo test test-c test-python lint bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -22,12 +22,27 @@ build: setup
 	  install -m 755 $$bin/tflm_freeml/host/freeml_run build/bin/freeml_run; \
 	  install -m 755 $$bin/tflm_freeml/host/libfreeml.so build/lib/libfreeml.so
 
+# Cortex-M4 firmware for a converter output folder (default: the demo's):
+# writes build/firmware/freeml_fw.elf. See docs/firmware.md.
+MODEL_DIR ?= $(DEMO_OUT)
+firmware: setup
+	@bash scripts/build_firmware.sh $(MODEL_DIR)
+
+# Runs that firmware under QEMU and adds per-op instruction counts on the
+# Cortex-M4 to $(MODEL_DIR)/report.{md,json}.
+profile: firmware
+	$(PYTHON) -m converter.device_profile --model-dir $(MODEL_DIR)
+
 demo: build
 	$(PYTHON) -m converter --in examples/digits/digits_cnn.h5 --data digits --out $(DEMO_OUT)
 	$(PYTHON) examples/digits/run_demo.py --model-dir $(DEMO_OUT)
+	@$(MAKE) --no-print-directory profile MODEL_DIR=$(DEMO_OUT)
 
+# C unit tests on the host, then the same tests cross-built for the
+# Cortex-M4 and run in QEMU (netduinoplus2).
 test-c: setup
 	$(BAZEL) test //...
+	$(BAZEL) test --config=cortex_m4 //kernels/... //tflm_freeml/...
 
 lint: setup
 	$(PYTHON) -m ruff check converter tflm_freeml tests bench examples
@@ -37,10 +52,12 @@ test-python: build
 
 test: build test-c lint test-python
 
-# Long runs (callgrind, a 300,000-failure soak): minutes, not part of `make test`.
+# Long runs (callgrind, a 300,000-failure soak, firmware variants under
+# QEMU): minutes, not part of `make test`.
 bench: demo
 	$(PYTHON) bench/runtime_vs_tflm.py
 	$(PYTHON) bench/intermittent.py
+	$(PYTHON) bench/firmware.py
 
 clean:
 	rm -rf build out

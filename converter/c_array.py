@@ -6,19 +6,67 @@ alignment uses __attribute__((aligned(16))) under GCC and clang and a
 macro that expands to nothing elsewhere, so the file stays plain C99; on
 other compilers place the array with the toolchain's own means.
 
+With `sizes`, the header also says what firmware must reserve for the
+model (the runtime's own counts, identical on 32- and 64-bit targets) and
+the model's CRC-32, so that firmware sizes its static buffers at build time
+and detects a corrupted image.
+
 Example:
-  source, header = render(model_bytes, "digits_cnn.h5")
+  source, header = render(model_bytes, "digits_cnn.h5", sizes)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from typing import Tuple
+import zlib
+from typing import Optional, Tuple
 
 ARRAY_NAME = "freeml_model_data"
 LENGTH_NAME = "freeml_model_data_len"
 ALIGNMENT = 16
 _BYTES_PER_ROW = 12
+
+
+@dataclasses.dataclass(frozen=True)
+class FirmwareSizes:
+  """Buffers firmware reserves for the model, in bytes, and the tile budgets.
+
+  input_bytes, output_bytes: all graph inputs (outputs), one after the other.
+  arena_bytes: the arena of freeml_runtime_init (everything in SRAM).
+  sram_bytes, nvm_bytes: the arena and the NVM of intermittent mode.
+  max_tile_macs, max_tile_bytes: the budgets sram_bytes and nvm_bytes hold for.
+  macs: MACs per inference (firmware spreads simulated power failures by it).
+  """
+  input_bytes: int
+  output_bytes: int
+  arena_bytes: int
+  sram_bytes: int
+  nvm_bytes: int
+  max_tile_macs: int
+  max_tile_bytes: int
+  macs: int
+
+
+def _size_macros(model: bytes, sizes: FirmwareSizes) -> str:
+  rows = [
+      ("BYTES", len(model), "the array"),
+      ("CRC32", zlib.crc32(model), "zlib CRC-32 of the array (freeml_crc32)"),
+      ("INPUT_BYTES", sizes.input_bytes, "all graph inputs, in order"),
+      ("OUTPUT_BYTES", sizes.output_bytes, "all graph outputs, in order"),
+      ("ARENA_BYTES", sizes.arena_bytes, "freeml_runtime_init's arena"),
+      ("INTERMITTENT_SRAM_BYTES", sizes.sram_bytes, "freeml_intermittent_init's arena"),
+      ("NVM_BYTES", sizes.nvm_bytes, "the NVM of intermittent mode"),
+      ("MAX_TILE_MACS", sizes.max_tile_macs, "the tile budgets of those two"),
+      ("MAX_TILE_BYTES", sizes.max_tile_bytes, ""),
+      ("MACS", sizes.macs, "per inference"),
+  ]
+  lines = ["/* What firmware reserves for this model, as the runtime counts it. */"]
+  for name, value, comment in rows:
+    text = f"0x{value:08x}u" if name == "CRC32" else f"{value}u"
+    suffix = f" /* {comment} */" if comment else ""
+    lines.append(f"#define FREEML_MODEL_{name} {text}{suffix}")
+  return "\n".join(lines) + "\n\n"
 
 
 def _comment_safe(text: str) -> str:
@@ -32,17 +80,20 @@ def _banner(source_name: str) -> str:
           f"{_comment_safe(source_name)} */\n")
 
 
-def render(model: bytes, source_name: str) -> Tuple[str, str]:
+def render(model: bytes, source_name: str,
+           sizes: Optional[FirmwareSizes] = None) -> Tuple[str, str]:
   """Returns (model_data.c, model_data.h) holding exactly `model`.
 
   Args:
     model: the .tflite bytes.
     source_name: the model the user converted, named in the banner.
+    sizes: the runtime's counts for the model; None leaves the macros out.
   """
   header = (
       _banner(source_name)
       + "#ifndef FREEML_MODEL_DATA_H_\n#define FREEML_MODEL_DATA_H_\n\n"
-      "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
+      + (_size_macros(model, sizes) if sizes is not None else "")
+      + "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n"
       f"/* The .tflite model, {ALIGNMENT}-byte aligned (read in place by the runtime). */\n"
       f"extern const unsigned char {ARRAY_NAME}[];\n"
       f"/* Its size in bytes: {len(model)}. */\n"

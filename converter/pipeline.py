@@ -109,6 +109,18 @@ def _intermittent_plan(model: bytes, options: Options) -> report.IntermittentPla
       tiles=tuple(op.tiles for op in rt.ops))
 
 
+def _firmware_sizes(runtime: Any, ram: report.RuntimeRam, intermittent: report.IntermittentPlan,
+                    macs: int) -> c_array.FirmwareSizes:
+  def tensor_bytes(details) -> int:
+    return int(np.prod(details.shape)) * np.dtype(details.dtype).itemsize
+  return c_array.FirmwareSizes(
+      input_bytes=sum(tensor_bytes(d) for d in runtime.inputs),
+      output_bytes=sum(tensor_bytes(d) for d in runtime.outputs),
+      arena_bytes=ram.total_bytes, sram_bytes=intermittent.sram_bytes,
+      nvm_bytes=intermittent.nvm_bytes, max_tile_macs=intermittent.max_tile_macs,
+      max_tile_bytes=intermittent.max_tile_bytes, macs=macs)
+
+
 def _tflm_arena(model: bytes) -> int:
   with captured_stderr() as log:
     try:
@@ -209,7 +221,8 @@ def convert(options: Options) -> Dict[str, Any]:
                            if model.is_float and dataset is not None else None),
       graph=graph, ram=ram, tflm_arena_bytes=tflm_arena, intermittent=intermittent,
       evaluation=evaluation)
-  source, header = c_array.render(tflite, options.model_path.name)
+  source, header = c_array.render(tflite, options.model_path.name,
+                                  _firmware_sizes(runtime, ram, intermittent, graph.macs))
   write_all(options.out_dir, dict(zip(OUTPUT_FILES, [
       tflite, source, header, report.to_markdown(result), report.to_json(result)], strict=True)))
   return result

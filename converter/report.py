@@ -158,7 +158,44 @@ def to_markdown(report: Dict[str, Any]) -> str:
       "one op. Tiles: tiles x work units per tile in intermittent mode (units: output "
       "elements, or rows for SOFTMAX).",
   ]
+  if report.get("device"):
+    lines += _device_markdown(report["device"], report["layers"])
   return "\n".join(lines) + "\n"
+
+
+def _per_mac(instructions: int, macs: int) -> str:
+  return f"{instructions / macs:.2f}" if macs else "-"
+
+
+def _device_markdown(device: Dict[str, Any], layers) -> list:
+  """The section python -m converter.device_profile adds."""
+  lines = [
+      "", f"## On the Cortex-M4: {device['board']}", "",
+      f"Counted by the firmware `{device['elf']}` ({device['kernels']} kernels, "
+      f"{device['mode']} mode) on one uninterrupted inference, from SysTick under QEMU "
+      "`-icount shift=0` (one instruction per ns; resolution about 6 instructions).", "",
+      "| | |", "|---|---|",
+      f"| flash | {device['flash_bytes']:,} B (model {device['model_bytes']:,} B) |",
+      f"| SRAM | {device['sram_static_bytes']:,} B linked (runtime arena "
+      f"{device['arena_bytes']:,} B, stack {device['stack_reserved_bytes']:,} B reserved, "
+      f"{device['stack_used_bytes']:,} B used) |",
+      f"| NVM | {device['nvm_bytes']:,} B |",
+      f"| boot (model CRC check, op preparation) | {device['boot_instructions']:,} "
+      "instructions |",
+      f"| inference | {device['run_instructions']:,} instructions, {device['macs']:,} MACs, "
+      f"{_per_mac(device['run_instructions'], device['macs'])} instructions/MAC |",
+      "", "| # | op | instructions | MACs | instructions/MAC | tiles |",
+      "|---|---|---|---|---|---|",
+  ]
+  for op in device["ops"]:
+    name = layers[op["index"]]["op"] if op["index"] < len(layers) else "?"
+    lines.append(f"| {op['index']} | {name} | {op['instructions']:,} | {op['macs']:,} | "
+                 f"{_per_mac(op['instructions'], op['macs'])} | {op['tiles']:,} |")
+  lines += [
+      "", "An op's instructions include its tiles' NVM writes and commits; instructions per "
+      "MAC are given for the ops that count MACs (see above).",
+  ]
+  return lines
 
 
 def _io(tensors) -> str:

@@ -368,11 +368,19 @@ static freeml_status run_next_tile(freeml_intermittent *it,
   return commit(it, FREEML_RUN_DONE, op_index + 1u, 0);
 }
 
-freeml_status freeml_intermittent_run(freeml_intermittent *it,
-                                      const freeml_nvm_port *nvm,
-                                      const void *const *inputs,
-                                      freeml_error *notice,
-                                      freeml_error *error) {
+/* Names the NVM write at which power failed. */
+static freeml_status interrupted(const freeml_intermittent *it,
+                                 freeml_status status, freeml_error *error) {
+  if (status != FREEML_INTERRUPTED) return status;
+  return freeml_fail(error, status, "power failed at NVM write %u",
+                     (unsigned)it->stats.nvm_writes);
+}
+
+freeml_status freeml_intermittent_start(freeml_intermittent *it,
+                                        const freeml_nvm_port *nvm,
+                                        const void *const *inputs,
+                                        freeml_error *notice,
+                                        freeml_error *error) {
   freeml_status status;
   uint32_t hash;
   if (notice != 0) notice->message[0] = '\0';
@@ -403,12 +411,27 @@ freeml_status freeml_intermittent_run(freeml_intermittent *it,
        it->committed.input_hash != hash)) {
     status = load_input(it, inputs, hash);
   }
-  while (status == FREEML_OK && it->committed.state == FREEML_RUN_RUNNING) {
-    status = run_next_tile(it, error);
+  return interrupted(it, status, error);
+}
+
+freeml_status freeml_intermittent_step(freeml_intermittent *it,
+                                       freeml_error *error) {
+  if (it->nvm == 0 || it->committed.state != FREEML_RUN_RUNNING) {
+    return freeml_fail(error, FREEML_ERR_ARG,
+                       "no running inference: call freeml_intermittent_start");
   }
-  if (status == FREEML_INTERRUPTED) {
-    return freeml_fail(error, status, "power failed at NVM write %u",
-                       (unsigned)it->stats.nvm_writes);
+  return interrupted(it, run_next_tile(it, error), error);
+}
+
+freeml_status freeml_intermittent_run(freeml_intermittent *it,
+                                      const freeml_nvm_port *nvm,
+                                      const void *const *inputs,
+                                      freeml_error *notice,
+                                      freeml_error *error) {
+  freeml_status status = freeml_intermittent_start(it, nvm, inputs, notice,
+                                                   error);
+  while (status == FREEML_OK && it->committed.state == FREEML_RUN_RUNNING) {
+    status = freeml_intermittent_step(it, error);
   }
   return status;
 }

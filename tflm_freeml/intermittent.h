@@ -129,6 +129,18 @@ freeml_status freeml_intermittent_run(freeml_intermittent *it,
                                       freeml_error *notice,
                                       freeml_error *error);
 
+/* The same run in steps, for callers that act between tiles (a profile,
+ * an exit check): start recovers or begins the run; then, while
+ * it->committed.state is FREEML_RUN_RUNNING, each step runs and commits
+ * the tile it->committed names. Same statuses as freeml_intermittent_run. */
+freeml_status freeml_intermittent_start(freeml_intermittent *it,
+                                        const freeml_nvm_port *nvm,
+                                        const void *const *inputs,
+                                        freeml_error *notice,
+                                        freeml_error *error);
+freeml_status freeml_intermittent_step(freeml_intermittent *it,
+                                       freeml_error *error);
+
 /* Number of tiles of op `op_index` under the tile plan. */
 uint32_t freeml_intermittent_op_tiles(const freeml_intermittent *it,
                                       uint32_t op_index);
