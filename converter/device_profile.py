@@ -5,9 +5,10 @@
 
 Runs the firmware built for the folder under QEMU (STM32F405, `-icount
 shift=0`) on one seeded random input, checks that its output is the host
-runtime's, and adds a "device" section to report.json and report.md:
-instructions, MACs and instructions per MAC of each op, the boot, and the
-flash, SRAM, NVM and stack the firmware uses. `make profile MODEL_DIR=DIR`
+runtime's, runs it again through 20 power failures (--failures) and checks
+the output is unchanged, and adds a "device" section to report.json and
+report.md: instructions, MACs and instructions per MAC of each op, the boot,
+the flash, SRAM, NVM and stack the firmware uses, and the failure run. `make profile MODEL_DIR=DIR`
 does both steps.
 
 Errors (no such folder, an ELF built for another model, a firmware failure)
@@ -36,6 +37,8 @@ flags.DEFINE_string("model-dir", None, "Converter output folder (required): mode
 flags.DEFINE_string("elf", str(firmware.REPO / "build" / "firmware" / "freeml_fw.elf"),
                     "Firmware to run (`make firmware MODEL_DIR=...` writes it).")
 flags.DEFINE_integer("seed", 0, "Seed of the random input the profile runs on.")
+flags.DEFINE_integer("failures", 20, "Then run the same input through this many power "
+                     "failures (0: skip) and check the output is unchanged.")
 
 
 class ProfileError(RuntimeError):
@@ -67,11 +70,30 @@ def _random_input(model: bytes, seed: int) -> Tuple[bytes, bytes]:
   return b"".join(p.tobytes() for p in parts), b"".join(np.asarray(o).tobytes() for o in host)
 
 
-def profile(model_dir: Path, elf: Path, layer_macs: List[int], seed: int = 0) -> Dict[str, Any]:
+def _through_failures(elf: Path, input_bytes: bytes, expected: bytes, run_instructions: int,
+                     failures: int, seed: int) -> Dict[str, Any]:
+  """One run through `failures` power failures spread over the inference."""
+  # Intervals uniform in [1, 4/3 of a failures-th of the inference] add up to
+  # two thirds of it on average: every failure lands before the end.
+  max_interval = max(1, 4 * run_instructions // (3 * failures))
+  result = firmware.run(elf, input_bytes, failures=failures, seed=seed + 1,
+                        max_interval=max_interval)
+  if result.returncode != firmware.EXIT_OK or result.output != expected:
+    raise ProfileError(f"the firmware's output changed through {failures} power failures "
+                       f"(exit {result.returncode})")
+  return {"failures": result.failures, "boots": len(result.boots),
+          "max_interval_instructions": max_interval,
+          "total_instructions": result.done["total_instructions"]}
+
+
+def profile(model_dir: Path, elf: Path, layer_macs: List[int], seed: int = 0,
+            failures: int = 0) -> Dict[str, Any]:
   """Runs the firmware once and returns the report's "device" section.
 
   layer_macs: the report's MACs per op (CONV_2D, DEPTHWISE_CONV_2D and
   FULLY_CONNECTED; 0 for the rest), the MACs instructions are set against.
+  failures: if > 0, a second run through that many power failures must give
+  the same output; its counts go into the section's "power_failures".
   """
   model = (model_dir / "model.tflite").read_bytes()
   if not elf.exists():
@@ -89,7 +111,8 @@ def profile(model_dir: Path, elf: Path, layer_macs: List[int], seed: int = 0) ->
     raise ProfileError("the firmware's output differs from the host runtime's")
   sections = _section_bytes(elf)
   done = result.done
-  return {
+  run_instructions = done["instructions"] - done["boot_instructions"]
+  device = {
       "board": firmware.BOARD,
       "elf": str(elf.relative_to(firmware.REPO)) if elf.is_relative_to(firmware.REPO)
              else str(elf),
@@ -104,11 +127,15 @@ def profile(model_dir: Path, elf: Path, layer_macs: List[int], seed: int = 0) ->
       "stack_used_bytes": done["stack_bytes"],
       "nvm_bytes": sections.get(".nvm", 0),
       "boot_instructions": done["boot_instructions"],
-      "run_instructions": done["instructions"] - done["boot_instructions"],
+      "run_instructions": run_instructions,
       "macs": sum(layer_macs),
       "ops": [{"index": op.index, "instructions": op.instructions,
                "macs": layer_macs[op.index], "tiles": op.tiles} for op in result.ops],
   }
+  if failures > 0 and boot["mode"] == "intermittent":
+    device["power_failures"] = _through_failures(elf, input_bytes, host_output,
+                                                 run_instructions, failures, seed)
+  return device
 
 
 def _fail(message: str) -> None:
@@ -124,7 +151,7 @@ def main(argv: List[str]) -> None:
   try:
     result = json.loads((model_dir / "report.json").read_text())
     device = profile(model_dir, Path(FLAGS.elf), [layer["macs"] for layer in result["layers"]],
-                     FLAGS.seed)
+                     FLAGS.seed, FLAGS.failures)
   except (OSError, ValueError, ProfileError, firmware.FirmwareError) as e:
     _fail(str(e))
   result["device"] = device
@@ -135,6 +162,10 @@ def main(argv: List[str]) -> None:
         f"{device['run_instructions']:,} instructions for {device['macs']:,} MACs; "
         f"flash {device['flash_bytes']:,} B, SRAM {device['sram_static_bytes']:,} B, "
         f"NVM {device['nvm_bytes']:,} B; added to {model_dir}/report.md")
+  if "power_failures" in device:
+    pf = device["power_failures"]
+    print(f"device_profile: through {pf['failures']} power failures ({pf['boots']} boots, "
+          f"{pf['total_instructions']:,} instructions in all): output unchanged")
 
 
 if __name__ == "__main__":

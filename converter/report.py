@@ -184,6 +184,13 @@ def _device_markdown(device: Dict[str, Any], layers) -> list:
       "instructions |",
       f"| inference | {device['run_instructions']:,} instructions, {device['macs']:,} MACs, "
       f"{_per_mac(device['run_instructions'], device['macs'])} instructions/MAC |",
+  ]
+  if device.get("power_failures"):
+    pf = device["power_failures"]
+    lines.append(f"| through {pf['failures']} power failures | same output; {pf['boots']} "
+                 f"boots, {pf['total_instructions']:,} instructions in all (failure intervals "
+                 f"up to {pf['max_interval_instructions']:,} instructions) |")
+  lines += [
       "", "| # | op | instructions | MACs | instructions/MAC | tiles |",
       "|---|---|---|---|---|---|",
   ]

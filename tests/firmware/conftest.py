@@ -32,9 +32,11 @@ def convert(out: Path, *args) -> Path:
   return out
 
 
-def device_model(name: str, model_dir: Path, inputs: List[np.ndarray]) -> DeviceModel:
+def device_model(name: str, model_dir: Path, inputs: List[np.ndarray],
+                 elf_dir: Path) -> DeviceModel:
+  """Builds the firmware into elf_dir: model_dir may be another fixture's."""
   model = (model_dir / "model.tflite").read_bytes()
-  elf = firmware.build(model_dir, model_dir / "freeml_fw.elf")
+  elf = firmware.build(model_dir, elf_dir / "freeml_fw.elf")
   expected = [y.tobytes() for y in tflm_outputs(model, inputs)]
   return DeviceModel(name, model_dir, elf, [x.tobytes() for x in inputs], expected)
 
@@ -47,11 +49,11 @@ def random_inputs(model_dir: Path, count: int, seed: int) -> List[np.ndarray]:
 
 
 @pytest.fixture(scope="session")
-def digits_device(digits_out) -> DeviceModel:
+def digits_device(digits_out, tmp_path_factory) -> DeviceModel:
   """The default model, default tile plan, three test digits."""
   model = (digits_out / "model.tflite").read_bytes()
-  return device_model("digits", digits_out,
-                      quantized_inputs(model, load_digits().x_test[:3]))
+  return device_model("digits", digits_out, quantized_inputs(model, load_digits().x_test[:3]),
+                      tmp_path_factory.mktemp("digits_elf"))
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +64,7 @@ def digits_small_tiles_device(tmp_path_factory) -> DeviceModel:
   out = convert(tmp_path_factory.mktemp("digits_small_tiles"), "--in", DIGITS_H5, "--data",
                 "digits", "--max-tile-macs", "256", "--max-tile-bytes", "32")
   model = (out / "model.tflite").read_bytes()
-  return device_model("digits", out, quantized_inputs(model, load_digits().x_test[3:5]))
+  return device_model("digits", out, quantized_inputs(model, load_digits().x_test[3:5]), out)
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +72,7 @@ def kws_device(shared_dir, tmp_path_factory) -> DeviceModel:
   """The shared MLPerf Tiny DS-CNN keyword spotter (int8)."""
   out = convert(tmp_path_factory.mktemp("kws"), "--in",
                 shared_dir / "models" / "kws_dscnn_int8.tflite")
-  return device_model("kws", out, random_inputs(out, 3, seed=11))
+  return device_model("kws", out, random_inputs(out, 3, seed=11), out)
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +80,7 @@ def resnet_device(shared_dir, tmp_path_factory) -> DeviceModel:
   """The shared MLPerf Tiny ResNet-8 image classifier (int8)."""
   out = convert(tmp_path_factory.mktemp("ic"), "--in",
                 shared_dir / "models" / "ic_resnet8_int8.tflite")
-  return device_model("ic", out, random_inputs(out, 3, seed=12))
+  return device_model("ic", out, random_inputs(out, 3, seed=12), out)
 
 
 @pytest.fixture(params=["digits", "kws", "resnet"])

@@ -224,8 +224,11 @@ def test_device_profile_adds_per_op_counts_to_the_report(digits_device, tmp_path
   assert device["nvm_bytes"] >= report["intermittent"]["nvm_bytes"]
   assert device["model_bytes"] == (model_dir / "model.tflite").stat().st_size
   assert device["flash_bytes"] > device["model_bytes"]
+  assert device["power_failures"]["failures"] == 20
+  assert device["power_failures"]["boots"] == 21
   markdown = (model_dir / "report.md").read_text()
   assert "## On the Cortex-M4" in markdown and "instructions/MAC" in markdown
+  assert "through 20 power failures | same output" in markdown
 
 
 def test_device_profile_refuses_an_elf_of_another_model(kws_device, digits_device, tmp_path):
