@@ -15,10 +15,14 @@
  * over the inference. Each boot resumes the inference from NVM; the output
  * is written once it completes.
  *
- * Log lines on the semihosting console, "freeml_fw: " then key=value pairs:
- *   boot ...       once per boot: boot number, what NVM held;
- *   op ...         per op finished within this boot: instructions, MACs;
- *   done ...       totals, memory, and the stack high-water mark.
+ * Log lines on the semihosting console, "freeml_fw: " then key=value pairs,
+ * each written whole (a power failure cuts the log between lines only):
+ *   boot ...       every boot: mode, kernel variant, boot number, model CRC;
+ *   notice: ...    NVM was damaged or stale, and what the runtime did;
+ *   resume ...     where the run stands after recovery: state, op, tile;
+ *   op ...         per op run whole within this boot: instructions, MACs;
+ *   done ...       totals, memory, and the stack high-water mark;
+ *   error: ...     why the firmware stops with a non-zero status.
  * Exit status (board.h): 0 output written, 1 the model image is corrupted
  * or refused, 2 bad command line, 3 file I/O failed, 4 CPU fault.
  *
