@@ -30,7 +30,7 @@ firmware: setup
 
 # Runs that firmware under QEMU and adds per-op instruction counts on the
 # Cortex-M4 to $(MODEL_DIR)/report.{md,json}.
-profile: firmware
+profile: build firmware
 	$(PYTHON) -m converter.device_profile --model-dir $(MODEL_DIR)
 
 demo: build
