@@ -38,10 +38,12 @@ demo: build
 	$(PYTHON) examples/digits/run_demo.py --model-dir $(DEMO_OUT)
 	@$(MAKE) --no-print-directory profile MODEL_DIR=$(DEMO_OUT)
 
-# C unit tests on the host, then the same tests cross-built for the
-# Cortex-M4 and run in QEMU (netduinoplus2).
+# C unit tests on the host, under AddressSanitizer + UBSan, and cross-built
+# for the Cortex-M4 and run in QEMU (netduinoplus2). The fuzz targets run
+# from pytest (tests/fuzz/).
 test-c: setup
 	$(BAZEL) test //...
+	$(BAZEL) test --config=asan //kernels/... //tflm_freeml/...
 	$(BAZEL) test --config=cortex_m4 //kernels/... //tflm_freeml/...
 
 lint: setup

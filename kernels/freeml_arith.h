@@ -60,6 +60,15 @@ static inline int32_t freeml_clamp(int32_t x, int32_t lo, int32_t hi) {
   return x < lo ? lo : (x > hi ? hi : x);
 }
 
+/* clamp(y + offset, lo, hi) with the sum in 64 bits: TFLM adds in int32,
+ * which overflows only for a requantized value the clamp saturates anyway,
+ * so the bytes are TFLM's and no input makes the sum undefined. */
+static inline int32_t freeml_offset_clamp(int32_t y, int32_t offset,
+                                          int32_t lo, int32_t hi) {
+  const int64_t sum = (int64_t)y + offset;
+  return sum < lo ? lo : (sum > hi ? hi : (int32_t)sum);
+}
+
 /* 0 <= tile.start <= tile.end <= units. */
 static inline int freeml_tile_valid(freeml_tile tile, int64_t units) {
   return tile.start >= 0 && tile.start <= tile.end && tile.end <= units;

@@ -11,6 +11,7 @@ APT_PACKAGES=(
   qemu-system-arm                            # Cortex-M emulation
   bazel-bootstrap                            # offline Bazel 4.2.3
   valgrind                                   # instruction counts in bench/
+  clang libclang-rt-14-dev                   # libFuzzer and sanitizers (fuzz/)
   python3-venv
 )
 

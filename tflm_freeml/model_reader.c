@@ -147,6 +147,40 @@ static freeml_status buffer_data(const freeml_model *model, uint32_t index,
   return FREEML_OK;
 }
 
+/* Scales must be finite and positive (their quotients become integer
+ * multipliers; weights may have 0), and zero points inside the range of the tensor's type (the
+ * kernels add them to values in 32-bit arithmetic). */
+static freeml_status check_quantization(const freeml_model *model,
+                                        int32_t index,
+                                        const freeml_tensor_info *tensor,
+                                        freeml_error *error) {
+  const int64_t lowest = tensor->type == FREEML_TYPE_INT8 ? -128 : -32768;
+  const int64_t highest = tensor->type == FREEML_TYPE_INT8 ? 127 : 65535;
+  uint32_t i;
+  for (i = 0; i < tensor->scales.length; ++i) {
+    const float scale = freeml_fb_vector_f32(&model->fb, &tensor->scales, i);
+    const int64_t zero_point =
+        freeml_fb_vector_i64(&model->fb, &tensor->zero_points, i);
+    /* `scale > 0` is false for NaN too; the bound excludes infinity. A
+     * constant (weights) may have scale 0, as an all-zero channel does:
+     * only activation scales divide. */
+    const int zero_allowed = tensor->data != 0 && scale == 0.0f;
+    if (!((scale > 0.0f && scale <= 3.4e38f) || zero_allowed)) {
+      return freeml_fail(error, FREEML_ERR_MODEL,
+                         "tensor %d has scale %g: scales must be finite and "
+                         "positive",
+                         (int)index, (double)scale);
+    }
+    if (zero_point < lowest || zero_point > highest) {
+      return freeml_fail(error, FREEML_ERR_MODEL,
+                         "tensor %d has zero point %lld, outside %lld..%lld",
+                         (int)index, (long long)zero_point,
+                         (long long)lowest, (long long)highest);
+    }
+  }
+  return FREEML_OK;
+}
+
 freeml_status freeml_model_tensor(const freeml_model *model, int32_t index,
                                   freeml_tensor_info *tensor,
                                   freeml_error *error) {
@@ -270,7 +304,7 @@ freeml_status freeml_model_tensor(const freeml_model *model, int32_t index,
                        (int)index, (unsigned)tensor->scales.length,
                        (int)tensor->quantized_dimension);
   }
-  return FREEML_OK;
+  return check_quantization(model, index, tensor, error);
 }
 
 freeml_status freeml_model_operator(const freeml_model *model, int32_t index,

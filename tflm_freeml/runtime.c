@@ -90,6 +90,13 @@ static freeml_status prepare_ops(freeml_runtime *rt, uint32_t *arena_used,
     rt->ops[i].output = freeml_op_output(&rt->model, &info, 0);
     rt->ops[i].unit_macs = 1;
     status = registration->prepare(&ctx, &rt->ops[i]);
+    if (status == FREEML_OK && rt->ops[i].unit_macs > FREEML_MAX_UNIT_MACS) {
+      status = freeml_fail(&reason, FREEML_ERR_UNSUPPORTED,
+                           "%u products per output; the runtime's int32 "
+                           "accumulators take at most %u",
+                           (unsigned)rt->ops[i].unit_macs,
+                           (unsigned)FREEML_MAX_UNIT_MACS);
+    }
     if (status == FREEML_OK) {
       status = set_unit_bytes(rt, &info, &rt->ops[i], &reason);
     }

@@ -26,6 +26,12 @@
 #include "tflm_freeml/model_reader.h"
 #include "tflm_freeml/planner.h"
 
+/* Products (or summed values) per output an op may accumulate: with int8
+ * operands (at most 255 * 255 per product) and biases of at most 2^30 in
+ * magnitude, an int32 accumulator cannot overflow. */
+#define FREEML_MAX_UNIT_MACS 16384u
+#define FREEML_MAX_BIAS_MAGNITUDE (1 << 30)
+
 /* One prepared operator. `params` is the arena offset of its kind's
  * parameter struct (see ops/ops.h). The kernel's work is `units` units; unit
  * u writes output bytes [u * unit_bytes, (u + 1) * unit_bytes). */

@@ -49,10 +49,10 @@ freeml_status freeml_conv2d_s8_portable(
       }
     }
     if (bias != 0) acc += bias[oc];
-    y = freeml_mbqm(acc, quant->multiplier[oc], quant->shift[oc]) +
-        params->output_offset;
-    output[i - tile.start] = (int8_t)freeml_clamp(y, params->activation.min,
-                                     params->activation.max);
+    y = freeml_mbqm(acc, quant->multiplier[oc], quant->shift[oc]);
+    output[i - tile.start] = (int8_t)freeml_offset_clamp(
+        y, params->output_offset, params->activation.min,
+        params->activation.max);
     if (++oc == out_c) {
       oc = 0;
       if (++ox == out_w) {

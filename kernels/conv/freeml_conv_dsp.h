@@ -34,10 +34,10 @@ static inline void freeml_conv_requantize(const int32_t *acc, int32_t n,
   for (k = 0; k < n; ++k) {
     const int32_t c = oc + k;
     const int32_t a = bias != 0 ? acc[k] + bias[c] : acc[k];
-    const int32_t y = freeml_mbqm(a, quant->multiplier[c], quant->shift[c]) +
-                      params->output_offset;
-    out[k] =
-        (int8_t)freeml_clamp(y, params->activation.min, params->activation.max);
+    const int32_t y = freeml_mbqm(a, quant->multiplier[c], quant->shift[c]);
+    out[k] = (int8_t)freeml_offset_clamp(y, params->output_offset,
+                                         params->activation.min,
+                                         params->activation.max);
   }
 }
 

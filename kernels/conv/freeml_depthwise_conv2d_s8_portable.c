@@ -42,10 +42,9 @@ freeml_status freeml_depthwise_conv2d_s8_portable(
       }
     }
     if (bias != 0) acc += bias[oc];
-    y = freeml_mbqm(acc, quant->multiplier[oc], quant->shift[oc]) +
-        conv->output_offset;
-    output[i - tile.start] = (int8_t)freeml_clamp(y, conv->activation.min,
-                                     conv->activation.max);
+    y = freeml_mbqm(acc, quant->multiplier[oc], quant->shift[oc]);
+    output[i - tile.start] = (int8_t)freeml_offset_clamp(
+        y, conv->output_offset, conv->activation.min, conv->activation.max);
     if (++oc == out_c) {
       oc = 0;
       if (++ox == out_w) {

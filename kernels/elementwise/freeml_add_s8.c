@@ -25,10 +25,10 @@ static inline int8_t add_one(const freeml_add_params *params, int32_t a,
   const int32_t scaled2 =
       freeml_mbqm(shifted2, params->input2.multiplier, params->input2.shift);
   const int32_t sum = freeml_mbqm(scaled1 + scaled2, params->output.multiplier,
-                                  params->output.shift) +
-                      params->output_offset;
-  return (int8_t)freeml_clamp(sum, params->activation.min,
-                              params->activation.max);
+                                  params->output.shift);
+  return (int8_t)freeml_offset_clamp(sum, params->output_offset,
+                                     params->activation.min,
+                                     params->activation.max);
 }
 
 static int same_dims(const freeml_dims *a, const freeml_dims *b) {

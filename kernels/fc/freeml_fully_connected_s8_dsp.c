@@ -108,10 +108,10 @@ static void requantize(const int32_t *acc, int32_t n, int32_t o,
   for (k = 0; k < n; ++k) {
     const int32_t q = params->per_channel ? o + k : 0;
     const int32_t a = bias != 0 ? acc[k] + bias[o + k] : acc[k];
-    const int32_t y = freeml_mbqm(a, quant->multiplier[q], quant->shift[q]) +
-                      params->output_offset;
-    out[k] =
-        (int8_t)freeml_clamp(y, params->activation.min, params->activation.max);
+    const int32_t y = freeml_mbqm(a, quant->multiplier[q], quant->shift[q]);
+    out[k] = (int8_t)freeml_offset_clamp(y, params->output_offset,
+                                         params->activation.min,
+                                         params->activation.max);
   }
 }
 

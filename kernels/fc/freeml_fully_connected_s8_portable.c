@@ -25,10 +25,10 @@ freeml_status freeml_fully_connected_s8_portable(
       acc += (w[d] + filter_offset) * (x[d] + input_offset);
     }
     if (bias != 0) acc += bias[o];
-    y = freeml_mbqm(acc, quant->multiplier[q], quant->shift[q]) +
-        params->output_offset;
-    output[i - tile.start] = (int8_t)freeml_clamp(y, params->activation.min,
-                                     params->activation.max);
+    y = freeml_mbqm(acc, quant->multiplier[q], quant->shift[q]);
+    output[i - tile.start] = (int8_t)freeml_offset_clamp(
+        y, params->output_offset, params->activation.min,
+        params->activation.max);
     if (++o == out_units) {
       o = 0;
       ++b;

@@ -9,7 +9,10 @@ freeml_quant freeml_quantize_multiplier(double real) {
   int64_t fixed;
   q.multiplier = 0;
   q.shift = 0;
-  if (real == 0.0) return q;
+  /* Zero, negative and NaN multipliers mean nothing here; the model reader
+   * refuses the scales that would give them. */
+  if (!(real > 0.0)) return q;
+  if (real > 1e300) real = 1e300; /* infinity saturates below, as any huge */
   fraction = frexp(real, &exponent); /* real = fraction * 2^exponent */
   fixed = (int64_t)round(fraction * (double)(1LL << 31));
   if (fixed == (1LL << 31)) { /* rounding reached 1.0: renormalise */
@@ -18,6 +21,10 @@ freeml_quant freeml_quantize_multiplier(double real) {
   }
   if (exponent < -31) { /* too small to represent: flush to zero */
     return q;
+  }
+  if (exponent > 30) { /* TFLM saturates: the kernels shift by at most 30 */
+    fixed = INT32_MAX;
+    exponent = 30;
   }
   q.multiplier = (int32_t)fixed;
   q.shift = exponent;

@@ -6,10 +6,10 @@ freeml_status freeml_requantize_s8(const freeml_requantize_params *params,
   int32_t i;
   if (!freeml_tile_valid(tile, count)) return FREEML_ERR_ARG;
   for (i = tile.start; i < tile.end; ++i) {
-    int32_t y = freeml_mbqm(input[i] + params->input_offset,
-                            params->quant.multiplier, params->quant.shift) +
-                params->output_offset;
-    output[i - tile.start] = (int8_t)freeml_clamp(y, -128, 127);
+    const int32_t y = freeml_mbqm(input[i] + params->input_offset,
+                                  params->quant.multiplier, params->quant.shift);
+    output[i - tile.start] =
+        (int8_t)freeml_offset_clamp(y, params->output_offset, -128, 127);
   }
   return FREEML_OK;
 }

@@ -18,9 +18,9 @@ freeml_status freeml_mean_hw_s8(const freeml_mean_params *params,
     int32_t k, y;
     for (k = 0; k < count; ++k) sum += x[(int64_t)k * depth];
     y = freeml_mbqm(sum - params->input_zero_point * count,
-                    params->quant.multiplier, params->quant.shift) +
-        params->output_offset;
-    output[i - tile.start] = (int8_t)freeml_clamp(y, -128, 127);
+                    params->quant.multiplier, params->quant.shift);
+    output[i - tile.start] =
+        (int8_t)freeml_offset_clamp(y, params->output_offset, -128, 127);
   }
   return FREEML_OK;
 }

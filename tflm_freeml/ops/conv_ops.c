@@ -122,7 +122,8 @@ static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op,
   p->output = freeml_dims_of(&output);
   out_channels = depthwise ? p->filter.c : p->filter.n;
   if (depthwise) {
-    if (p->filter.n != 1 || out_channels != p->input.c * o.depth_multiplier) {
+    if (p->filter.n != 1 || o.depth_multiplier < 1 ||
+        (int64_t)out_channels != (int64_t)p->input.c * o.depth_multiplier) {
       return freeml_fail(ctx->error, FREEML_ERR_MODEL,
                          "filter %dx%dx%dx%d does not fit %d input channels "
                          "with depth multiplier %d",
@@ -164,6 +165,7 @@ static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op,
     if ((s = freeml_expect_type(ctx, &bias, FREEML_TYPE_INT32, "bias")) !=
             FREEML_OK ||
         (s = freeml_expect_constant(ctx, &bias, "bias")) != FREEML_OK ||
+        (s = freeml_expect_bias_range(ctx, &bias)) != FREEML_OK ||
         (s = freeml_prepare_const_data(ctx, &bias, 4, &p->bias_data)) !=
             FREEML_OK) {
       return s;

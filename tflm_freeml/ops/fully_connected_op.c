@@ -102,6 +102,7 @@ freeml_status freeml_prepare_fully_connected(freeml_prepare_context *ctx,
     if ((s = freeml_expect_type(ctx, &bias, FREEML_TYPE_INT32, "bias")) !=
             FREEML_OK ||
         (s = freeml_expect_constant(ctx, &bias, "bias")) != FREEML_OK ||
+        (s = freeml_expect_bias_range(ctx, &bias)) != FREEML_OK ||
         (s = freeml_prepare_const_data(ctx, &bias, 4, &p->bias_data)) !=
             FREEML_OK) {
       return s;

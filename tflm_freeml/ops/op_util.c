@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <string.h>
 
 #include "tflm_freeml/ops/ops.h"
@@ -93,6 +94,25 @@ freeml_status freeml_expect_constant(freeml_prepare_context *ctx,
                      "%s must be constant (stored in the model)", role);
 }
 
+freeml_status freeml_expect_bias_range(freeml_prepare_context *ctx,
+                                       const freeml_tensor_info *bias) {
+  uint32_t i;
+  for (i = 0; i < bias->elements; ++i) {
+    const uint8_t *b = bias->data + 4u * i;
+    const int32_t value = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 |
+                                    (uint32_t)b[2] << 16 |
+                                    (uint32_t)b[3] << 24);
+    if (value > FREEML_MAX_BIAS_MAGNITUDE ||
+        value < -FREEML_MAX_BIAS_MAGNITUDE) {
+      return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
+                         "bias %u is %d; the runtime takes at most 2^30 in "
+                         "magnitude",
+                         (unsigned)i, (int)value);
+    }
+  }
+  return FREEML_OK;
+}
+
 freeml_status freeml_expect_activation(freeml_prepare_context *ctx,
                                        const freeml_tensor_info *tensor,
                                        const char *role) {
@@ -169,11 +189,15 @@ int64_t freeml_const_int(const freeml_tensor_info *tensor, uint32_t i) {
 
 void freeml_padding_1d(int same, int32_t in, int32_t k, int32_t stride,
                        int32_t dilation, int32_t *out, int32_t *pad) {
-  const int32_t effective = (k - 1) * dilation + 1;
-  int32_t total;
-  *out = same ? (in + stride - 1) / stride : (in + stride - effective) / stride;
-  total = (*out - 1) * stride + effective - in;
-  *pad = total > 0 ? total / 2 : 0;
+  /* 64-bit: a hostile model's kernel size times dilation overflows int32.
+   * A window larger than the input gives out <= 0, which no valid output
+   * shape matches. */
+  const int64_t effective = (int64_t)(k - 1) * dilation + 1;
+  const int64_t n = same ? ((int64_t)in + stride - 1) / stride
+                         : ((int64_t)in + stride - effective) / stride;
+  const int64_t total = (n - 1) * stride + effective - in;
+  *out = n < 0 ? 0 : (int32_t)n;
+  *pad = total > 0 && total / 2 <= INT32_MAX ? (int32_t)(total / 2) : 0;
 }
 
 float freeml_scale(const freeml_prepare_context *ctx,

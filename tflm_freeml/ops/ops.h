@@ -105,6 +105,9 @@ freeml_status freeml_expect_type(freeml_prepare_context *ctx,
                                  const freeml_tensor_info *tensor,
                                  int32_t type, const char *role);
 /* Fails unless the tensor is constant (weights) / not constant. */
+/* Every int32 value of a constant bias within FREEML_MAX_BIAS_MAGNITUDE. */
+freeml_status freeml_expect_bias_range(freeml_prepare_context *ctx,
+                                       const freeml_tensor_info *bias);
 freeml_status freeml_expect_constant(freeml_prepare_context *ctx,
                                      const freeml_tensor_info *tensor,
                                      const char *role);

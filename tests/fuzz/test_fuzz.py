@@ -1,0 +1,69 @@
+"""The libFuzzer targets of fuzz/ (clang, AddressSanitizer, UBSan): each
+runs for a bounded time from seeds (the default and shared models and their
+truncations) and the committed regression inputs; any crash, leak, timeout
+or sanitizer report fails. Every input that once failed is replayed."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TARGETS = ["model_reader_fuzzer", "inference_fuzzer"]
+FUZZ_SECONDS = 60
+
+
+@pytest.fixture(scope="session")
+def fuzzers(tmp_path_factory) -> Path:
+  """The targets, built once per test worker into its own folder."""
+  out = tmp_path_factory.mktemp("fuzzers")
+  done = subprocess.run(["bash", str(REPO / "scripts" / "build_fuzzers.sh"), str(out)],
+                        cwd=REPO, capture_output=True, text=True)
+  assert done.returncode == 0, done.stderr
+  return out
+
+
+@pytest.fixture(scope="session")
+def seeds(tmp_path_factory, digits_model, shared_dir) -> Path:
+  """Whole models and their truncations at 10, 50 and 90%."""
+  folder = tmp_path_factory.mktemp("seeds")
+  models = {"digits": digits_model}
+  for name in ("kws_dscnn_int8", "ic_resnet8_int8"):
+    models[name] = (shared_dir / "models" / f"{name}.tflite").read_bytes()
+  for name, data in models.items():
+    (folder / f"{name}.tflite").write_bytes(data)
+    for percent in (10, 50, 90):
+      (folder / f"{name}.{percent}").write_bytes(data[:len(data) * percent // 100])
+  return folder
+
+
+def _regressions(target: str) -> Path:
+  return REPO / "fuzz" / "regressions" / target
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_regression_inputs_pass(fuzzers, target):
+  inputs = sorted(_regressions(target).iterdir())
+  if not inputs:
+    return
+  done = subprocess.run([str(fuzzers / target), *map(str, inputs)], capture_output=True,
+                        text=True, timeout=300)
+  assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_fuzzing_finds_nothing(fuzzers, seeds, target, tmp_path):
+  corpus = tmp_path / "corpus"
+  corpus.mkdir()
+  done = subprocess.run(
+      [str(fuzzers / target), f"-max_total_time={FUZZ_SECONDS}", "-timeout=10",
+       "-rss_limit_mb=2048", "-print_final_stats=1", f"-artifact_prefix={tmp_path}/",
+       str(corpus), str(seeds), str(_regressions(target))],
+      capture_output=True, text=True, timeout=FUZZ_SECONDS + 240)
+  findings = sorted(p.name for p in tmp_path.iterdir() if p.is_file())
+  assert done.returncode == 0 and not findings, (
+      f"{findings}: keep the input in fuzz/regressions/{target}/ once fixed\n"
+      + done.stderr[-3000:])
+  assert "stat::number_of_executed_units" in done.stderr
