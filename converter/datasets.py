@@ -262,6 +262,10 @@ def load_npz(path: Path) -> Dataset:
         if "x_test" in data.files and "y_test" in data.files else None
   if len(x) != len(y) or (test and len(test[0]) != len(test[1])):
     raise ConverterError(f"--data {path}: x and y have different lengths")
+  # NaN or infinite samples would reach TFLite's calibration, which crashes.
+  for name, values in (("x", x), ("x_test", test[0] if test else x)):
+    if not np.all(np.isfinite(values)):
+      raise ConverterError(f"--data {path}: array '{name}' holds NaN or infinite values")
   if test is None:
     return _split(path.stem, x, y, 0.2, 0.2)
   part = _split(path.stem, x, y, 0.0, 0.2)

@@ -137,9 +137,21 @@ def _needs_data(path: Path) -> ConverterError:
                         "and y)")
 
 
+def _check_finite_weights(model: LoadedModel) -> None:
+  """TFLite's quantizer crashes the process on NaN weights and leaves a layer
+  with infinite ones in float: refuse both, naming the layer."""
+  if model.keras_model is None:
+    return
+  for layer in model.keras_model.layers:
+    if any(not np.all(np.isfinite(w)) for w in layer.get_weights()):
+      raise ConverterError(f"layer '{layer.name}' ({type(layer).__name__}) has NaN or "
+                           "infinite weights; the model cannot be quantized")
+
+
 def _quantize(model: LoadedModel, dataset: Optional[datasets.Dataset], options: Options) -> bytes:
   if dataset is None:
     raise _needs_data(model.path)
+  _check_finite_weights(model)
   x_cal = datasets.fit_to_shape(dataset.x_calibration[:options.calibration_samples],
                                 model.input_shape, options.data or "")
   start = time.monotonic()
