@@ -57,13 +57,11 @@ freeml_status freeml_prepare_softmax(freeml_prepare_context *ctx,
   }
   p->depth = input.shape[input.rank - 1];
   p->rows = (int32_t)(input.elements / (uint32_t)p->depth);
-  /* The sum of exponentials is Q12.19, as in TFLM: 4,095 terms of at most
-   * one fit in int32, 4,096 may not. */
-  if (p->depth > 4095) {
+  if (p->depth > FREEML_SOFTMAX_MAX_DEPTH) {
     return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
                        "rows of %d values; the runtime's softmax takes at "
-                       "most 4095",
-                       (int)p->depth);
+                       "most %d",
+                       (int)p->depth, FREEML_SOFTMAX_MAX_DEPTH);
   }
   if (freeml_softmax_prepare((double)beta,
                              (double)freeml_scale(ctx, &input, 0),
