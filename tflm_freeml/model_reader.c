@@ -1,5 +1,6 @@
 #include "tflm_freeml/model_reader.h"
 
+#include <float.h>
 #include <string.h>
 
 /* Field indexes of the TFLite schema (schema.fbs, version 3). */
@@ -148,8 +149,8 @@ static freeml_status buffer_data(const freeml_model *model, uint32_t index,
 }
 
 /* Scales must be finite and positive (their quotients become integer
- * multipliers; weights may have 0), and zero points inside the range of the tensor's type (the
- * kernels add them to values in 32-bit arithmetic). */
+ * multipliers; weights may have 0), and zero points inside the range of the
+ * tensor's type (the kernels add them to values in 32-bit arithmetic). */
 static freeml_status check_quantization(const freeml_model *model,
                                         int32_t index,
                                         const freeml_tensor_info *tensor,
@@ -161,11 +162,11 @@ static freeml_status check_quantization(const freeml_model *model,
     const float scale = freeml_fb_vector_f32(&model->fb, &tensor->scales, i);
     const int64_t zero_point =
         freeml_fb_vector_i64(&model->fb, &tensor->zero_points, i);
-    /* `scale > 0` is false for NaN too; the bound excludes infinity. A
+    /* `scale > 0` is false for NaN too; FLT_MAX excludes infinity. A
      * constant (weights) may have scale 0, as an all-zero channel does:
      * only activation scales divide. */
     const int zero_allowed = tensor->data != 0 && scale == 0.0f;
-    if (!((scale > 0.0f && scale <= 3.4e38f) || zero_allowed)) {
+    if (!((scale > 0.0f && scale <= FLT_MAX) || zero_allowed)) {
       return freeml_fail(error, FREEML_ERR_MODEL,
                          "tensor %d has scale %g: scales must be finite and "
                          "positive",
@@ -173,9 +174,9 @@ static freeml_status check_quantization(const freeml_model *model,
     }
     if (zero_point < lowest || zero_point > highest) {
       return freeml_fail(error, FREEML_ERR_MODEL,
-                         "tensor %d has zero point %lld, outside %lld..%lld",
-                         (int)index, (long long)zero_point,
-                         (long long)lowest, (long long)highest);
+                         "tensor %d has zero point %ld, outside %ld..%ld",
+                         (int)index, (long)zero_point, (long)lowest,
+                         (long)highest);
     }
   }
   return FREEML_OK;

@@ -104,10 +104,10 @@ freeml_status freeml_prepare_optional_input(freeml_prepare_context *ctx,
 freeml_status freeml_expect_type(freeml_prepare_context *ctx,
                                  const freeml_tensor_info *tensor,
                                  int32_t type, const char *role);
-/* Fails unless the tensor is constant (weights) / not constant. */
 /* Every int32 value of a constant bias within FREEML_MAX_BIAS_MAGNITUDE. */
 freeml_status freeml_expect_bias_range(freeml_prepare_context *ctx,
                                        const freeml_tensor_info *bias);
+/* Fails unless the tensor is constant (weights) / not constant. */
 freeml_status freeml_expect_constant(freeml_prepare_context *ctx,
                                      const freeml_tensor_info *tensor,
                                      const char *role);
