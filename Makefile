@@ -47,7 +47,7 @@ test-c: setup
 	$(BAZEL) test --config=cortex_m4 //kernels/... //tflm_freeml/...
 
 lint: setup
-	$(PYTHON) -m ruff check converter tflm_freeml tests bench examples
+	$(PYTHON) -m ruff check converter tflm_freeml tests bench examples fuzz
 
 test-python: build
 	$(PYTHON) -m pytest -n 2 -q

@@ -2,8 +2,10 @@
 
   .venv/bin/python bench/fuzz_soak.py [--minutes 60] [--jobs 2]
 
-Builds the targets, then fuzzes each for --minutes from the seeds (the
-default and shared models, whole and truncated) and fuzz/regressions/,
+Builds the targets, then fuzzes each for --minutes from the seeds of
+fuzz/seeds.py (the default and shared models, whole and truncated; failure
+histories and NVM images of the default model for nvm_recovery_fuzzer, which
+recovers out/digits/model.tflite from `make demo`) and fuzz/regressions/,
 keeping the grown corpus in out/fuzz/<target>/ so that a later soak goes
 on from it. Prints, per target: executions, executions per second, edges
 covered, corpus size and findings (crash, leak, timeout or out-of-memory
@@ -13,6 +15,7 @@ found: move each finding into fuzz/regressions/<target>/ once fixed.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -24,6 +27,12 @@ from absl import app, flags
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import MODELS, REPO, print_table  # noqa: E402
+from fuzz.seeds import (  # noqa: E402
+  MODEL_TARGETS,
+  RECOVERY_TARGET,
+  write_model_seeds,
+  write_recovery_seeds,
+)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_float("minutes", 60.0, "Fuzzing time per target.")
@@ -32,18 +41,19 @@ flags.DEFINE_integer("jobs", 2, "Parallel fuzzing processes per target (libFuzze
 OUT = REPO / "out" / "fuzz"
 
 
-def _seeds() -> Path:
-  folder = OUT / "seeds"
-  folder.mkdir(parents=True, exist_ok=True)
+def _seeds() -> Dict[str, Path]:
+  """Seed folder per target."""
+  models = {}
   for name, path in MODELS.items():
-    if not path.exists():
+    if path.exists():
+      models[name] = path.read_bytes()
+    else:
       print(f"no seed from {name}: {path} not found", file=sys.stderr)
-      continue
-    data = path.read_bytes()
-    (folder / f"{name}.tflite").write_bytes(data)
-    for percent in (10, 50, 90):
-      (folder / f"{name}.{percent}").write_bytes(data[:len(data) * percent // 100])
-  return folder
+  if "digits" not in models:
+    sys.exit(f"{MODELS['digits']} not found: run `make demo` first")
+  model_seeds = write_model_seeds(OUT / "seeds", models)
+  recovery = write_recovery_seeds(OUT / "recovery_seeds", models["digits"])
+  return {**{target: model_seeds for target in MODEL_TARGETS}, RECOVERY_TARGET: recovery}
 
 
 def _stat(log: str, name: str) -> int:
@@ -61,7 +71,8 @@ def soak(target: str, binary: Path, seeds: Path, findings: Path) -> Dict[str, ob
           str(corpus), str(seeds), str(REPO / "fuzz" / "regressions" / target)]
   if FLAGS.jobs > 1:
     args.insert(1, f"-fork={FLAGS.jobs}")
-  done = subprocess.run(args, capture_output=True, text=True)
+  env = {**os.environ, "FREEML_FUZZ_MODEL": str(MODELS["digits"])}
+  done = subprocess.run(args, capture_output=True, text=True, env=env)
   log = done.stderr
   executions = _stat(log, "number_of_executed_units")
   if executions == 0:  # -fork prints "#N: cov: ..." progress lines, no stats
@@ -84,8 +95,8 @@ def main(argv: List[str]) -> None:
   seeds = _seeds()
   findings = OUT / "findings"
   findings.mkdir(parents=True, exist_ok=True)
-  rows = [soak(binary.name, binary, seeds, findings)
-          for binary in sorted((REPO / "build" / "fuzz").glob("*_fuzzer"))]
+  rows = [soak(target, REPO / "build" / "fuzz" / target, seeds[target], findings)
+          for target in (*MODEL_TARGETS, RECOVERY_TARGET)]
   print()
   print_table(rows)
   if any(row["findings"] or row["exit"] for row in rows):

@@ -13,7 +13,7 @@ For each model:
     NVM writes of every boot), counting wrong answers against TFLM.
 
   .venv/bin/python bench/intermittent.py [--models digits,kws,ic]
-      [--soak_failures 300000] [--runs 30] [--tile_macs 1024,8192,65536]
+      [--soak_failures 300000] [--runs 30] [--tile_macs 1024,16384,65536]
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from tflm_freeml.intermittent import IntermittentRuntime  # noqa: E402
 from tflm_freeml.runtime import Runtime  # noqa: E402
 
 FREEML_RUN = REPO / "build" / "bin" / "freeml_run"
-DEFAULT_TILE_MACS = 8192
+DEFAULT_TILE_MACS = 16384
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", list(MODELS), "Models to measure: " + ", ".join(MODELS))

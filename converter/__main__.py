@@ -50,7 +50,7 @@ flags.DEFINE_integer(
     "Of the evaluated samples, how many also run on the TFLM interpreter to count "
     "byte-identical outputs (-1: all of them, 0: none).")
 flags.DEFINE_integer(
-    "max-tile-macs", 8192,
+    "max-tile-macs", 16384,
     "Intermittent mode: the most MACs one tile may take (its energy must fit one charge of "
     "the capacitor). Sets the tile plan in the report; pass the same to freeml_run --nvm.")
 flags.DEFINE_integer(

@@ -47,7 +47,7 @@ class Options:
   calibration_samples: int = 500
   max_eval: int = -1
   tflm_samples: int = -1
-  max_tile_macs: int = 8192
+  max_tile_macs: int = 16384
   max_tile_bytes: int = 1024
 
 

@@ -21,7 +21,8 @@
  *   notice: ...    NVM was damaged or stale, and what the runtime did;
  *   resume ...     where the run stands after recovery: state, op, tile;
  *   op ...         per op run whole within this boot: instructions, MACs;
- *   done ...       totals, memory, and the stack high-water mark;
+ *   done ...       totals (the log's own instructions left out, except in
+ *                  total_instructions), memory, the stack high-water mark;
  *   error: ...     why the firmware stops with a non-zero status.
  * Exit status (board.h): 0 output written, 1 the model image is corrupted
  * or refused, 2 bad command line, 3 file I/O failed, 4 CPU fault.
@@ -86,13 +87,18 @@ static power_failure_record failure_record
 /* ---- Log output ---- */
 
 /* A line is built in SRAM and written with one semihosting call: a power
- * failure can cut the log between lines, never inside one. */
+ * failure can cut the log between lines, never inside one. The ticks spent
+ * building and writing lines are kept apart, so that the instruction counts
+ * of an inference leave out its own log. */
 static struct {
   char text[256];
   uint32_t length;
+  uint64_t started;  /* ticks when the line's first put began */
+  uint64_t ticks;    /* ticks spent on finished lines */
 } log_line;
 
 static void put(const char *text) {
+  if (log_line.length == 0) log_line.started = systick_clock_ticks();
   while (*text != '\0' && log_line.length + 2u < sizeof(log_line.text)) {
     log_line.text[log_line.length++] = *text++;
   }
@@ -121,6 +127,7 @@ static void end_line(void) {
   log_line.text[log_line.length] = '\0';
   semihosting_write_console(log_line.text);
   log_line.length = 0;
+  log_line.ticks += systick_clock_ticks() - log_line.started;
 }
 
 static int fail(uint32_t status, const char *what, const char *detail) {
@@ -134,8 +141,9 @@ static int fail(uint32_t status, const char *what, const char *detail) {
   return (int)status;
 }
 
-static uint64_t instructions_since(uint64_t ticks) {
-  return systick_ticks_to_instructions(systick_clock_ticks() - ticks);
+/* Ticks since boot, leaving out the log. */
+static uint64_t work_ticks(void) {
+  return systick_clock_ticks() - log_line.ticks;
 }
 
 /* ---- Command line ---- */
@@ -290,7 +298,7 @@ static int run(const options *opt) {
                           sizeof(arena), &error) != FREEML_OK) {
     return fail(BOARD_EXIT_MODEL, "model refused", error.message);
   }
-  boot_ticks = systick_clock_ticks();
+  boot_ticks = work_ticks();
   if ((status = input_pointers(&rt, inputs)) != 0) return status;
   if ((status = read_input(opt->input_path)) != 0) return status;
   for (i = 0; i < freeml_runtime_num_inputs(&rt); ++i) {
@@ -313,7 +321,7 @@ static int run(const options *opt) {
   put_pair("boots", 1);
   put_pair("failures", 0);
   put_pair("boot_instructions", systick_ticks_to_instructions(boot_ticks));
-  put_pair("instructions", instructions_since(0));
+  put_pair("instructions", systick_ticks_to_instructions(work_ticks()));
   put_pair("macs", model_macs(&rt));
   put_pair("sram_bytes", rt.memory.total_bytes);
   put_pair("stack_bytes", board_stack_used());
@@ -354,7 +362,7 @@ static int run(const options *opt) {
                                &error) != FREEML_OK) {
     return fail(BOARD_EXIT_MODEL, "model refused", error.message);
   }
-  boot_ticks = systick_clock_ticks();
+  boot_ticks = work_ticks();
   power_failure_arm(&failure_record);
   if ((status = input_pointers(&it.rt, inputs)) != 0) return status;
   if ((status = read_input(opt->input_path)) != 0) return status;
@@ -394,9 +402,10 @@ static int run(const options *opt) {
   put_pair("boots", failure_record.failures_done + 1u);
   put_pair("failures", failure_record.failures_done);
   put_pair("boot_instructions", systick_ticks_to_instructions(boot_ticks));
-  put_pair("instructions", instructions_since(0));
+  put_pair("instructions", systick_ticks_to_instructions(work_ticks()));
   put_pair("total_instructions",
-           failure_record.instructions_before + instructions_since(0));
+           failure_record.instructions_before +
+               systick_ticks_to_instructions(systick_clock_ticks()));
   put_pair("macs", model_macs(&it.rt));
   put_pair("sram_bytes", it.rt.memory.total_bytes);
   put_pair("nvm_bytes", it.rt.memory.nvm_bytes);

@@ -6,8 +6,9 @@
 #include "tflm_freeml/crc32.h"
 
 #define SLOT_CHECKED_BYTES ((uint32_t)offsetof(freeml_control_slot, crc))
+#define SLOT_PREFIX_BYTES ((uint32_t)offsetof(freeml_control_slot, sequence))
 
-typedef char slot_is_40_bytes[sizeof(freeml_control_slot) == 40 ? 1 : -1];
+typedef char slot_is_44_bytes[sizeof(freeml_control_slot) == 44 ? 1 : -1];
 typedef char slot_fits_stride
     [sizeof(freeml_control_slot) <= FREEML_NVM_SLOT_STRIDE ? 1 : -1];
 
@@ -100,7 +101,8 @@ freeml_status freeml_intermittent_init(freeml_intermittent *it,
                                         it->config.max_tile_bytes);
   scratch_start = align16(rt->memory.persistent_bytes);
   rt->memory.total_bytes = scratch_start + rt->memory.scratch_bytes;
-  rt->memory.nvm_bytes = FREEML_NVM_HEADER_BYTES + rt->memory.activation_bytes;
+  it->checksum_offset = FREEML_NVM_HEADER_BYTES + rt->memory.activation_bytes;
+  rt->memory.nvm_bytes = it->checksum_offset + align16(4u * rt->num_tensors);
   if (rt->memory.total_bytes > rt->arena_size) {
     return freeml_fail(error, FREEML_ERR_ARENA,
                        "arena of %u bytes is too small: the model needs %u "
@@ -150,17 +152,39 @@ static freeml_status write_marker(freeml_intermittent *it, uint32_t sequence) {
   return status != FREEML_OK ? status : nvm_barrier(it);
 }
 
-static uint32_t read_marker(const freeml_intermittent *it) {
-  const uint8_t *p = it->nvm->base + FREEML_NVM_MARKER_OFFSET;
+static uint32_t read_u32(const freeml_intermittent *it, uint32_t offset) {
+  const uint8_t *p = it->nvm->base + offset;
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
          (uint32_t)p[3] << 24;
+}
+
+/* Stores a finished tensor's CRC in the checksum table (no barrier: the
+ * commit that follows has one before it). */
+static freeml_status write_tensor_crc(freeml_intermittent *it, int32_t tensor,
+                                      uint32_t crc) {
+  uint8_t bytes[4];
+  bytes[0] = (uint8_t)crc;
+  bytes[1] = (uint8_t)(crc >> 8);
+  bytes[2] = (uint8_t)(crc >> 16);
+  bytes[3] = (uint8_t)(crc >> 24);
+  return nvm_write(it, it->checksum_offset + 4u * (uint32_t)tensor, bytes, 4);
+}
+
+/* Whether two slots agree up to input_hash (field by field: cheaper than
+ * a byte-wise memcmp on the device). */
+static int same_prefix(const freeml_control_slot *a,
+                       const freeml_control_slot *b) {
+  return a->magic == b->magic && a->format_version == b->format_version &&
+         a->state == b->state && a->model_hash == b->model_hash &&
+         a->plan_hash == b->plan_hash && a->run_id == b->run_id &&
+         a->input_hash == b->input_hash;
 }
 
 /* Commits progress: slot (sequence % 2) first, then the marker. A failure
  * while the slot is written leaves the other slot, the previous commit, in
  * force; once the slot is whole the commit holds, marker or not. */
 static freeml_status commit(freeml_intermittent *it, freeml_run_state state,
-                            uint32_t op, uint32_t tile) {
+                            uint32_t op, uint32_t tile, uint32_t output_crc) {
   freeml_control_slot next = it->committed;
   freeml_status status;
   next.magic = FREEML_NVM_MAGIC;
@@ -169,7 +193,13 @@ static freeml_status commit(freeml_intermittent *it, freeml_run_state state,
   next.sequence = it->committed.sequence + 1u;
   next.op = op;
   next.tile = tile;
-  next.crc = freeml_control_slot_crc(&next);
+  next.output_crc = output_crc;
+  if (!same_prefix(&next, &it->crc_prefix_of)) {
+    it->crc_prefix_of = next;
+    it->crc_prefix = freeml_crc32(0, &next, SLOT_PREFIX_BYTES);
+  }
+  next.crc = freeml_crc32(it->crc_prefix, &next.sequence,
+                          SLOT_CHECKED_BYTES - SLOT_PREFIX_BYTES);
   status = nvm_write(it, (next.sequence & 1u) * FREEML_NVM_SLOT_STRIDE, &next,
                      (uint32_t)sizeof(next));
   if (status == FREEML_OK) status = nvm_barrier(it);
@@ -214,7 +244,7 @@ static freeml_status recover(freeml_intermittent *it, freeml_error *notice) {
   freeml_control_slot slots[2];
   slot_check checks[2];
   const freeml_control_slot *best;
-  uint32_t marker = read_marker(it);
+  uint32_t marker = read_u32(it, FREEML_NVM_MARKER_OFFSET);
   uint32_t i, other;
   for (i = 0; i < 2; ++i) {
     memcpy(&slots[i], it->nvm->base + i * FREEML_NVM_SLOT_STRIDE,
@@ -269,9 +299,10 @@ static freeml_status recover(freeml_intermittent *it, freeml_error *notice) {
                 "a new run");
     return FREEML_OK;
   }
-  if (best->state == FREEML_RUN_RUNNING &&
-      (best->op >= it->rt.num_ops ||
-       best->tile >= freeml_intermittent_op_tiles(it, best->op))) {
+  if ((best->state == FREEML_RUN_RUNNING &&
+       (best->op >= it->rt.num_ops ||
+        best->tile >= freeml_intermittent_op_tiles(it, best->op))) ||
+      (best->state == FREEML_RUN_DONE && best->op != it->rt.num_ops)) {
     forget_run(it, best);
     freeml_fail(notice, FREEML_OK,
                 "NVM progress (op %u, tile %u) is outside the model: starting "
@@ -291,15 +322,57 @@ static freeml_status recover(freeml_intermittent *it, freeml_error *notice) {
                                   : FREEML_OK;
 }
 
+/* Checks what a resumed run will read: every finished tensor still to be
+ * read (graph outputs included) against the checksum table, and the
+ * current op's committed output against the slot. On a mismatch, forgets
+ * the run and says why in `notice`. */
+static void check_activations(freeml_intermittent *it, freeml_error *notice) {
+  const freeml_runtime *rt = &it->rt;
+  const freeml_control_slot *c = &it->committed;
+  const int32_t next_op = (int32_t)c->op;
+  freeml_control_slot last;
+  uint32_t i;
+  for (i = 0; i < rt->num_tensors; ++i) {
+    const freeml_tensor_plan *t = &rt->tensors[i];
+    if (t->bytes == 0 || t->first_op >= next_op || t->last_op < next_op) {
+      continue;
+    }
+    if (freeml_crc32(0, rt->activations + t->offset, t->bytes) !=
+        read_u32(it, it->checksum_offset + 4u * i)) {
+      break;
+    }
+  }
+  if (i == rt->num_tensors && c->state == FREEML_RUN_RUNNING) {
+    const freeml_op *op = &rt->ops[c->op];
+    const uint32_t done = c->tile * (uint32_t)op->tile_units * op->unit_bytes;
+    if (freeml_crc32(0, rt->activations + rt->tensors[op->output].offset,
+                     done) == c->output_crc) {
+      return;
+    }
+    i = (uint32_t)op->output;
+  } else if (i == rt->num_tensors) {
+    return;
+  }
+  last = *c;
+  forget_run(it, &last);
+  freeml_fail(notice, FREEML_OK,
+              "NVM activations of tensor %u fail their check: starting a new "
+              "run",
+              (unsigned)i);
+}
+
 /* ---- running ---- */
 
-static uint32_t input_hash(const freeml_intermittent *it,
+/* The CRC of each input (kept for the checksum table) and, as the run's
+ * input hash, the CRC of those CRCs. */
+static uint32_t input_hash(freeml_intermittent *it,
                            const void *const *inputs) {
   uint32_t crc = 0;
   uint32_t i;
   for (i = 0; i < freeml_runtime_num_inputs(&it->rt); ++i) {
     const int32_t t = freeml_runtime_input(&it->rt, i);
-    crc = freeml_crc32(crc, inputs[i], it->rt.tensors[t].bytes);
+    it->input_crcs[i] = freeml_crc32(0, inputs[i], it->rt.tensors[t].bytes);
+    crc = hash_u32(crc, it->input_crcs[i]);
   }
   return crc;
 }
@@ -322,19 +395,22 @@ static freeml_status load_input(freeml_intermittent *it,
     it->committed.input_hash = hash;
     it->committed.model_hash = it->config.model_hash;
     it->committed.plan_hash = it->plan_hash;
-    if ((status = commit(it, FREEML_RUN_LOADING, 0, 0)) != FREEML_OK) {
+    if ((status = commit(it, FREEML_RUN_LOADING, 0, 0, 0)) != FREEML_OK) {
       return status;
     }
   }
   for (i = 0; i < freeml_runtime_num_inputs(&it->rt); ++i) {
     const int32_t t = freeml_runtime_input(&it->rt, i);
-    status = nvm_write(it, tensor_nvm_offset(it, t), inputs[i],
-                       it->rt.tensors[t].bytes);
+    const uint32_t bytes = it->rt.tensors[t].bytes;
+    status = nvm_write(it, tensor_nvm_offset(it, t), inputs[i], bytes);
+    if (status == FREEML_OK) {
+      status = write_tensor_crc(it, t, it->input_crcs[i]);
+    }
     if (status != FREEML_OK) return status;
   }
   if ((status = nvm_barrier(it)) != FREEML_OK) return status;
-  return it->rt.num_ops == 0 ? commit(it, FREEML_RUN_DONE, 0, 0)
-                             : commit(it, FREEML_RUN_RUNNING, 0, 0);
+  return it->rt.num_ops == 0 ? commit(it, FREEML_RUN_DONE, 0, 0, 0)
+                             : commit(it, FREEML_RUN_RUNNING, 0, 0, 0);
 }
 
 /* Runs the committed tile, writes its output to NVM and commits the next. */
@@ -343,7 +419,7 @@ static freeml_status run_next_tile(freeml_intermittent *it,
   const uint32_t op_index = it->committed.op;
   const freeml_op *op = &it->rt.ops[op_index];
   freeml_tile tile;
-  uint32_t bytes;
+  uint32_t bytes, output_crc;
   freeml_status status;
   tile.start = (int32_t)it->committed.tile * op->tile_units;
   tile.end = tile.start + op->tile_units;
@@ -353,19 +429,23 @@ static freeml_status run_next_tile(freeml_intermittent *it,
   ++it->stats.tiles;
   it->stats.macs += (uint64_t)(tile.end - tile.start) * op->unit_macs;
   bytes = (uint32_t)(tile.end - tile.start) * op->unit_bytes;
+  output_crc = freeml_crc32(it->committed.output_crc, it->scratch, bytes);
   status = nvm_write(it,
                      tensor_nvm_offset(it, op->output) +
                          (uint32_t)tile.start * op->unit_bytes,
                      it->scratch, bytes);
-  if (status == FREEML_OK) status = nvm_barrier(it);
+  if (status == FREEML_OK && tile.end < op->units) status = nvm_barrier(it);
   if (status != FREEML_OK) return status;
   if (tile.end < op->units) {
-    return commit(it, FREEML_RUN_RUNNING, op_index, it->committed.tile + 1u);
+    return commit(it, FREEML_RUN_RUNNING, op_index, it->committed.tile + 1u,
+                  output_crc);
   }
-  if (op_index + 1u < it->rt.num_ops) {
-    return commit(it, FREEML_RUN_RUNNING, op_index + 1u, 0);
-  }
-  return commit(it, FREEML_RUN_DONE, op_index + 1u, 0);
+  status = write_tensor_crc(it, op->output, output_crc);
+  if (status == FREEML_OK) status = nvm_barrier(it);
+  if (status != FREEML_OK) return status;
+  return op_index + 1u < it->rt.num_ops
+             ? commit(it, FREEML_RUN_RUNNING, op_index + 1u, 0, 0)
+             : commit(it, FREEML_RUN_DONE, op_index + 1u, 0, 0);
 }
 
 /* Names the NVM write at which power failed. */
@@ -405,6 +485,12 @@ freeml_status freeml_intermittent_start(freeml_intermittent *it,
       (uint8_t *)(uintptr_t)(nvm->base + FREEML_NVM_HEADER_BYTES);
   status = recover(it, notice);
   hash = input_hash(it, inputs);
+  if (status == FREEML_OK &&
+      (it->committed.state == FREEML_RUN_RUNNING ||
+       it->committed.state == FREEML_RUN_DONE) &&
+      it->committed.input_hash == hash) {
+    check_activations(it, notice);
+  }
   if (status == FREEML_OK &&
       ((it->committed.state != FREEML_RUN_RUNNING &&
         it->committed.state != FREEML_RUN_DONE) ||

@@ -29,11 +29,15 @@ from tflm_freeml.runtime import FreemlError, Runtime, _aligned_copy, _Error, _lo
 
 # The NVM format of tflm_freeml/intermittent.h (docs/intermittent.md).
 MAGIC = 0x4E4C4D46
+FORMAT_VERSION = 2
 SLOT_STRIDE = 64
 MARKER_OFFSET = 2 * SLOT_STRIDE
 HEADER_BYTES = MARKER_OFFSET + 16
-_SLOT = struct.Struct("<IHHIIIIIIII")  # freeml_control_slot, 40 bytes
+_SLOT = struct.Struct("<IHHIIIIIIIII")  # freeml_control_slot
+SLOT_BYTES = _SLOT.size
+_SLOT_CHECKED = SLOT_BYTES - 4
 _MAX_OPERATORS = 512
+_MAX_TENSORS = 1024
 _STATUS_OK = 0
 _STATUS_INTERRUPTED = 5
 STATES = {0: "none", 1: "loading", 2: "running", 3: "done"}
@@ -47,7 +51,7 @@ class _Config(ctypes.Structure):
 class _Plan(ctypes.Structure):
   _fields_ = [(name, ctypes.c_uint32) for name in (
       "persistent_bytes", "activation_bytes", "scratch_bytes", "total_bytes", "nvm_bytes",
-      "num_ops")]
+      "num_ops", "num_tensors", "checksum_offset")]
 
 
 class _Boot(ctypes.Structure):
@@ -62,7 +66,7 @@ class IntermittentMemory:
 
   sram_bytes: the arena: op table, parameters, tensor plans and the scratch
     of one tile (scratch_bytes).
-  nvm_bytes: control block (HEADER_BYTES) plus activations.
+  nvm_bytes: control block (HEADER_BYTES), activations and the checksum table.
   """
   persistent_bytes: int
   activation_bytes: int
@@ -74,11 +78,13 @@ class IntermittentMemory:
 @dataclasses.dataclass(frozen=True)
 class OpTiles:
   """How one op is split: `units` of work, `tile_units` per tile; a unit
-  writes `unit_bytes` output bytes and costs `unit_macs` MACs."""
+  writes `unit_bytes` output bytes of tensor `output` and costs `unit_macs`
+  MACs."""
   units: int
   tile_units: int
   unit_bytes: int
   unit_macs: int
+  output: int
 
   @property
   def tiles(self) -> int:
@@ -87,6 +93,18 @@ class OpTiles:
   @property
   def macs(self) -> int:
     return self.units * self.unit_macs
+
+
+@dataclasses.dataclass(frozen=True)
+class NvmTensor:
+  """Where a tensor lives in NVM (`bytes` 0: a constant or unused tensor),
+  its lifetime in ops (first_op -1: a graph input; last_op len(ops): a graph
+  output) and where its CRC-32 is kept once it is complete."""
+  nvm_offset: int
+  bytes: int
+  first_op: int
+  last_op: int
+  checksum_offset: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,26 +129,27 @@ class ControlSlot:
   magic: int
   format_version: int
   state: int
-  sequence: int
   model_hash: int
   plan_hash: int
   run_id: int
   input_hash: int
+  sequence: int
   op: int
   tile: int
+  output_crc: int
   crc: int
 
   @property
   def valid(self) -> bool:
     packed = _SLOT.pack(*dataclasses.astuple(self))
-    return self.magic == MAGIC and self.crc == zlib.crc32(packed[:36])
+    return self.magic == MAGIC and self.crc == zlib.crc32(packed[:_SLOT_CHECKED])
 
   def pack(self) -> bytes:
     return _SLOT.pack(*dataclasses.astuple(self))
 
   def with_crc(self) -> "ControlSlot":
     """This slot with its crc recomputed (to forge well-formed states)."""
-    return dataclasses.replace(self, crc=zlib.crc32(self.pack()[:36]))
+    return dataclasses.replace(self, crc=zlib.crc32(self.pack()[:_SLOT_CHECKED]))
 
 
 def read_slot(nvm: bytes | np.ndarray, index: int) -> ControlSlot:
@@ -162,17 +181,24 @@ class IntermittentRuntime:
     self._config = _Config(zlib.crc32(bytes(model)), max_tile_macs, max_tile_bytes)
     plan = _Plan()
     arrays = [(ctypes.c_int32 * _MAX_OPERATORS)(), (ctypes.c_int32 * _MAX_OPERATORS)(),
-              (ctypes.c_uint32 * _MAX_OPERATORS)(), (ctypes.c_uint32 * _MAX_OPERATORS)()]
+              (ctypes.c_uint32 * _MAX_OPERATORS)(), (ctypes.c_uint32 * _MAX_OPERATORS)(),
+              (ctypes.c_int32 * _MAX_OPERATORS)()]
+    tensor_arrays = [(ctypes.c_uint32 * _MAX_TENSORS)(), (ctypes.c_uint32 * _MAX_TENSORS)(),
+                     (ctypes.c_int32 * _MAX_TENSORS)(), (ctypes.c_int32 * _MAX_TENSORS)()]
     probe_arena = np.zeros(64 << 20, dtype=np.uint8)
     error = _Error()
     status = self._lib.freeml_py_intermittent_plan(
         self._model.ctypes.data, len(self._model), probe_arena.ctypes.data, len(probe_arena),
-        ctypes.byref(self._config), ctypes.byref(plan), *arrays, ctypes.byref(error))
+        ctypes.byref(self._config), ctypes.byref(plan), *arrays, *tensor_arrays,
+        ctypes.byref(error))
     if status != _STATUS_OK:
       raise FreemlError(error.message.decode("utf-8", "replace"))
     self.memory = IntermittentMemory(plan.persistent_bytes, plan.activation_bytes,
                                      plan.scratch_bytes, plan.total_bytes, plan.nvm_bytes)
     self.ops = [OpTiles(*(a[i] for a in arrays)) for i in range(plan.num_ops)]
+    offsets, sizes, first, last = tensor_arrays
+    self.tensors = [NvmTensor(HEADER_BYTES + offsets[i], sizes[i], first[i], last[i],
+                              plan.checksum_offset + 4 * i) for i in range(plan.num_tensors)]
     # The arena is exactly what the C code asked for (plus alignment slack),
     # so every boot also checks that the reported SRAM is enough.
     self._arena = np.zeros(plan.total_bytes + 16, dtype=np.uint8)
@@ -188,7 +214,7 @@ class IntermittentRuntime:
     p = ctypes.c_void_p
     u32 = ctypes.c_uint32
     lib.freeml_py_intermittent_plan.restype = ctypes.c_int32
-    lib.freeml_py_intermittent_plan.argtypes = [p, u32, p, u32, p, p, p, p, p, p, p]
+    lib.freeml_py_intermittent_plan.argtypes = [p, u32, p, u32, p, p] + [p] * 10
     lib.freeml_py_intermittent_boot.restype = ctypes.c_int32
     lib.freeml_py_intermittent_boot.argtypes = [
         p, u32, p, u32, p, p, u32, ctypes.c_uint64, p, p, u32, p, p, p]

@@ -114,7 +114,7 @@ def test_digits_report_memory_and_accuracy(digits_out, digits_model):
   markdown = (digits_out / "report.md").read_text()
   assert "| FreeML runtime arena |" in markdown and "| TFLM arena, same model |" in markdown
   from tflm_freeml.intermittent import IntermittentRuntime
-  rt = IntermittentRuntime(digits_model, max_tile_macs=8192, max_tile_bytes=1024)
+  rt = IntermittentRuntime(digits_model, max_tile_macs=16384, max_tile_bytes=1024)
   plan = report["intermittent"]
   assert (plan["sram_bytes"], plan["nvm_bytes"]) == (rt.memory.sram_bytes, rt.memory.nvm_bytes)
   assert plan["tiles"] == [op.tiles for op in rt.ops]

@@ -14,8 +14,10 @@ import pytest
 
 from tests.runtime.conftest import tflm_outputs
 from tflm_freeml.intermittent import (
+  FORMAT_VERSION,
   HEADER_BYTES,
   MARKER_OFFSET,
+  SLOT_BYTES,
   SLOT_STRIDE,
   IntermittentRuntime,
   latest_commit,
@@ -35,9 +37,9 @@ def max_tile_macs(rt: IntermittentRuntime) -> int:
 def writes_per_run(rt: IntermittentRuntime) -> int:
   """NVM writes of an uninterrupted run, by the documented protocol
   (docs/intermittent.md): a commit is a slot write and a marker write; the
-  run commits LOADING, writes the input, commits RUNNING, then per tile
-  writes the output and commits."""
-  return 2 + len(rt.inputs) + 2 + 3 * rt.total_tiles
+  run commits LOADING, writes each input and its checksum, commits RUNNING,
+  then per tile writes the output and commits, and per op its checksum."""
+  return 2 + 2 * len(rt.inputs) + 2 + 3 * rt.total_tiles + len(rt.ops)
 
 
 def check_failure_points(rt: IntermittentRuntime, x: np.ndarray, expected: np.ndarray,
@@ -84,7 +86,10 @@ def test_uninterrupted_run_matches_tflm_and_protocol(digits_rt, digits_inputs, d
 def test_memory_split_between_sram_and_nvm(digits_rt, digits_model):
   plain = Runtime(digits_model).ram
   memory = digits_rt.memory
-  assert memory.nvm_bytes == HEADER_BYTES + plain.activation_bytes
+  from tensorflow.lite.python import schema_py_generated as schema
+  tensors = len(schema.ModelT.InitFromPackedBuf(digits_model, 0).subgraphs[0].tensors)
+  checksum_table = (4 * tensors + 15) // 16 * 16
+  assert memory.nvm_bytes == HEADER_BYTES + plain.activation_bytes + checksum_table
   assert memory.scratch_bytes >= max(op.tile_units for op in digits_rt.ops)
   assert memory.sram_bytes < plain.total_bytes  # activations left SRAM
   assert memory.sram_bytes == (memory.persistent_bytes + 15) // 16 * 16 + memory.scratch_bytes
@@ -165,6 +170,18 @@ def mid_run_nvm(rt: IntermittentRuntime, x: np.ndarray, write: int) -> np.ndarra
   return nvm
 
 
+def write_leaving_whole_slots(rt: IntermittentRuntime, x: np.ndarray) -> int:
+  """A write in the middle of the run at which a failure leaves both slots
+  whole and the marker naming the latest (a tile output or checksum write)."""
+  for write in range(writes_per_run(rt) // 2, writes_per_run(rt)):
+    nvm = mid_run_nvm(rt, x, write)
+    latest = latest_commit(nvm)
+    if (read_slot(nvm, 0).valid and read_slot(nvm, 1).valid
+        and read_marker(nvm) == latest.sequence):
+      return write
+  raise AssertionError("every write after the middle tears a slot or the marker")
+
+
 def latest_slot_index(nvm: np.ndarray) -> int:
   latest = latest_commit(nvm)
   return latest.sequence % 2
@@ -173,11 +190,10 @@ def latest_slot_index(nvm: np.ndarray) -> int:
 @pytest.mark.parametrize("state", ["mid_run", "done"])
 def test_flipped_bit_in_either_control_slot(state, digits_rt, digits_inputs, digits_expected):
   x, expected = digits_inputs[0], digits_expected[0]
-  # A failure at a tile's output write leaves both slots whole.
-  write = writes_per_run(digits_rt) // 2 // 3 * 3
+  write = write_leaving_whole_slots(digits_rt, x)
   restarts = resumes = 0
   for slot in (0, 1):
-    for bit in range(0, 40 * 8, 3):
+    for bit in range(0, SLOT_BYTES * 8, 3):
       nvm = mid_run_nvm(digits_rt, x, write) if state == "mid_run" else digits_rt.new_nvm()
       if state == "done":
         assert digits_rt.boot(nvm, [x]).done
@@ -197,7 +213,8 @@ def test_flipped_bit_in_either_control_slot(state, digits_rt, digits_inputs, dig
 
 
 def test_damaged_commit_marker_is_repaired(digits_rt, digits_inputs, digits_expected):
-  nvm = mid_run_nvm(digits_rt, digits_inputs[0], 30)
+  x = digits_inputs[0]
+  nvm = mid_run_nvm(digits_rt, x, write_leaving_whole_slots(digits_rt, x))
   nvm[MARKER_OFFSET] ^= 0x10
   boot = digits_rt.boot(nvm, [digits_inputs[0]])
   assert boot.done and np.array_equal(boot.outputs[0], digits_expected[0])
@@ -233,10 +250,11 @@ def test_nvm_of_another_model(digits_model, digits_inputs):
 def test_nvm_of_another_format_version(digits_rt, digits_inputs, digits_expected):
   nvm = mid_run_nvm(digits_rt, digits_inputs[0], 40)
   for index in (0, 1):
-    slot = dataclasses.replace(read_slot(nvm, index), format_version=2).with_crc()
-    nvm[index * SLOT_STRIDE:index * SLOT_STRIDE + 40] = np.frombuffer(slot.pack(), np.uint8)
+    slot = dataclasses.replace(read_slot(nvm, index), format_version=FORMAT_VERSION + 1).with_crc()
+    nvm[index * SLOT_STRIDE:index * SLOT_STRIDE + SLOT_BYTES] = np.frombuffer(slot.pack(), np.uint8)
   boot = digits_rt.boot(nvm, [digits_inputs[0]])
-  assert "format version 2, this runtime writes 1: starting a new run" in boot.notice
+  assert (f"format version {FORMAT_VERSION + 1}, this runtime writes {FORMAT_VERSION}: "
+          "starting a new run") in boot.notice
   assert boot.done and np.array_equal(boot.outputs[0], digits_expected[0])
 
 
@@ -264,7 +282,66 @@ def test_forged_progress_outside_the_model(digits_rt, digits_inputs, digits_expe
   nvm = mid_run_nvm(digits_rt, digits_inputs[0], 30)
   index = latest_slot_index(nvm)
   slot = dataclasses.replace(read_slot(nvm, index), op=len(digits_rt.ops) + 3).with_crc()
-  nvm[index * SLOT_STRIDE:index * SLOT_STRIDE + 40] = np.frombuffer(slot.pack(), np.uint8)
+  nvm[index * SLOT_STRIDE:index * SLOT_STRIDE + SLOT_BYTES] = np.frombuffer(slot.pack(), np.uint8)
   boot = digits_rt.boot(nvm, [digits_inputs[0]])
   assert "is outside the model: starting a new run" in boot.notice
   assert boot.done and np.array_equal(boot.outputs[0], digits_expected[0])
+
+
+# ---- damaged activations: any 32-bit burst in what a resumed run reads is caught ----
+
+def _damage_cases(rt: IntermittentRuntime, nvm: np.ndarray):
+  """(what, NVM offset) of a byte in each region a resume reads: the current
+  op's committed output, every finished tensor still to be read and its
+  checksum."""
+  commit = latest_commit(nvm)
+  op = rt.ops[commit.op]
+  done = commit.tile * op.tile_units * op.unit_bytes
+  yield "partial output", rt.tensors[op.output].nvm_offset + done // 2
+  for index, tensor in enumerate(rt.tensors):
+    if tensor.bytes and tensor.first_op < commit.op <= tensor.last_op:
+      yield f"tensor {index}", tensor.nvm_offset + tensor.bytes - 1
+      yield f"checksum of tensor {index}", tensor.checksum_offset + 2
+
+
+def test_damaged_live_activations_restart_the_run(digits_rt, digits_inputs, digits_expected):
+  x, expected = digits_inputs[0], digits_expected[0]
+  checked = 0
+  for write in range(20, writes_per_run(digits_rt), 5):
+    pristine = mid_run_nvm(digits_rt, x, write)
+    if latest_commit(pristine).state != 2 or latest_commit(pristine).tile == 0:
+      continue
+    for kind, offset in _damage_cases(digits_rt, pristine):
+      nvm = pristine.copy()
+      nvm[offset:offset + 4] ^= np.array([0x80, 0, 0, 0x01], np.uint8)[:len(nvm) - offset]
+      boot = digits_rt.boot(nvm, [x])
+      assert "fail their check: starting a new run" in boot.notice, kind
+      assert boot.tiles == digits_rt.total_tiles
+      assert boot.done and np.array_equal(boot.outputs[0], expected), (write, kind)
+      checked += 1
+  assert checked > 10
+
+
+def test_damaged_output_after_done_is_recomputed(digits_rt, digits_inputs, digits_expected):
+  x, expected = digits_inputs[0], digits_expected[0]
+  nvm = digits_rt.new_nvm()
+  assert digits_rt.boot(nvm, [x]).done
+  output = digits_rt.ops[-1].output
+  nvm[digits_rt.tensors[output].nvm_offset] ^= 0x04
+  boot = digits_rt.boot(nvm, [x])
+  assert f"activations of tensor {output} fail their check" in boot.notice
+  assert boot.done and np.array_equal(boot.outputs[0], expected)
+
+
+def test_damage_outside_what_a_resume_reads_is_ignored(digits_rt, digits_inputs, digits_expected):
+  """Bytes a resumed run rewrites before reading (the current op's tiles to
+  come) need no check: the run resumes and still gives the right answer."""
+  x, expected = digits_inputs[0], digits_expected[0]
+  nvm = mid_run_nvm(digits_rt, x, write_leaving_whole_slots(digits_rt, x))
+  commit = latest_commit(nvm)
+  op = digits_rt.ops[commit.op]
+  output = digits_rt.tensors[op.output]
+  nvm[output.nvm_offset + output.bytes - 1] ^= 0xFF
+  boot = digits_rt.boot(nvm, [x])
+  assert boot.notice == "" and boot.tiles < digits_rt.total_tiles
+  assert boot.done and np.array_equal(boot.outputs[0], expected)

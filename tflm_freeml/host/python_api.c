@@ -30,15 +30,19 @@ typedef struct {
   uint32_t total_bytes;
   uint32_t nvm_bytes;
   uint32_t num_ops;
+  uint32_t num_tensors;
+  uint32_t checksum_offset;
 } freeml_py_plan;
 
-/* Per-op arrays hold FREEML_MAX_OPERATORS entries. */
-int32_t freeml_py_intermittent_plan(const uint8_t *model, uint32_t model_size,
-                                    uint8_t *arena, uint32_t arena_size,
-                                    const freeml_intermittent_config *config,
-                                    freeml_py_plan *plan, int32_t *units,
-                                    int32_t *tile_units, uint32_t *unit_bytes,
-                                    uint32_t *unit_macs, freeml_error *error) {
+/* Per-op arrays hold FREEML_MAX_OPERATORS entries, per-tensor arrays
+ * FREEML_MAX_TENSORS. */
+int32_t freeml_py_intermittent_plan(
+    const uint8_t *model, uint32_t model_size, uint8_t *arena,
+    uint32_t arena_size, const freeml_intermittent_config *config,
+    freeml_py_plan *plan, int32_t *units, int32_t *tile_units,
+    uint32_t *unit_bytes, uint32_t *unit_macs, int32_t *op_output,
+    uint32_t *tensor_offset, uint32_t *tensor_bytes, int32_t *first_op,
+    int32_t *last_op, freeml_error *error) {
   freeml_intermittent it;
   uint32_t i;
   freeml_status status = freeml_intermittent_init(
@@ -50,11 +54,20 @@ int32_t freeml_py_intermittent_plan(const uint8_t *model, uint32_t model_size,
   plan->total_bytes = it.rt.memory.total_bytes;
   plan->nvm_bytes = it.rt.memory.nvm_bytes;
   plan->num_ops = it.rt.num_ops;
+  plan->num_tensors = it.rt.num_tensors;
+  plan->checksum_offset = it.checksum_offset;
   for (i = 0; i < it.rt.num_ops; ++i) {
     units[i] = it.rt.ops[i].units;
     tile_units[i] = it.rt.ops[i].tile_units;
     unit_bytes[i] = it.rt.ops[i].unit_bytes;
     unit_macs[i] = it.rt.ops[i].unit_macs;
+    op_output[i] = it.rt.ops[i].output;
+  }
+  for (i = 0; i < it.rt.num_tensors; ++i) {
+    tensor_offset[i] = it.rt.tensors[i].offset;
+    tensor_bytes[i] = it.rt.tensors[i].bytes;
+    first_op[i] = it.rt.tensors[i].first_op;
+    last_op[i] = it.rt.tensors[i].last_op;
   }
   return FREEML_OK;
 }
