@@ -4,9 +4,15 @@
 
 enum { ACT_RELU = 1, ACT_RELU_N1_TO_1 = 2, ACT_RELU6 = 3 };
 
-/* TFLM quantizes the bounds with a float division and roundf. */
+/* TFLM quantizes the bounds with a float division and roundf. A quotient
+ * beyond +-2^24 (a tiny output scale; TFLM refuses the model once it passes
+ * int32) saturates: it is outside the int8 range either way. */
 static int32_t quantize_bound(float value, float scale, int32_t zero_point) {
-  return zero_point + (int32_t)roundf(value / scale);
+  const float limit = 16777216.0f;
+  float steps = roundf(value / scale);
+  if (!(steps > -limit)) steps = -limit;
+  if (steps > limit) steps = limit;
+  return zero_point + (int32_t)steps;
 }
 
 static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }

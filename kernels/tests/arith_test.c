@@ -62,6 +62,13 @@ static void test_activation_ranges(void) {
   r = freeml_activation_range_s8(2, 0.5f, 0);
   CHECK_EQ_INT(r.min, -2);
   CHECK_EQ_INT(r.max, 2);
+  /* Bounds far beyond int32 saturate instead of overflowing. */
+  r = freeml_activation_range_s8(3, 1e-30f, 5);
+  CHECK_EQ_INT(r.min, 5);
+  CHECK_EQ_INT(r.max, 127);
+  r = freeml_activation_range_s8(2, 1e-30f, 0);
+  CHECK_EQ_INT(r.min, -128);
+  CHECK_EQ_INT(r.max, 127);
   r = freeml_activation_range_s8(4 /* TANH: ignored, as TFLM */, 0.1f, 0);
   CHECK_EQ_INT(r.min, -128);
   CHECK_EQ_INT(r.max, 127);
