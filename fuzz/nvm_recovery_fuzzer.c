@@ -37,10 +37,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_EVENTS 16
 #define EVENT_BYTES 8
 #define RAW_MODE 0x80u
+#define NUM_TILE_PLANS 4 /* chosen by bits 0-1 of byte 0 */
 
 /* Tile budgets (MACs, bytes): the default, and finer plans that put many
  * commits inside each op. */
-static const uint32_t kTilePlans[4][2] = {
+static const uint32_t kTilePlans[NUM_TILE_PLANS][2] = {
     {0, 0}, {2048, 256}, {512, 64}, {64, 16}};
 
 /* What every execution compares against, read once. */
@@ -48,6 +49,7 @@ typedef struct {
   uint8_t *model;
   uint32_t model_size;
   uint32_t model_hash;
+  uint32_t nvm_bytes[NUM_TILE_PLANS];
   uint32_t output_bytes;
   uint8_t inputs[NUM_INPUTS][FUZZ_ARENA_BYTES / 4];
   uint8_t answers[NUM_INPUTS][FUZZ_ARENA_BYTES / 4];
@@ -122,6 +124,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     if (freeml_runtime_invoke(&rt, &error) != FREEML_OK) fail(error.message);
     setup.output_bytes = gather(&rt, 1, setup.answers[n]);
   }
+  for (n = 0; n < NUM_TILE_PLANS; ++n) {
+    static freeml_intermittent it;
+    const freeml_intermittent_config config = {
+        setup.model_hash, kTilePlans[n][0], kTilePlans[n][1]};
+    if (freeml_intermittent_init(&it, setup.model, setup.model_size, arena,
+                                 sizeof(arena), &config, &error) != FREEML_OK) {
+      fail(error.message);
+    }
+    setup.nvm_bytes[n] = it.rt.memory.nvm_bytes;
+  }
   return 0;
 }
 
@@ -160,25 +172,13 @@ static freeml_status boot(uint32_t plan, uint8_t *nvm_bytes, uint32_t nvm_size,
   return status;
 }
 
-static uint32_t nvm_size_of(uint32_t plan) {
-  static freeml_intermittent it;
-  const freeml_intermittent_config config = {
-      setup.model_hash, kTilePlans[plan][0], kTilePlans[plan][1]};
-  freeml_error error;
-  if (freeml_intermittent_init(&it, setup.model, setup.model_size, arena,
-                               sizeof(arena), &config, &error) != FREEML_OK) {
-    fail(error.message);
-  }
-  return it.rt.memory.nvm_bytes;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   uint32_t plan, nvm_size, which, e;
   uint8_t *nvm;
   if (size < 1) return 0;
   plan = data[0] & 3u;
   which = (data[0] >> 2) & 1u;
-  nvm_size = nvm_size_of(plan);
+  nvm_size = setup.nvm_bytes[plan];
   nvm = fuzz_aligned_zeros(nvm_size);
   if (data[0] & RAW_MODE) {
     memcpy(nvm, data + 1, size - 1 < nvm_size ? size - 1 : nvm_size);

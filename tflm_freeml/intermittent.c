@@ -27,12 +27,17 @@ uint32_t freeml_control_slot_crc(const freeml_control_slot *slot) {
   return freeml_crc32(0, slot, SLOT_CHECKED_BYTES);
 }
 
-static uint32_t hash_u32(uint32_t crc, uint32_t value) {
-  uint8_t bytes[4];
+/* NVM and hashes hold uint32 values as 4 little-endian bytes. */
+static void store_u32(uint8_t bytes[4], uint32_t value) {
   bytes[0] = (uint8_t)value;
   bytes[1] = (uint8_t)(value >> 8);
   bytes[2] = (uint8_t)(value >> 16);
   bytes[3] = (uint8_t)(value >> 24);
+}
+
+static uint32_t hash_u32(uint32_t crc, uint32_t value) {
+  uint8_t bytes[4];
+  store_u32(bytes, value);
   return freeml_crc32(crc, bytes, 4);
 }
 
@@ -141,14 +146,16 @@ static freeml_status nvm_barrier(freeml_intermittent *it) {
                                                  : FREEML_OK;
 }
 
-static freeml_status write_marker(freeml_intermittent *it, uint32_t sequence) {
+static freeml_status write_u32(freeml_intermittent *it, uint32_t offset,
+                               uint32_t value) {
   uint8_t bytes[4];
-  freeml_status status;
-  bytes[0] = (uint8_t)sequence;
-  bytes[1] = (uint8_t)(sequence >> 8);
-  bytes[2] = (uint8_t)(sequence >> 16);
-  bytes[3] = (uint8_t)(sequence >> 24);
-  status = nvm_write(it, FREEML_NVM_MARKER_OFFSET, bytes, 4);
+  store_u32(bytes, value);
+  return nvm_write(it, offset, bytes, 4);
+}
+
+static freeml_status write_marker(freeml_intermittent *it, uint32_t sequence) {
+  const freeml_status status =
+      write_u32(it, FREEML_NVM_MARKER_OFFSET, sequence);
   return status != FREEML_OK ? status : nvm_barrier(it);
 }
 
@@ -162,12 +169,7 @@ static uint32_t read_u32(const freeml_intermittent *it, uint32_t offset) {
  * commit that follows has one before it). */
 static freeml_status write_tensor_crc(freeml_intermittent *it, int32_t tensor,
                                       uint32_t crc) {
-  uint8_t bytes[4];
-  bytes[0] = (uint8_t)crc;
-  bytes[1] = (uint8_t)(crc >> 8);
-  bytes[2] = (uint8_t)(crc >> 16);
-  bytes[3] = (uint8_t)(crc >> 24);
-  return nvm_write(it, it->checksum_offset + 4u * (uint32_t)tensor, bytes, 4);
+  return write_u32(it, it->checksum_offset + 4u * (uint32_t)tensor, crc);
 }
 
 /* Whether two slots agree up to input_hash (field by field: cheaper than
@@ -322,43 +324,32 @@ static freeml_status recover(freeml_intermittent *it, freeml_error *notice) {
                                   : FREEML_OK;
 }
 
-/* Checks what a resumed run will read: every finished tensor still to be
- * read (graph outputs included) against the checksum table, and the
- * current op's committed output against the slot. On a mismatch, forgets
- * the run and says why in `notice`. */
-static void check_activations(freeml_intermittent *it, freeml_error *notice) {
+/* The first tensor a resumed run would read whose bytes fail their check,
+ * or -1: every finished tensor still to be read (graph outputs included)
+ * against the checksum table, then the current op's committed output
+ * against the slot. */
+static int32_t damaged_tensor(const freeml_intermittent *it) {
   const freeml_runtime *rt = &it->rt;
   const freeml_control_slot *c = &it->committed;
   const int32_t next_op = (int32_t)c->op;
-  freeml_control_slot last;
   uint32_t i;
   for (i = 0; i < rt->num_tensors; ++i) {
     const freeml_tensor_plan *t = &rt->tensors[i];
-    if (t->bytes == 0 || t->first_op >= next_op || t->last_op < next_op) {
-      continue;
-    }
-    if (freeml_crc32(0, rt->activations + t->offset, t->bytes) !=
-        read_u32(it, it->checksum_offset + 4u * i)) {
-      break;
+    if (t->bytes != 0 && t->first_op < next_op && t->last_op >= next_op &&
+        freeml_crc32(0, rt->activations + t->offset, t->bytes) !=
+            read_u32(it, it->checksum_offset + 4u * i)) {
+      return (int32_t)i;
     }
   }
-  if (i == rt->num_tensors && c->state == FREEML_RUN_RUNNING) {
+  if (c->state == FREEML_RUN_RUNNING) {
     const freeml_op *op = &rt->ops[c->op];
     const uint32_t done = c->tile * (uint32_t)op->tile_units * op->unit_bytes;
     if (freeml_crc32(0, rt->activations + rt->tensors[op->output].offset,
-                     done) == c->output_crc) {
-      return;
+                     done) != c->output_crc) {
+      return op->output;
     }
-    i = (uint32_t)op->output;
-  } else if (i == rt->num_tensors) {
-    return;
   }
-  last = *c;
-  forget_run(it, &last);
-  freeml_fail(notice, FREEML_OK,
-              "NVM activations of tensor %u fail their check: starting a new "
-              "run",
-              (unsigned)i);
+  return -1;
 }
 
 /* ---- running ---- */
@@ -489,7 +480,15 @@ freeml_status freeml_intermittent_start(freeml_intermittent *it,
       (it->committed.state == FREEML_RUN_RUNNING ||
        it->committed.state == FREEML_RUN_DONE) &&
       it->committed.input_hash == hash) {
-    check_activations(it, notice);
+    const int32_t damaged = damaged_tensor(it);
+    if (damaged >= 0) {
+      const freeml_control_slot last = it->committed;
+      forget_run(it, &last);
+      freeml_fail(notice, FREEML_OK,
+                  "NVM activations of tensor %d fail their check: starting a "
+                  "new run",
+                  (int)damaged);
+    }
   }
   if (status == FREEML_OK &&
       ((it->committed.state != FREEML_RUN_RUNNING &&

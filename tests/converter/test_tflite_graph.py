@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 
-import flatbuffers
 import numpy as np
 import pytest
 from tensorflow.lite.python import schema_py_generated as schema
@@ -14,7 +13,7 @@ from converter import ops
 from converter.errors import ConverterError
 from converter.tflite_graph import check_int8, read_graph
 from tests.converter.helpers import DIGITS_H5, REPO
-from tests.graphgen.builder import Graph, Op, Tensor, build
+from tests.graphgen.builder import Graph, Op, Tensor, build, pack
 
 
 def test_registry_matches_the_runtime_registry():
@@ -119,7 +118,5 @@ def test_out_of_range_tensor_index_is_refused(digits_model):
   root = schema.ModelT.InitFromPackedBuf(digits_model, 0)
   op = root.subgraphs[0].operators[2]
   op.inputs = [-7] + list(op.inputs[1:])  # Python would read tensors[-7]
-  builder = flatbuffers.Builder(0)
-  builder.Finish(root.Pack(builder), file_identifier=b"TFL3")
   with pytest.raises(ConverterError, match="op 2 names tensor -7"):
-    check_int8(bytes(builder.Output()))
+    check_int8(pack(root))

@@ -143,6 +143,11 @@ def build(graph: Graph) -> bytes:
     opcode.deprecatedBuiltinCode = min(code, _PLACEHOLDER_FOR_GREATER_OP_CODES)
     opcode.version = 1
     model.operatorCodes.append(opcode)
+  return pack(model)
+
+
+def pack(model: schema.ModelT) -> bytes:
+  """The .tflite bytes of a schema object (also for tests that edit one)."""
   builder = flatbuffers.Builder(1024)
   builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
   return bytes(builder.Output())

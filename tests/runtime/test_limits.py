@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tensorflow.lite.python import schema_py_generated as schema
 
-from tests.graphgen.builder import Graph, Op, Tensor, build
+from tests.graphgen.builder import Graph, Op, Tensor, build, pack
 from tests.graphgen.layers import Net
 from tflm_freeml.runtime import FreemlError, Runtime
 
@@ -194,12 +194,9 @@ def test_operator_input_count():
 
 def _edited_fc_model(edit) -> bytes:
   """The FC model after `edit(model)` on its schema object."""
-  import flatbuffers
   model = schema.ModelT.InitFromPackedBuf(_fc_model(), 0)
   edit(model)
-  builder = flatbuffers.Builder(1024)
-  builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-  return bytes(builder.Output())
+  return pack(model)
 
 
 def test_constant_buffers():
