@@ -2,11 +2,14 @@
 runtime out.
 
   python -m converter --in model.h5 --data digits --out out/digits
+  python -m converter --in model.h5 --data digits --target-kb 4 --out out/small
 
 Writes into --out, each atomically: model.tflite (full int8), model_data.c
 and model_data.h (the model as a 16-byte aligned C array), report.md and
 report.json (per op: layer, shapes, parameters, MACs, weight bytes; totals;
-the FreeML runtime's RAM and TFLM's arena; float and int8 accuracy).
+the FreeML runtime's RAM and TFLM's arena; float and int8 accuracy). With
+--target-kb, SparseComp retrains the model until its stored weights fit, and
+reference.tflite holds the same int8 weights dense for stock TFLM.
 
 Bad input (missing or wrong file, an op the runtime lacks, a float or
 hybrid .tflite, bad flags, missing data) prints one line starting
@@ -56,6 +59,27 @@ flags.DEFINE_integer(
 flags.DEFINE_integer(
     "max-tile-bytes", 1024,
     "Intermittent mode: the most output bytes of one tile, i.e. the SRAM tile scratch.")
+flags.DEFINE_float(
+    "target-kb", None,
+    "SparseComp (default: off): prune and retrain a float Keras model until its stored int8 "
+    "weights (every constant buffer of model.tflite, sparse formats included) fit this many KB "
+    "(1 KB = 1024 B). Needs --data; fails with the smallest size reached if it cannot.")
+flags.DEFINE_float(
+    "max-drop", 1.0,
+    "SparseComp: validation accuracy points the compressed float model may lose.")
+flags.DEFINE_integer("seed", 0, "SparseComp: seed of the batch order (same seed, same model).")
+flags.DEFINE_float(
+    "ram-kb", None,
+    "SparseComp: peak runtime RAM (the FreeML runtime's arena) the model must fit, in KB; "
+    "layer separation is refused where it would exceed it (default: no limit).")
+flags.DEFINE_integer("round-steps", 300,
+                     "SparseComp: optimizer steps (batches of 64) of each retraining round.")
+flags.DEFINE_integer("final-steps", 600,
+                     "SparseComp: optimizer steps of the last retraining, densities fixed.")
+flags.DEFINE_float(
+    "separation-energy", 0.9,
+    "SparseComp layer separation: keep the fewest singular values whose squares sum to this "
+    "fraction of the total (0: no separation).")
 
 
 def _fail(message: str) -> None:
@@ -76,7 +100,9 @@ def _parse_flags(argv: List[str]) -> List[str]:
 
 def _summary(result: dict, out_dir: Path) -> str:
   m, ram = result["model"], result["runtime_ram"]
-  lines = [f"wrote {out_dir}/: model.tflite, model_data.c, model_data.h, report.md, report.json",
+  reference = ", reference.tflite" if (out_dir / "reference.tflite").exists() else ""
+  lines = [f"wrote {out_dir}/: model.tflite{reference}, model_data.c, model_data.h, report.md, "
+           "report.json",
            f"model: {m['file_bytes']:,} B (weights {m['weight_bytes']:,} B), {m['ops']} ops, "
            f"{m['macs']:,} MACs per inference",
            f"RAM: FreeML runtime arena {ram['total_bytes']:,} B (activations "
@@ -84,6 +110,12 @@ def _summary(result: dict, out_dir: Path) -> str:
            f"intermittent (freeml_run --nvm): SRAM {result['intermittent']['sram_bytes']:,} B, "
            f"NVM {result['intermittent']['nvm_bytes']:,} B, "
            f"{sum(result['intermittent']['tiles']):,} tiles"]
+  c = result.get("sparsecomp")
+  if c:
+    lines.append(f"SparseComp: weights {c['dense_int8']['weight_bytes']:,} B dense int8 -> "
+                 f"{c['compressed']['weight_bytes']:,} B ({c['x_float32']:.1f}x smaller than "
+                 f"float32, {c['x_dense_int8']:.1f}x than dense int8); fragile layers: "
+                 f"{', '.join(c['fragile']) or 'none'}")
   e = result["evaluation"]
   if e:
     float_part = (f"float {100 * e['float_accuracy']:.2f}%, "
@@ -111,7 +143,11 @@ def main(argv: List[str]) -> int:
         calibration_samples=FLAGS["calibration-samples"].value,
         max_eval=FLAGS["max-eval"].value, tflm_samples=FLAGS["tflm-samples"].value,
         max_tile_macs=FLAGS["max-tile-macs"].value,
-        max_tile_bytes=FLAGS["max-tile-bytes"].value))
+        max_tile_bytes=FLAGS["max-tile-bytes"].value,
+        target_kb=FLAGS["target-kb"].value, max_drop=FLAGS["max-drop"].value,
+        seed=FLAGS.seed, ram_kb=FLAGS["ram-kb"].value,
+        round_steps=FLAGS["round-steps"].value, final_steps=FLAGS["final-steps"].value,
+        separation_energy=FLAGS["separation-energy"].value))
   except ConverterError as e:
     _fail(" ".join(str(e).split()))  # one line, whatever the message held
   print(_summary(result, out_dir))

@@ -3,7 +3,10 @@
 Every loader returns a Dataset with three disjoint, deterministic splits
 (fixed seed): `calibration` (representative samples for int8 quantization;
 training data where a script trains), `validation` (model selection) and
-`test` (reported accuracy only, never used to calibrate). The test split is
+`test` (reported accuracy only, never used to calibrate). Retraining
+(SparseComp) asks for a fourth, `train`, which holds every sample outside
+validation and test; only MNIST and CIFAR-10 have more of it than
+calibration, and CIFAR-10 decodes it only when asked (about 50,000 JPEGs). The test split is
 shuffled with the same seed, so any prefix of it (--max-eval) is a uniform
 sample rather than, say, the first class of a class-ordered file.
 
@@ -31,7 +34,7 @@ import gzip
 import os
 import socket
 from pathlib import Path
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -52,11 +55,22 @@ class Dataset:
   y_validation: np.ndarray
   x_test: np.ndarray
   y_test: np.ndarray
+  x_train: Optional[np.ndarray] = None
+  y_train: Optional[np.ndarray] = None
+
+  def training(self) -> Tuple[np.ndarray, np.ndarray]:
+    """The samples to retrain on: the train split where the loader has one,
+    else calibration (itself outside validation and test)."""
+    if self.x_train is not None and self.y_train is not None:
+      return self.x_train, self.y_train
+    return self.x_calibration, self.y_calibration
 
   def describe(self) -> str:
     """'digits: 1078 calibration, 360 validation, 359 test, samples (8, 8, 1)'."""
-    return (f"{self.name}: {len(self.x_calibration)} calibration, {len(self.x_validation)} "
-            f"validation, {len(self.x_test)} test, samples {tuple(self.x_test.shape[1:])}")
+    train = f"{len(self.x_train)} train, " if self.x_train is not None else ""
+    return (f"{self.name}: {train}{len(self.x_calibration)} calibration, "
+            f"{len(self.x_validation)} validation, {len(self.x_test)} test, samples "
+            f"{tuple(self.x_test.shape[1:])}")
 
 
 def _permutation(n: int) -> np.ndarray:
@@ -141,12 +155,13 @@ def _read_idx(path: Path) -> np.ndarray:
   return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-def load_mnist(calibration_size: int = 5000) -> Dataset:
+def load_mnist(calibration_size: int = 5000, training: bool = False) -> Dataset:
   """MNIST: x (N, 28, 28, 1) float32 in 0..1 (pixel / 255).
 
   Calibration is a seeded random `calibration_size` of the first 55,000
   training images, validation the last 5,000 training images, test the
-  official 10,000 (shuffled with the seed).
+  official 10,000 (shuffled with the seed); with `training`, train is all
+  55,000.
   """
   root = _data_dir("mnist", can_download=True)
   if root is None:
@@ -163,8 +178,11 @@ def load_mnist(calibration_size: int = 5000) -> Dataset:
 
   calibration = _permutation(len(x_train) - 5000)[:calibration_size]
   x_test, y_test = _shuffled(scale(x_test), y_test.astype(np.int64))
+  train = _permutation(len(x_train) - 5000) if training else None
   return Dataset("mnist", scale(x_train[calibration]), y_train[calibration].astype(np.int64),
-                 scale(x_train[-5000:]), y_train[-5000:].astype(np.int64), x_test, y_test)
+                 scale(x_train[-5000:]), y_train[-5000:].astype(np.int64), x_test, y_test,
+                 None if train is None else scale(x_train[train]),
+                 None if train is None else y_train[train].astype(np.int64))
 
 
 def _decode_jpegs(blob: np.ndarray, offsets: np.ndarray, indexes: np.ndarray) -> np.ndarray:
@@ -173,7 +191,8 @@ def _decode_jpegs(blob: np.ndarray, offsets: np.ndarray, indexes: np.ndarray) ->
                    for i in indexes]).astype(np.float32)
 
 
-def load_cifar10(calibration_size: int = 2000, validation_size: int = 1000) -> Dataset:
+def load_cifar10(calibration_size: int = 2000, validation_size: int = 1000,
+                 training: bool = False) -> Dataset:
   """CIFAR-10: x (N, 32, 32, 3) float32 pixels in 0..255, the range the
   MLPerf Tiny ResNet-8 (ic_resnet8.h5) takes.
 
@@ -181,6 +200,8 @@ def load_cifar10(calibration_size: int = 2000, validation_size: int = 1000) -> D
   50,000 training images (decoding all of them is slow); test is all 10,000
   test images, shuffled with the seed (the shared file orders them by
   class). From $FREEML_DATA_DIR these are the JPEG copies (quality about 75).
+  With `training`, train is every training image outside validation
+  (calibration included), in seeded random order.
   """
   root = _data_dir("cifar10", can_download=True)
   if root is None:
@@ -191,8 +212,11 @@ def load_cifar10(calibration_size: int = 2000, validation_size: int = 1000) -> D
     cal, val = order[:calibration_size], order[calibration_size:calibration_size + validation_size]
     x_test, y_test = _shuffled(x_test.astype(np.float32), y_test.reshape(-1).astype(np.int64))
     y_train = y_train.reshape(-1).astype(np.int64)
+    train = _training_order(order, calibration_size, validation_size) if training else None
     return Dataset("cifar10", x_train[cal].astype(np.float32), y_train[cal],
-                   x_train[val].astype(np.float32), y_train[val], x_test, y_test)
+                   x_train[val].astype(np.float32), y_train[val], x_test, y_test,
+                   None if train is None else x_train[train].astype(np.float32),
+                   None if train is None else y_train[train])
   with np.load(_file(root, "cifar10_jpeg.npz")) as data:
     train_blob, train_offsets = data["train_jpeg"], data["train_offsets"]
     test_blob, test_offsets = data["test_jpeg"], data["test_offsets"]
@@ -201,11 +225,19 @@ def load_cifar10(calibration_size: int = 2000, validation_size: int = 1000) -> D
   order = _permutation(len(y_train))
   cal, val = order[:calibration_size], order[calibration_size:calibration_size + validation_size]
   test = _permutation(len(y_test_all))
+  train = _training_order(order, calibration_size, validation_size) if training else None
   return Dataset(
       "cifar10",
       _decode_jpegs(train_blob, train_offsets, cal), y_train[cal],
       _decode_jpegs(train_blob, train_offsets, val), y_train[val],
-      _decode_jpegs(test_blob, test_offsets, test), y_test_all[test])
+      _decode_jpegs(test_blob, test_offsets, test), y_test_all[test],
+      None if train is None else _decode_jpegs(train_blob, train_offsets, train),
+      None if train is None else y_train[train])
+
+
+def _training_order(order: np.ndarray, calibration_size: int, validation_size: int) -> np.ndarray:
+  """Every training index but validation's, calibration's first."""
+  return np.concatenate([order[:calibration_size], order[calibration_size + validation_size:]])
 
 
 def load_speech_commands() -> Dataset:
@@ -274,8 +306,9 @@ def load_npz(path: Path) -> Dataset:
 
 _FROM_DATA_DIR = frozenset({"mnist", "cifar10", "speech_commands", "uci_har"})
 _DOWNLOADABLE = frozenset({"mnist", "cifar10"})
+_WITH_TRAIN_SPLIT = frozenset({"mnist", "cifar10"})
 
-LOADERS: Dict[str, Callable[[], Dataset]] = {
+LOADERS: Dict[str, Callable[..., Dataset]] = {
     "digits": load_digits,
     "mnist": load_mnist,
     "cifar10": load_cifar10,
@@ -302,13 +335,19 @@ def check_spec(spec: str) -> None:
     raise ConverterError(f"--data {spec}: no such file")
 
 
-def load(spec: str) -> Dataset:
+def load(spec: str, training: bool = False) -> Dataset:
   """A built-in loader by name, or an .npz path.
+
+  Args:
+    training: also load the train split where it is separate (MNIST,
+      CIFAR-10); see Dataset.training().
 
   Raises:
     ConverterError: unknown name, missing file or data folder.
   """
   check_spec(spec)
+  if spec in _WITH_TRAIN_SPLIT and training:
+    return LOADERS[spec](training=True)
   return LOADERS[spec]() if spec in LOADERS else load_npz(Path(spec))
 
 

@@ -61,7 +61,7 @@ def _progress_every(total: int) -> int:
 def evaluate(model: bytes, runtime, x: np.ndarray, y: np.ndarray,
              float_predict: Optional[Callable[[np.ndarray], np.ndarray]] = None,
              tflm_samples: int = -1, test_split: Optional[int] = None,
-             progress: bool = True) -> Evaluation:
+             progress: bool = True, oracle_model: Optional[bytes] = None) -> Evaluation:
   """Runs every sample through the runtime; the first `tflm_samples` (all
   when negative) also through TFLM, counting byte-identical outputs.
 
@@ -73,11 +73,14 @@ def evaluate(model: bytes, runtime, x: np.ndarray, y: np.ndarray,
     tflm_samples: how many samples TFLM runs too (negative: all, 0: none).
     test_split: size of the test split `x` was taken from (default len(x)).
     progress: print 'evaluating n/N' lines on stderr.
+    oracle_model: the model TFLM runs instead of `model`: reference.tflite,
+      the same int8 weights with builtin ops only, when `model` has FreeML
+      sparse custom ops that stock TFLM lacks.
   """
   details = runtime.inputs[0]
   x_in = model_inputs(x, details)
   compared = len(x) if tflm_samples < 0 else min(tflm_samples, len(x))
-  interpreter = tflm_oracle.make_interpreter(model) if compared else None
+  interpreter = tflm_oracle.make_interpreter(oracle_model or model) if compared else None
   outputs = len(runtime.outputs)
   correct = identical = 0
   every = _progress_every(len(x))

@@ -84,6 +84,10 @@ REGISTRY: Dict[int, OpSpec] = dict(_SPECS)
 # Builtin op code -> name, for every op the runtime runs.
 SUPPORTED_OPS: Dict[int, str] = {code: spec.name for code, spec in REGISTRY.items()}
 
+# Custom ops (code CUSTOM) the runtime runs, by custom_code (docs/sparse.md).
+SUPPORTED_CUSTOM_OPS: Tuple[str, ...] = (
+    "FREEML_SPARSE_CONV_2D", "FREEML_SPARSE_DEPTHWISE_CONV_2D", "FREEML_SPARSE_FULLY_CONNECTED")
+
 # Ops allowed to read or write float tensors: the float edges of a model with
 # float input or output around an int8 body.
 FLOAT_EDGE_OPS = frozenset({"QUANTIZE", "DEQUANTIZE"})

@@ -1,6 +1,7 @@
 """The conversion as a sequence of steps: load the model and the data,
-quantize (float models) or check (int8 .tflite), measure memory on the
-FreeML runtime and on TFLM, evaluate, and write the five outputs atomically.
+compress (SparseComp, with --target-kb), quantize (float models) or check
+(int8 .tflite), store each filter in its smallest format, measure memory on
+the FreeML runtime and on TFLM, evaluate, and write the outputs atomically.
 
 Nothing is written before every step has succeeded, so a refused input
 leaves --out as it was.
@@ -20,15 +21,21 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from converter import c_array, datasets, report, tflite_graph, tflm_oracle
+from converter import c_array, datasets, report, sparse_rewrite, tflite_graph, tflm_oracle
 from converter.atomic_io import write_all
 from converter.errors import ConverterError
-from converter.evaluate import Evaluation, evaluate
+from converter.evaluate import evaluate
 from converter.model_loading import LoadedModel, detect_kind, load_model
 from converter.native_output import captured_stderr, import_tensorflow_quietly
 from converter.quantize import quantize_int8
 
 OUTPUT_FILES = ("model.tflite", "model_data.c", "model_data.h", "report.md", "report.json")
+# Written beside them when model.tflite holds sparse custom ops: the same int8
+# weights dense, with builtin ops only (stock TFLM runs it).
+REFERENCE_FILE = "reference.tflite"
+# Calibration samples for the search's trial conversions: they fix activation
+# scales only, never a byte count.
+_MEASURE_SAMPLES = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +47,10 @@ class Options:
   tflm_samples: evaluated samples also run on TFLM (-1: all, 0: none).
   max_tile_macs, max_tile_bytes: tile budgets of intermittent mode, for the
     report's plan (freeml_run --nvm takes the same flags).
+  target_kb: run SparseComp until the stored weights fit this many KB
+    (1024 B); None leaves the weights as they are.
+  max_drop, seed, ram_kb, round_steps, final_steps, separation_energy: the
+    search's settings (see converter/sparsecomp/search.py, SearchOptions).
   """
   model_path: Path
   out_dir: Path
@@ -49,6 +60,13 @@ class Options:
   tflm_samples: int = -1
   max_tile_macs: int = 16384
   max_tile_bytes: int = 1024
+  target_kb: Optional[float] = None
+  max_drop: float = 1.0
+  seed: int = 0
+  ram_kb: Optional[float] = None
+  round_steps: int = 300
+  final_steps: int = 600
+  separation_energy: float = 0.9
 
 
 def progress(message: str) -> None:
@@ -69,8 +87,23 @@ def _check_options(options: Options) -> None:
                       ("--max-tile-bytes", options.max_tile_bytes)):
     if not 0 < value < 2**32:
       raise ConverterError(f"{name} must be > 0, got {value}")
+  _check_search_options(options)
   if options.out_dir.exists() and not options.out_dir.is_dir():
     raise ConverterError(f"--out {options.out_dir} is a file; give a folder (created if missing)")
+
+
+def _check_search_options(options: Options) -> None:
+  for name, value in (("--target-kb", options.target_kb), ("--ram-kb", options.ram_kb)):
+    if value is not None and not value > 0:
+      raise ConverterError(f"{name} must be > 0, got {value:g}")
+  if not options.max_drop >= 0:
+    raise ConverterError(f"--max-drop must be >= 0 accuracy points, got {options.max_drop:g}")
+  if options.round_steps <= 0 or options.final_steps < 0:
+    raise ConverterError(f"--round-steps must be > 0 and --final-steps >= 0, got "
+                         f"{options.round_steps} and {options.final_steps}")
+  if not 0 <= options.separation_energy <= 1:
+    raise ConverterError(f"--separation-energy must be in [0, 1] (0: no separation), got "
+                         f"{options.separation_energy:g}")
 
 
 def _runtime_module():
@@ -161,8 +194,51 @@ def _quantize(model: LoadedModel, dataset: Optional[datasets.Dataset], options: 
   return tflite
 
 
+def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
+              runtime_module) -> tuple:
+  """SparseComp on the float model: the compressed LoadedModel and the
+  search's result (history, densities, measurements)."""
+  from converter.sparsecomp import search
+  if model.keras_model is None:
+    raise ConverterError(f"--target-kb retrains the model, which needs a Keras model (.h5 or a "
+                         f"Keras SavedModel); {model.path} is a {model.kind}")
+  name = options.data or ""
+  x_train, y_train = dataset.training()
+  x_train = datasets.fit_to_shape(x_train, model.input_shape, name)
+  x_val = datasets.fit_to_shape(dataset.x_validation, model.input_shape, name)
+  classes = int(np.prod(model.keras_model.outputs[0].shape[1:]))
+  if int(max(y_train.max(), dataset.y_validation.max())) >= classes:
+    raise ConverterError(f"--data {name}: labels go up to {int(y_train.max())}, but the model has "
+                         f"{classes} outputs; is this the model's dataset?")
+  x_measure = datasets.fit_to_shape(dataset.x_calibration[:_MEASURE_SAMPLES], model.input_shape,
+                                    name)
+
+  def measure(keras_model) -> search.Measurement:
+    reference = quantize_int8(LoadedModel("keras", model.path, keras_model=keras_model),
+                              x_measure)
+    sparse, _ = sparse_rewrite.sparsify(reference)
+    graph = tflite_graph.read_graph(sparse)
+    return search.Measurement(weight_bytes=graph.weight_bytes, file_bytes=graph.file_bytes,
+                              ram_bytes=int(_load_runtime(runtime_module, sparse).ram.total_bytes))
+
+  settings = search.SearchOptions(
+      target_bytes=int(options.target_kb * 1024), max_drop=options.max_drop, seed=options.seed,
+      ram_bytes=None if options.ram_kb is None else int(options.ram_kb * 1024),
+      round_steps=options.round_steps, final_steps=options.final_steps,
+      separation_energy=options.separation_energy)
+  progress(f"SparseComp: retraining on {len(x_train):,} samples, judging on {len(x_val):,} "
+           "validation samples")
+  start = time.monotonic()
+  result = search.compress(model.keras_model, x_train, y_train, x_val, dataset.y_validation,
+                           settings, measure, progress)
+  progress(f"SparseComp done in {time.monotonic() - start:.0f} s: "
+           f"{result.initial.weight_bytes:,} B -> {result.measurement.weight_bytes:,} B of weights")
+  return LoadedModel("keras", model.path, keras_model=result.model), result
+
+
 def _evaluate(model: LoadedModel, tflite: bytes, graph: tflite_graph.GraphInfo, runtime,
-              dataset: datasets.Dataset, options: Options) -> Evaluation:
+              dataset: datasets.Dataset, options: Options, reference: bytes,
+              source: Optional[LoadedModel] = None) -> tuple:
   total = len(dataset.x_test)
   n = total if options.max_eval < 0 else min(options.max_eval, total)
   x = datasets.fit_to_shape(dataset.x_test[:n], graph.inputs[0].shape[1:], options.data or "")
@@ -179,9 +255,16 @@ def _evaluate(model: LoadedModel, tflite: bytes, graph: tflite_graph.GraphInfo, 
   progress(f"evaluating on {n} of {total} test samples (FreeML runtime; TFLM on "
            f"{n if options.tflm_samples < 0 else min(n, options.tflm_samples)})")
   result = evaluate(tflite, runtime, x, y, float_predict=float_predict,
-                    tflm_samples=options.tflm_samples, test_split=total)
+                    tflm_samples=options.tflm_samples, test_split=total,
+                    oracle_model=reference if reference != tflite else None)
   progress(f"evaluated in {time.monotonic() - start:.1f} s")
-  return result
+  source_accuracy = None
+  if source is not None:  # the model before SparseComp, on the same samples
+    with captured_stderr():  # tf.data's C++ notices about the graph it builds
+      predictions = source.predict(datasets.fit_to_shape(x, source.input_shape,
+                                                         options.data or ""))
+    source_accuracy = float(np.mean(np.argmax(predictions.reshape(len(x), -1), -1) == y))
+  return result, source_accuracy
 
 
 def convert(options: Options) -> Dict[str, Any]:
@@ -197,8 +280,11 @@ def convert(options: Options) -> Dict[str, Any]:
   kind = detect_kind(options.model_path)  # refuse bad paths before the slow steps
   if options.data:
     datasets.check_spec(options.data)
-  elif kind != "tflite":
+  elif kind != "tflite" or options.target_kb is not None:
     raise _needs_data(options.model_path)
+  if options.target_kb is not None and kind == "tflite":
+    raise ConverterError(f"--target-kb retrains the float model, an int8 .tflite cannot be: give "
+                         f"the Keras model (.h5 or SavedModel) instead of {options.model_path}")
   runtime_module = _runtime_module()
   progress("starting TensorFlow")
   import_tensorflow_quietly()
@@ -207,9 +293,18 @@ def convert(options: Options) -> Dict[str, Any]:
   dataset = None
   if options.data:
     progress(f"loading data '{options.data}'")
-    dataset = datasets.load(options.data)
+    dataset = datasets.load(options.data, training=options.target_kb is not None)
     progress(f"  {dataset.describe()}")
-  tflite = _quantize(model, dataset, options) if model.is_float else model.tflite_bytes
+  source, compression = model, None
+  if options.target_kb is not None:
+    model, compression = _compress(model, dataset, options, runtime_module)
+  reference = _quantize(model, dataset, options) if model.is_float else model.tflite_bytes
+  tflite, storage = sparse_rewrite.sparsify(reference)
+  if tflite != reference:
+    sparse = [s for s in storage if s.format != "dense"]
+    progress(f"stored {len(sparse)} of {len(storage)} filters sparse: "
+             f"{sum(s.dense_bytes for s in sparse):,} B dense -> "
+             f"{sum(s.stored_bytes for s in sparse):,} B")
   keras = model.keras_layers()
   try:
     graph = tflite_graph.check_int8(tflite, keras)
@@ -223,18 +318,29 @@ def convert(options: Options) -> Dict[str, Any]:
                           persistent_bytes=int(runtime.ram.persistent_bytes),
                           total_bytes=int(runtime.ram.total_bytes))
   intermittent = _intermittent_plan(tflite, options)
-  progress("measuring TFLM's arena for the same model")
-  tflm_arena = _tflm_arena(tflite)
-  evaluation = (_evaluate(model, tflite, graph, runtime, dataset, options)
-                if dataset is not None else None)
+  progress("measuring TFLM's arena for the same model" if tflite == reference else
+           f"measuring TFLM's arena for {REFERENCE_FILE} (TFLM lacks the sparse custom ops)")
+  tflm_arena = _tflm_arena(reference)
+  evaluation, source_accuracy = (
+      _evaluate(model, tflite, graph, runtime, dataset, options, reference,
+                source if compression is not None else None)
+      if dataset is not None else (None, None))
   result = report.build(
       source=options.model_path.name, source_kind=model.kind, data=options.data,
       calibration_samples=(min(options.calibration_samples, len(dataset.x_calibration))
                            if model.is_float and dataset is not None else None),
       graph=graph, ram=ram, tflm_arena_bytes=tflm_arena, intermittent=intermittent,
-      evaluation=evaluation)
-  source, header = c_array.render(tflite, options.model_path.name,
+      evaluation=evaluation, storage=storage,
+      sparsecomp=(report.sparsecomp_section(compression, source.keras_model, source_accuracy)
+                  if compression is not None else None))
+  c_source, header = c_array.render(tflite, options.model_path.name,
                                   _firmware_sizes(runtime, ram, intermittent, graph.macs))
-  write_all(options.out_dir, dict(zip(OUTPUT_FILES, [
-      tflite, source, header, report.to_markdown(result), report.to_json(result)], strict=True)))
+  outputs = dict(zip(OUTPUT_FILES, [
+      tflite, c_source, header, report.to_markdown(result), report.to_json(result)], strict=True))
+  if tflite != reference:
+    outputs[REFERENCE_FILE] = reference
+  write_all(options.out_dir, outputs)
+  stale = options.out_dir / REFERENCE_FILE
+  if tflite == reference and stale.exists():  # from an earlier sparse conversion
+    stale.unlink()
   return result

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from converter.evaluate import Evaluation
 from converter.tflite_graph import GraphInfo, TensorInfo, input_output_summary
@@ -58,7 +58,8 @@ class IntermittentPlan:
 def build(*, source: str, source_kind: str, data: Optional[str],
           calibration_samples: Optional[int], graph: GraphInfo, ram: RuntimeRam,
           tflm_arena_bytes: int, intermittent: IntermittentPlan,
-          evaluation: Optional[Evaluation]) -> Dict[str, Any]:
+          evaluation: Optional[Evaluation], storage: Sequence[Any] = (),
+          sparsecomp: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
   """The report as a JSON-ready dict.
 
   Args:
@@ -71,6 +72,8 @@ def build(*, source: str, source_kind: str, data: Optional[str],
     tflm_arena_bytes: TFLM's arena for the same file.
     intermittent: the runtime's memory and tiles in intermittent mode.
     evaluation: accuracy and TFLM agreement, or None without data.
+    storage: how each filter is stored (sparse_rewrite.FilterStorage).
+    sparsecomp: sparsecomp_section() when the search ran.
   """
   return {
       "generated_by": "python -m converter",
@@ -94,6 +97,37 @@ def build(*, source: str, source_kind: str, data: Optional[str],
       "intermittent": dataclasses.asdict(intermittent),
       "evaluation": dataclasses.asdict(evaluation) if evaluation else None,
       "layers": [dataclasses.asdict(layer) for layer in graph.layers],
+      "storage": [dataclasses.asdict(s) for s in storage],
+      "sparsecomp": sparsecomp,
+  }
+
+
+def sparsecomp_section(result: Any, source_model: Any,
+                       source_test_accuracy: Optional[float]) -> Dict[str, Any]:
+  """The search's settings-independent facts for the report.
+
+  Args:
+    result: converter.sparsecomp.search.SearchResult.
+    source_model: the Keras model before SparseComp (its float32 size).
+    source_test_accuracy: its accuracy on the evaluated test samples.
+  """
+  float32_bytes = 4 * int(source_model.count_params())
+  final, initial = result.measurement, result.initial
+  return {
+      "source_float32_bytes": float32_bytes,
+      "source_test_accuracy": source_test_accuracy,
+      "validation_accuracy_before": result.baseline_accuracy,
+      "validation_accuracy_after": result.accuracy,
+      "dense_int8": dataclasses.asdict(initial),
+      "compressed": dataclasses.asdict(final),
+      "x_float32": float32_bytes / final.weight_bytes,
+      "x_float32_file": float32_bytes / final.file_bytes,
+      "x_dense_int8": initial.weight_bytes / final.weight_bytes,
+      "densities": result.densities,
+      "fragile": result.fragile,
+      "folded_batchnorm": result.folded,
+      "separated": result.separated,
+      "rounds": [dataclasses.asdict(r) for r in result.history],
   }
 
 
@@ -158,9 +192,57 @@ def to_markdown(report: Dict[str, Any]) -> str:
       "one op. Tiles: tiles x work units per tile in intermittent mode (units: output "
       "elements, or rows for SOFTMAX).",
   ]
+  if report.get("storage"):
+    lines += _storage_markdown(report["storage"])
+  if report.get("sparsecomp"):
+    lines += _sparsecomp_markdown(report["sparsecomp"])
   if report.get("device"):
     lines += _device_markdown(report["device"], report["layers"])
   return "\n".join(lines) + "\n"
+
+
+def _storage_markdown(storage: List[Dict[str, Any]]) -> List[str]:
+  lines = [
+      "", "## Weight storage", "",
+      "Each filter in the smallest of dense int8, CSR, delta-index and bitmask "
+      "(docs/sparse.md); stored B is the size of the buffer in model.tflite.", "",
+      "| op # | op | filter | F x K | non-zeros | density | format | dense B | stored B |",
+      "|---|---|---|---|---|---|---|---|---|",
+  ]
+  for s in storage:
+    density = s["nonzeros"] / max(1, s["dense_bytes"])
+    lines.append(f"| {s['op_index']} | {s['op']} | {s['tensor']} | {s['filters']} x "
+                 f"{s['filter_size']} | {s['nonzeros']:,} | {100 * density:.1f}% | "
+                 f"{s['format']} | {s['dense_bytes']:,} | {s['stored_bytes']:,} |")
+  return lines
+
+
+def _sparsecomp_markdown(c: Dict[str, Any]) -> List[str]:
+  dense, final = c["dense_int8"], c["compressed"]
+  source = (f", test accuracy {_pct(c['source_test_accuracy'])}"
+            if c["source_test_accuracy"] is not None else "")
+  lines = [
+      "", "## SparseComp", "",
+      "| | weights B | file B | validation accuracy |", "|---|---|---|---|",
+      f"| source model, float32 | {c['source_float32_bytes']:,} | - | -{source} |",
+      f"| dense int8 (BatchNorm folded) | {dense['weight_bytes']:,} | {dense['file_bytes']:,} | "
+      f"{_pct(c['validation_accuracy_before'])} (float) |",
+      f"| compressed int8 | {final['weight_bytes']:,} | {final['file_bytes']:,} | "
+      f"{_pct(c['validation_accuracy_after'])} (float) |",
+      "",
+      f"{c['x_float32']:.1f}x smaller than float32 ({c['x_float32_file']:.1f}x counting the whole "
+      f"file), {c['x_dense_int8']:.1f}x smaller than dense int8. Runtime RAM "
+      f"{final['ram_bytes']:,} B. Fragile layers: {', '.join(c['fragile']) or 'none'}. "
+      f"BatchNorm folded into: {', '.join(c['folded_batchnorm']) or 'none'}. Separated: "
+      f"{', '.join(c['separated']) or 'none'}.", "",
+      "| round | step | layer | what | weights B before | after | val acc | kept | s |",
+      "|---|---|---|---|---|---|---|---|---|",
+  ]
+  for r in c["rounds"]:
+    lines.append(f"| {r['index']} | {r['kind']} | {r['layer']} | {r['detail']} | "
+                 f"{r['bytes_before']:,} | {r['bytes_after']:,} | {_pct(r['accuracy'])} | "
+                 f"{'yes' if r['kept'] else 'no'} | {r['seconds']:.0f} |")
+  return lines
 
 
 def _per_mac(instructions: int, macs: int) -> str:

@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from converter import ops
+from converter import ops, sparse_format
 from converter.errors import ConverterError
 
 _FLOAT_TYPES = frozenset({"float32", "float16", "float64", "bfloat16"})
@@ -107,8 +107,9 @@ def _dtype_names() -> Dict[int, str]:
           if not name.startswith("_")}
 
 
-def _parse(model: bytes):
-  """The ModelT of `model`, or a ConverterError saying why it is unreadable."""
+def parse(model: bytes):
+  """The ModelT (schema object API) of `model`, or a ConverterError saying
+  why it is unreadable."""
   if len(model) < 8 or model[4:8] != b"TFL3":
     raise ConverterError("not a .tflite model (no TFL3 file identifier at byte 4)")
   try:
@@ -136,7 +137,8 @@ def _buffer_bytes(buffer, file_bytes: int) -> int:
   return 0
 
 
-def _name(tensor) -> str:
+def tensor_name(tensor) -> str:
+  """A schema TensorT's name as text."""
   return tensor.name.decode("utf-8", "replace") if tensor.name else ""
 
 
@@ -164,7 +166,7 @@ def _candidate_layers(tensor_name: str, keras: Optional[KerasLayers]) -> List[st
 def _layer_of(root, op, keras: Optional[KerasLayers]) -> str:
   graph = root.subgraphs[0]
   outputs = [int(k) for k in op.outputs]
-  names = _candidate_layers(_name(graph.tensors[outputs[0]]), keras) if outputs else []
+  names = _candidate_layers(tensor_name(graph.tensors[outputs[0]]), keras) if outputs else []
   if not names and keras is not None and outputs:
     graph_outputs = [int(k) for k in graph.outputs]
     if outputs[0] in graph_outputs:
@@ -174,7 +176,7 @@ def _layer_of(root, op, keras: Optional[KerasLayers]) -> str:
   if not names:  # e.g. a graph output named 'Identity': its op acts on its input's layer
     for k in (int(k) for k in op.inputs):
       if k >= 0:
-        names = _candidate_layers(_name(graph.tensors[k]), keras)
+        names = _candidate_layers(tensor_name(graph.tensors[k]), keras)
         if names:
           break
   return "+".join(names) if names else "-"
@@ -186,7 +188,7 @@ def _tensor_info(tensor, index: int, dtypes: Dict[int, str]) -> TensorInfo:
   zero_point = (int(q.zeroPoint[0]) if q is not None and q.zeroPoint is not None
                 and len(q.zeroPoint) else None)
   shape = tuple(int(d) for d in tensor.shape) if tensor.shape is not None else ()
-  return TensorInfo(index, _name(tensor), shape, dtypes.get(tensor.type, str(tensor.type)),
+  return TensorInfo(index, tensor_name(tensor), shape, dtypes.get(tensor.type, str(tensor.type)),
                     scale, zero_point)
 
 
@@ -201,7 +203,7 @@ def read_graph(model: bytes, keras: Optional[KerasLayers] = None) -> GraphInfo:
   Raises:
     ConverterError: the bytes are not a readable .tflite file.
   """
-  return _read(_parse(model), model, keras)
+  return _read(parse(model), model, keras)
 
 
 def _read(root, model: bytes, keras: Optional[KerasLayers]) -> GraphInfo:
@@ -254,12 +256,16 @@ def _read_unchecked(root, model: bytes, keras: Optional[KerasLayers]) -> GraphIn
     constants = {k for k in inputs if k >= 0 and constant_bytes(k) > 0}
     learned = {inputs[p] for p in (spec.weight_inputs if spec else ())
                if p < len(inputs) and inputs[p] in constants}
+    parameters = sum(int(np.prod(shape(k))) for k in learned)
     macs = spec.macs(in_shapes, out_shapes) if spec and out_shapes else 0
+    custom = _sparse_custom_name(code, opcode)
+    if custom is not None:
+      name = custom
+      parameters, macs = _sparse_facts(custom, op, inputs, out_shapes, root, shape)
     layers.append(LayerInfo(
         index=i, op=name, layer=_layer_of(root, op, keras),
         input_shapes=in_shapes, output_shapes=out_shapes,
-        parameters=sum(int(np.prod(shape(k))) for k in learned),
-        macs=int(macs),
+        parameters=parameters, macs=int(macs),
         weight_bytes=sum(constant_bytes(k) for k in constants)))
   const_buffers = {t.buffer for t in tensors if 0 < t.buffer < len(buffer_bytes)}
   return GraphInfo(
@@ -269,6 +275,37 @@ def _read_unchecked(root, model: bytes, keras: Optional[KerasLayers]) -> GraphIn
       inputs=[_tensor_info(tensors[int(k)], int(k), dtypes) for k in graph.inputs],
       outputs=[_tensor_info(tensors[int(k)], int(k), dtypes) for k in graph.outputs],
       subgraphs=len(root.subgraphs))
+
+
+def _sparse_custom_name(code: int, opcode) -> Optional[str]:
+  """The name of a FreeML sparse custom op, else None."""
+  if code != ops.CUSTOM or not opcode.customCode:
+    return None
+  name = opcode.customCode.decode("utf-8", "replace")
+  return name if name in sparse_format.CUSTOM_OPS.values() else None
+
+
+def _sparse_facts(custom: str, op, inputs: List[int], out_shapes, root, shape) -> Tuple[int, int]:
+  """(parameters, MACs) of a sparse custom op: its stored non-zero weights and
+  bias, and the multiplies its kernel does."""
+  graph = root.subgraphs[0]
+
+  def data(slot: int) -> bytes:
+    k = inputs[slot] if slot < len(inputs) else -1
+    b = graph.tensors[k].buffer if k >= 0 else 0
+    buffer = root.buffers[b] if 0 < b < len(root.buffers) else None
+    return bytes(bytearray(buffer.data)) if buffer is not None and buffer.data is not None else b""
+
+  options = bytes(bytearray(op.customOptions)) if op.customOptions is not None else b""
+  nonzeros, macs = sparse_format.sparse_op_facts(custom, options, data(1),
+                                                 out_shapes[0] if out_shapes else ())
+  bias = len(data(2)) // 4
+  return nonzeros + bias, macs
+
+
+def supported_op_names() -> frozenset:
+  """Every op name the runtime runs: the builtin ones and the sparse custom ops."""
+  return frozenset(ops.SUPPORTED_OPS.values()) | frozenset(sparse_format.CUSTOM_OPS.values())
 
 
 def describe_op(layer: LayerInfo, keras: Optional[KerasLayers] = None) -> str:
@@ -282,8 +319,8 @@ def describe_op(layer: LayerInfo, keras: Optional[KerasLayers] = None) -> str:
 
 def first_unsupported(graph: GraphInfo) -> Optional[LayerInfo]:
   """The first op the runtime has no kernel for, if any."""
-  return next((layer for layer in graph.layers if layer.op not in ops.SUPPORTED_OPS.values()),
-              None)
+  supported = supported_op_names()
+  return next((layer for layer in graph.layers if layer.op not in supported), None)
 
 
 def check_int8(model: bytes, keras: Optional[KerasLayers] = None) -> GraphInfo:
@@ -300,7 +337,7 @@ def check_int8(model: bytes, keras: Optional[KerasLayers] = None) -> GraphInfo:
   Raises:
     ConverterError: one line naming the op, its index and its Keras layer.
   """
-  root = _parse(model)
+  root = parse(model)
   graph = _read(root, model, keras)
   if graph.subgraphs != 1:
     raise ConverterError(f"the model has {graph.subgraphs} subgraphs (control flow); the FreeML "

@@ -14,9 +14,28 @@ RECOVERY_TARGET = "nvm_recovery_fuzzer"
 RAW_MODE = 0x80  # nvm_recovery_fuzzer: the input is an NVM image
 
 
+def sparse_model() -> bytes:
+  """A small model with a sparse custom op in each format (docs/sparse.md):
+  conv in delta, depthwise in bitmask, fully connected in CSR and bitmask."""
+  from converter import sparse_format as formats
+  from tests.graphgen.builder import build
+  from tests.graphgen.layers import Net
+  from tests.graphgen.sparse import prune, sparsify
+
+  n = Net(np.random.default_rng(17))
+  x = n.conv(n.input((1, 6, 6, 3)), 4, stride=2, act="relu")
+  x = n.depthwise(x, 2, k=3, dilation=2)
+  x = n.fc(n.flatten(x), 6)
+  n.output(n.fc(x, 3, per_channel=True))
+  prune(n.graph, 0.4, n.rng)
+  return build(sparsify(n.graph, [formats.DELTA, formats.BITMASK, formats.CSR, formats.BITMASK]))
+
+
 def write_model_seeds(folder: Path, models: Dict[str, bytes]) -> Path:
-  """Whole models and their truncations at 10, 50 and 90%."""
+  """Whole models and their truncations at 10, 50 and 90%, with
+  sparse_model() among them so that the sparse ops' parsing is reached."""
   folder.mkdir(parents=True, exist_ok=True)
+  models = {**models, "sparse": sparse_model()}
   for name, data in models.items():
     (folder / f"{name}.tflite").write_bytes(data)
     for percent in (10, 50, 90):

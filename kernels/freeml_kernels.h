@@ -196,6 +196,96 @@ freeml_status freeml_fully_connected_s8_dsp(
     const int8_t *input, const int8_t *filter, const int32_t *bias,
     int8_t *output, freeml_tile tile);
 
+/* ---- Sparse CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED ----
+ * The filter of the dense op, stored as docs/sparse.md specifies: F filters
+ * (one per output channel or unit) of K positions each, of which E entries
+ * are stored. Positions of a filter, in dense order:
+ *   conv  filter [F, kh, kw, c]:  p = (ky * kw + kx) * c + ci   (K = kh*kw*c)
+ *   dw    filter [1, kh, kw, F]:  p = ky * kw + kx               (K = kh*kw)
+ *   fc    weights [F, K]:         p = column
+ * Formats: CSR (FULLY_CONNECTED only), delta (the convolutions only) and
+ * bitmask (all three); the sparse kernels refuse any other pairing, and a
+ * filter whose F or K is not that of the shapes they are given, with
+ * FREEML_ERR_ARG (O(1) checks, besides the tile's). Each kernel adds exactly
+ * the int32 products of its dense twin's non-zero weights (padded taps
+ * skipped), so it writes the same bytes; its work is one multiply per entry,
+ * plus for bitmask one step per 32 positions and for the convolutions one
+ * step per kernel tap passed. */
+typedef enum {
+  FREEML_SPARSE_CSR = 1,
+  FREEML_SPARSE_DELTA = 2,
+  FREEML_SPARSE_BITMASK = 3
+} freeml_sparse_format;
+
+/* A view into an encoding (freeml_sparse_filter_view). Each section has its
+ * own pointer, 0 when the format has no such section; all integers are
+ * little-endian and read byte by byte (no alignment needed). */
+typedef struct {
+  int32_t format;      /* freeml_sparse_format */
+  int32_t filters;     /* F */
+  int32_t filter_size; /* K: positions per filter */
+  int32_t entries;     /* E: entries of all filters */
+  const uint8_t *row_start; /* CSR: F + 1 integers of row_bytes each */
+  const uint8_t *column;    /* CSR: E integers of column_bytes each */
+  int32_t row_bytes;        /* CSR: 2 (E <= 65535) or 4 */
+  int32_t column_bytes;     /* CSR: 1 (K <= 256) or 2 */
+  const uint8_t *count;     /* delta: F uint16, entries per filter */
+  const uint8_t *delta;     /* delta: E uint8, position gaps */
+  const uint8_t *mask;      /* bitmask: F rows of mask_bytes */
+  int32_t mask_bytes;       /* bitmask: ceil(K / 8) */
+  const int8_t *values;     /* E int8, filter by filter, every format */
+} freeml_sparse_filter;
+
+/* Checks an encoding of `bytes` bytes against every rule of docs/sparse.md:
+ * format code, F >= 1, K >= 1 (K <= 65536 for CSR), 0 <= E <= F*K, section
+ * sizes adding up to exactly `bytes`; CSR row starts from 0 to E,
+ * non-decreasing, columns strictly increasing within a row and < K; delta
+ * counts summing to E and every position < K; bitmask padding bits clear and
+ * E set bits. Sets *max_entries to the most entries of one filter.
+ * O(bytes). Returns FREEML_ERR_MODEL on any violation (and then leaves
+ * *max_entries 0). */
+freeml_status freeml_sparse_filter_check(int32_t format, int32_t filters,
+                                         int32_t filter_size, int32_t entries,
+                                         const uint8_t *data, uint32_t bytes,
+                                         int32_t *max_entries);
+
+/* The view the sparse kernels read; O(1), no checks: call it only on an
+ * encoding freeml_sparse_filter_check accepted (with the same arguments). */
+freeml_sparse_filter freeml_sparse_filter_view(int32_t format, int32_t filters,
+                                               int32_t filter_size,
+                                               int32_t entries,
+                                               const uint8_t *data);
+
+/* CONV_2D with a sparse filter (delta or bitmask). `filter_dims` is the
+ * dense filter's shape [F, kh, kw, c]; otherwise as freeml_conv2d_s8, whose
+ * freeml_conv2d_s8_units() gives the units. */
+freeml_status freeml_conv2d_sparse_s8(
+    const freeml_conv_params *params, const freeml_per_channel_quant *quant,
+    const freeml_dims *input_dims, const int8_t *input,
+    const freeml_dims *filter_dims, const freeml_sparse_filter *filter,
+    const int32_t *bias, const freeml_dims *output_dims, int8_t *output,
+    freeml_tile tile);
+
+/* DEPTHWISE_CONV_2D with a sparse filter (delta or bitmask). `filter_dims`
+ * is the dense filter's shape [1, kh, kw, F]; otherwise as
+ * freeml_depthwise_conv2d_s8. */
+freeml_status freeml_depthwise_conv2d_sparse_s8(
+    const freeml_dw_conv_params *params, const freeml_per_channel_quant *quant,
+    const freeml_dims *input_dims, const int8_t *input,
+    const freeml_dims *filter_dims, const freeml_sparse_filter *filter,
+    const int32_t *bias, const freeml_dims *output_dims, int8_t *output,
+    freeml_tile tile);
+
+/* FULLY_CONNECTED with sparse weights (CSR or bitmask) of out_units filters
+ * of accum_depth positions; otherwise as freeml_fully_connected_s8. Zero
+ * weights are not stored, so `params->filter_offset` must be 0
+ * (FREEML_ERR_ARG otherwise). */
+freeml_status freeml_fully_connected_sparse_s8(
+    const freeml_fc_params *params, const freeml_per_channel_quant *quant,
+    int32_t batches, int32_t accum_depth, int32_t out_units,
+    const int8_t *input, const freeml_sparse_filter *filter,
+    const int32_t *bias, int8_t *output, freeml_tile tile);
+
 /* ---- AVERAGE_POOL_2D / MAX_POOL_2D ----
  * Same scale and zero point in and out (the runtime checks this). The window
  * is clipped to the image; the average divides by the in-image tap count and

@@ -6,14 +6,15 @@
 /* Field indexes of the TFLite schema (schema.fbs, version 3). */
 enum { MODEL_VERSION = 0, MODEL_OPCODES = 1, MODEL_SUBGRAPHS = 2,
        MODEL_BUFFERS = 4 };
-enum { OPCODE_DEPRECATED_BUILTIN = 0, OPCODE_BUILTIN = 3 };
+enum { OPCODE_DEPRECATED_BUILTIN = 0, OPCODE_CUSTOM_CODE = 1,
+       OPCODE_BUILTIN = 3 };
 enum { SUBGRAPH_TENSORS = 0, SUBGRAPH_INPUTS = 1, SUBGRAPH_OUTPUTS = 2,
        SUBGRAPH_OPERATORS = 3 };
 enum { TENSOR_SHAPE = 0, TENSOR_TYPE = 1, TENSOR_BUFFER = 2, TENSOR_NAME = 3,
        TENSOR_QUANTIZATION = 4, TENSOR_IS_VARIABLE = 5, TENSOR_SPARSITY = 6 };
 enum { QUANT_SCALE = 2, QUANT_ZERO_POINT = 3, QUANT_DIMENSION = 6 };
 enum { OP_OPCODE_INDEX = 0, OP_INPUTS = 1, OP_OUTPUTS = 2,
-       OP_OPTIONS_TYPE = 3, OP_OPTIONS = 4 };
+       OP_OPTIONS_TYPE = 3, OP_OPTIONS = 4, OP_CUSTOM_OPTIONS = 5 };
 enum { BUFFER_DATA = 0, BUFFER_OFFSET = 1, BUFFER_SIZE = 2 };
 
 #define SCHEMA_VERSION 3u
@@ -104,6 +105,7 @@ static uint32_t type_size(int32_t type) {
     case FREEML_TYPE_INT64:
       return 8;
     case FREEML_TYPE_INT8:
+    case FREEML_TYPE_UINT8:
       return 1;
     default:
       return 0;
@@ -294,7 +296,9 @@ freeml_status freeml_model_tensor(const freeml_model *model, int32_t index,
                        (int)index, (unsigned)tensor->scales.length,
                        (unsigned)tensor->zero_points.length);
   }
-  if (tensor->scales.length > 1 &&
+  /* A sparse filter (UINT8, docs/sparse.md) keeps one scale per filter on
+   * its shape [bytes]: the op that reads it checks the count. */
+  if (tensor->scales.length > 1 && tensor->type != FREEML_TYPE_UINT8 &&
       (tensor->quantized_dimension < 0 ||
        tensor->quantized_dimension >= tensor->rank ||
        (int32_t)tensor->scales.length !=
@@ -350,6 +354,13 @@ freeml_status freeml_model_operator(const freeml_model *model, int32_t index,
   /* Older converters fill only the deprecated int8 field; newer ones put
    * 127 there for codes that do not fit. The larger one is the op. */
   op->opcode = builtin > deprecated ? builtin : deprecated;
+  if (op->opcode == FREEML_CUSTOM_OPCODE &&
+      (freeml_fb_vector_field(&model->fb, &opcode, OPCODE_CUSTOM_CODE, 1,
+                              &op->custom_code) < 0 ||
+       freeml_fb_vector_field(&model->fb, &table, OP_CUSTOM_OPTIONS, 1,
+                              &op->custom_options) < 0)) {
+    return corrupt(error, "a custom operator's name or options");
+  }
   if (op->inputs.length > FREEML_MAX_OP_INPUTS || op->outputs.length == 0 ||
       op->outputs.length > FREEML_MAX_IO) {
     return freeml_fail(error, FREEML_ERR_MODEL,
@@ -398,6 +409,34 @@ void freeml_tensor_name(const freeml_model *model,
   if (n > out_size - 1) n = out_size - 1;
   if (n > 0) memcpy(out, model->fb.data + tensor->name.pos, n);
   out[n] = '\0';
+}
+
+const char *freeml_operator_name(const freeml_model *model,
+                                 const freeml_operator_info *op, char *out,
+                                 uint32_t out_size) {
+  static const char prefix[] = "CUSTOM(";
+  const uint8_t *name = model->fb.data + op->custom_code.pos;
+  uint32_t pos = 0, k;
+  if (out_size == 0) return out;
+  if (op->opcode != FREEML_CUSTOM_OPCODE || op->custom_code.length == 0) {
+    const char *builtin = freeml_op_name(op->opcode, out, out_size);
+    if (builtin != out) {
+      for (k = 0; builtin[k] != '\0' && pos + 1 < out_size; ++k) {
+        out[pos++] = builtin[k];
+      }
+      out[pos] = '\0';
+    }
+    return out;
+  }
+  for (k = 0; prefix[k] != '\0' && pos + 1 < out_size; ++k) {
+    out[pos++] = prefix[k];
+  }
+  for (k = 0; k < op->custom_code.length && pos + 2 < out_size; ++k) {
+    out[pos++] = name[k] >= 0x20 && name[k] < 0x7F ? (char)name[k] : '?';
+  }
+  if (pos + 1 < out_size) out[pos++] = ')';
+  out[pos] = '\0';
+  return out;
 }
 
 const char *freeml_op_name(int32_t opcode, char *out, uint32_t out_size) {

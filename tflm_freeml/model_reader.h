@@ -20,10 +20,14 @@
 #define FREEML_MAX_IO 8           /* graph inputs, graph outputs */
 #define FREEML_MAX_TENSOR_BYTES (1u << 28) /* one tensor's data */
 
+/* BuiltinOperator code of custom ops: OperatorCode.custom_code names them. */
+#define FREEML_CUSTOM_OPCODE 32
+
 /* TFLite TensorType codes the runtime understands. */
 enum {
   FREEML_TYPE_FLOAT32 = 0,
   FREEML_TYPE_INT32 = 2,
+  FREEML_TYPE_UINT8 = 3,
   FREEML_TYPE_INT64 = 4,
   FREEML_TYPE_INT8 = 9
 };
@@ -60,6 +64,10 @@ typedef struct {
   freeml_fb_table options;       /* valid if options_type != 0 */
   freeml_fb_vector inputs;       /* int32 tensor indexes (-1: optional) */
   freeml_fb_vector outputs;
+  /* Custom ops (opcode FREEML_CUSTOM_OPCODE) only; length 0 otherwise or
+   * when absent. Bytes in the model, not NUL-terminated. */
+  freeml_fb_vector custom_code;    /* the op's name */
+  freeml_fb_vector custom_options; /* its options, a format of its own */
 } freeml_operator_info;
 
 /* Opens a model: checks the identifier, the schema version and the basic
@@ -96,5 +104,12 @@ void freeml_tensor_name(const freeml_model *model,
 /* Human name of a builtin op code ("CONV_2D"), or "BUILTIN_<n>". The name
  * is written to `out` when the code is unknown. */
 const char *freeml_op_name(int32_t opcode, char *out, uint32_t out_size);
+
+/* Name of an operator for messages: its builtin name, or for a custom op
+ * "CUSTOM(<custom_code>)" (truncated to fit, bytes outside printable ASCII
+ * shown as '?'). Always written to `out`, which it returns. */
+const char *freeml_operator_name(const freeml_model *model,
+                                 const freeml_operator_info *op, char *out,
+                                 uint32_t out_size);
 
 #endif /* FREEML_MODEL_READER_H_ */

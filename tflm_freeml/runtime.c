@@ -6,6 +6,7 @@
 
 #define UNSET_OP (-2)
 #define LAYER_NAME_SIZE 64
+#define OP_NAME_SIZE 48
 
 static uint32_t align16(uint32_t value) { return (value + 15u) & ~15u; }
 
@@ -30,12 +31,11 @@ static freeml_status op_error(const freeml_model *model, int32_t index,
                               const freeml_operator_info *op,
                               freeml_status status, const char *reason,
                               freeml_error *error) {
-  char name_buffer[16];
+  char name[OP_NAME_SIZE];
   char layer[LAYER_NAME_SIZE];
   layer_name(model, op, layer, sizeof(layer));
   return freeml_fail(error, status, "op %d %s (layer '%s'): %s", (int)index,
-                     freeml_op_name(op->opcode, name_buffer,
-                                    sizeof(name_buffer)),
+                     freeml_operator_name(model, op, name, sizeof(name)),
                      layer, reason);
 }
 
@@ -76,7 +76,11 @@ static freeml_status prepare_ops(freeml_runtime *rt, uint32_t *arena_used,
     freeml_status status =
         freeml_model_operator(&rt->model, (int32_t)i, &info, error);
     if (status != FREEML_OK) return status;
-    registration = freeml_find_op(info.opcode);
+    registration =
+        info.opcode == FREEML_CUSTOM_OPCODE
+            ? freeml_find_custom_op(rt->model.fb.data + info.custom_code.pos,
+                                    info.custom_code.length)
+            : freeml_find_op(info.opcode);
     if (registration == 0) {
       return op_error(&rt->model, (int32_t)i, &info, FREEML_ERR_UNSUPPORTED,
                       "operator not supported by the FreeML runtime", error);
@@ -140,6 +144,12 @@ static freeml_status compute_lifetimes(freeml_runtime *rt,
     if (constant) {
       return freeml_fail(error, FREEML_ERR_MODEL,
                          "graph input %d is a constant", (int)t);
+    }
+    if (bytes == 0) { /* no op reads it to refuse its type */
+      return freeml_fail(error, FREEML_ERR_UNSUPPORTED,
+                         "graph input %d has a type the runtime does not "
+                         "hold",
+                         (int)t);
     }
     rt->tensors[t].bytes = bytes;
     rt->tensors[t].first_op = -1;

@@ -55,7 +55,6 @@ static void fill_case(test_lcg *g, conv_case *c) {
 static int random_shape(test_lcg *g, conv_case *c) {
   static const int32_t groups_choice[] = {1, 1, 1, 2, 3};
   static const int32_t group_c_choice[] = {1, 2, 3, 4, 5, 7, 8, 12, 16};
-  static const int32_t step_choice[] = {1, 1, 2, 3};
   const int32_t groups = lcg_pick(g, groups_choice, 5);
   const int32_t group_c = lcg_pick(g, group_c_choice, 9);
   const int32_t filters_per_group = lcg_range(g, 1, 9);
@@ -68,17 +67,7 @@ static int random_shape(test_lcg *g, conv_case *c) {
   c->filter_dims.h = lcg_range(g, 1, 4);
   c->filter_dims.w = lcg_range(g, 1, 4);
   c->filter_dims.c = group_c;
-  p->stride_h = lcg_pick(g, step_choice, 4);
-  p->stride_w = lcg_pick(g, step_choice, 4);
-  p->dilation_h = lcg_pick(g, step_choice, 4);
-  p->dilation_w = lcg_pick(g, step_choice, 4);
-  p->pad_h = lcg_range(g, 0, (c->filter_dims.h - 1) * p->dilation_h + 1);
-  p->pad_w = lcg_range(g, 0, (c->filter_dims.w - 1) * p->dilation_w + 1);
-  c->output_dims.n = c->input_dims.n;
-  c->output_dims.h = out_size(c->input_dims.h, c->filter_dims.h, p->stride_h,
-                              p->dilation_h, p->pad_h);
-  c->output_dims.w = out_size(c->input_dims.w, c->filter_dims.w, p->stride_w,
-                              p->dilation_w, p->pad_w);
+  random_window(g, 1, &c->input_dims, &c->filter_dims, p, &c->output_dims);
   c->output_dims.c = c->filter_dims.n;
   return volume(&c->input_dims) <= MAX_INPUT &&
          volume(&c->filter_dims) <= MAX_FILTER &&

@@ -55,7 +55,6 @@ static void fill_case(test_lcg *g, dw_case *c) {
 static int random_shape(test_lcg *g, dw_case *c) {
   static const int32_t channels_choice[] = {1, 2, 3, 4, 5, 7, 8, 12, 13, 16};
   static const int32_t multiplier_choice[] = {1, 1, 1, 2, 3};
-  static const int32_t step_choice[] = {1, 1, 2, 3};
   freeml_conv_params *p = &c->params.conv;
   c->params.depth_multiplier = lcg_pick(g, multiplier_choice, 5);
   c->input_dims.n = lcg_range(g, 1, 2);
@@ -66,17 +65,7 @@ static int random_shape(test_lcg *g, dw_case *c) {
   c->filter_dims.h = lcg_range(g, 1, 4);
   c->filter_dims.w = lcg_range(g, 1, 4);
   c->filter_dims.c = c->input_dims.c * c->params.depth_multiplier;
-  p->stride_h = lcg_pick(g, step_choice, 4);
-  p->stride_w = lcg_pick(g, step_choice, 4);
-  p->dilation_h = lcg_pick(g, step_choice, 4);
-  p->dilation_w = lcg_pick(g, step_choice, 4);
-  p->pad_h = lcg_range(g, 0, (c->filter_dims.h - 1) * p->dilation_h + 1);
-  p->pad_w = lcg_range(g, 0, (c->filter_dims.w - 1) * p->dilation_w + 1);
-  c->output_dims.n = c->input_dims.n;
-  c->output_dims.h = out_size(c->input_dims.h, c->filter_dims.h, p->stride_h,
-                              p->dilation_h, p->pad_h);
-  c->output_dims.w = out_size(c->input_dims.w, c->filter_dims.w, p->stride_w,
-                              p->dilation_w, p->pad_w);
+  random_window(g, 1, &c->input_dims, &c->filter_dims, p, &c->output_dims);
   c->output_dims.c = c->filter_dims.c;
   return volume(&c->input_dims) <= MAX_INPUT &&
          volume(&c->filter_dims) <= MAX_FILTER &&

@@ -44,6 +44,27 @@ static inline int32_t out_size(int32_t in, int32_t k, int32_t stride,
   return n < 1 ? 1 : n;
 }
 
+/* A random stride, dilation (1 unless `dilate`) and padding (up to the
+ * whole window and one more) for a `filter` (h, w) on `input`; sets the
+ * output's n, h and w (the caller sets c). */
+static inline void random_window(test_lcg *g, int dilate,
+                                 const freeml_dims *input,
+                                 const freeml_dims *filter,
+                                 freeml_conv_params *p, freeml_dims *output) {
+  static const int32_t step_choice[] = {1, 1, 2, 3};
+  p->stride_h = lcg_pick(g, step_choice, 4);
+  p->stride_w = lcg_pick(g, step_choice, 4);
+  p->dilation_h = dilate ? lcg_pick(g, step_choice, 4) : 1;
+  p->dilation_w = dilate ? lcg_pick(g, step_choice, 4) : 1;
+  p->pad_h = lcg_range(g, 0, (filter->h - 1) * p->dilation_h + 1);
+  p->pad_w = lcg_range(g, 0, (filter->w - 1) * p->dilation_w + 1);
+  output->n = input->n;
+  output->h = out_size(input->h, filter->h, p->stride_h, p->dilation_h,
+                       p->pad_h);
+  output->w = out_size(input->w, filter->w, p->stride_w, p->dilation_w,
+                       p->pad_w);
+}
+
 /* A zero point: one time in three an int8 extreme or 0 (a symmetric
  * filter). */
 static inline int32_t random_zero_point(test_lcg *g) {

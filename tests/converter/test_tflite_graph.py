@@ -20,6 +20,8 @@ def test_registry_matches_the_runtime_registry():
   registry = (REPO / "tflm_freeml" / "ops" / "registry.c").read_text()
   names = set(re.findall(r"FREEML_BUILTIN_(\w+),", registry))
   assert names == set(ops.SUPPORTED_OPS.values())
+  custom = re.findall(r'FREEML_CUSTOM_OPCODE,\s*"(\w+)"', registry)
+  assert sorted(custom) == sorted(ops.SUPPORTED_CUSTOM_OPS)
   for code, name in ops.SUPPORTED_OPS.items():
     assert getattr(schema.BuiltinOperator, name) == code
 

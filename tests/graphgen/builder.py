@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import flatbuffers
 import numpy as np
@@ -24,9 +24,9 @@ from tensorflow.lite.python import schema_py_generated as schema
 
 _TYPES = {"float32": schema.TensorType.FLOAT32, "int32": schema.TensorType.INT32,
           "int64": schema.TensorType.INT64, "int8": schema.TensorType.INT8,
-          "int16": schema.TensorType.INT16}
+          "int16": schema.TensorType.INT16, "uint8": schema.TensorType.UINT8}
 DTYPES = {"float32": np.float32, "int32": np.int32, "int64": np.int64, "int8": np.int8,
-          "int16": np.int16}
+          "int16": np.int16, "uint8": np.uint8}
 # Op codes above 127 only fit the 32-bit builtin_code field; the old 8-bit
 # field then holds this placeholder.
 _PLACEHOLDER_FOR_GREATER_OP_CODES = 127
@@ -53,12 +53,26 @@ class Tensor:
 class Op:
   """One operator: a schema.BuiltinOperator code, tensor indices (-1 for an
   omitted optional input) and the matching schema.BuiltinOptions type and
-  *OptionsT object."""
+  *OptionsT object. A custom op has code CUSTOM, its name in `custom_code`
+  and its raw `custom_options` bytes (see Op.custom)."""
   code: int
   inputs: Sequence[int]
   outputs: Sequence[int]
   options_type: int = 0
   options: object = None
+  custom_code: Optional[str] = None
+  custom_options: Optional[bytes] = None
+
+  @classmethod
+  def custom(cls, name: str, inputs: Sequence[int], outputs: Sequence[int],
+             options: bytes = b"") -> "Op":
+    return cls(schema.BuiltinOperator.CUSTOM, inputs, outputs, custom_code=name,
+               custom_options=options)
+
+  @property
+  def key(self) -> Tuple[int, Optional[str]]:
+    """What identifies its OperatorCode: the builtin code and custom name."""
+    return self.code, self.custom_code
 
 
 @dataclasses.dataclass
@@ -121,26 +135,29 @@ def build(graph: Graph) -> bytes:
   subgraph = schema.SubGraphT()
   subgraph.name = "main"
   subgraph.tensors = [_tensor(t, i, model.buffers) for i, t in enumerate(graph.tensors)]
-  codes: List[int] = []
+  codes: List[Tuple[int, Optional[str]]] = []
   subgraph.operators = []
   for op in graph.ops:
-    if op.code not in codes:
-      codes.append(op.code)
+    if op.key not in codes:
+      codes.append(op.key)
     operator = schema.OperatorT()
-    operator.opcodeIndex = codes.index(op.code)
+    operator.opcodeIndex = codes.index(op.key)
     operator.inputs = np.array(op.inputs, dtype=np.int32)
     operator.outputs = np.array(op.outputs, dtype=np.int32)
     operator.builtinOptionsType = op.options_type
     operator.builtinOptions = op.options
+    if op.custom_options is not None:
+      operator.customOptions = np.frombuffer(op.custom_options, dtype=np.uint8)
     subgraph.operators.append(operator)
   subgraph.inputs = np.array(graph.inputs, dtype=np.int32)
   subgraph.outputs = np.array(graph.outputs, dtype=np.int32)
   model.subgraphs = [subgraph]
   model.operatorCodes = []
-  for code in codes:
+  for code, custom_code in codes:
     opcode = schema.OperatorCodeT()
     opcode.builtinCode = code
     opcode.deprecatedBuiltinCode = min(code, _PLACEHOLDER_FOR_GREATER_OP_CODES)
+    opcode.customCode = custom_code
     opcode.version = 1
     model.operatorCodes.append(opcode)
   return pack(model)

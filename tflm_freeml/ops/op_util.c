@@ -1,7 +1,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "tflm_freeml/ops/ops.h"
+#include "tflm_freeml/ops/filter_ops.h"
 
 void *freeml_prepare_alloc(freeml_prepare_context *ctx, uint32_t bytes,
                            uint32_t *offset) {
@@ -38,6 +38,20 @@ freeml_status freeml_prepare_input(freeml_prepare_context *ctx, uint32_t slot,
                        role, (unsigned)slot);
   }
   return tensor_at(ctx, *index, role, tensor);
+}
+
+freeml_status freeml_prepare_constant_input(freeml_prepare_context *ctx,
+                                            uint32_t slot, const char *role,
+                                            int32_t type,
+                                            freeml_tensor_info *tensor) {
+  int32_t index;
+  freeml_status s;
+  if ((s = freeml_prepare_input(ctx, slot, role, &index, tensor)) !=
+          FREEML_OK ||
+      (s = freeml_expect_type(ctx, tensor, type, role)) != FREEML_OK) {
+    return s;
+  }
+  return freeml_expect_constant(ctx, tensor, role);
 }
 
 freeml_status freeml_prepare_optional_input(freeml_prepare_context *ctx,
@@ -208,4 +222,81 @@ float freeml_scale(const freeml_prepare_context *ctx,
 int32_t freeml_zero_point(const freeml_prepare_context *ctx,
                           const freeml_tensor_info *tensor) {
   return freeml_tensor_zero_point(&ctx->rt->model, tensor, 0);
+}
+
+freeml_status freeml_expect_int8_activations(freeml_prepare_context *ctx,
+                                             const freeml_tensor_info *input,
+                                             const freeml_tensor_info *output) {
+  freeml_status s;
+  if ((s = freeml_expect_type(ctx, input, FREEML_TYPE_INT8, "input")) !=
+          FREEML_OK ||
+      (s = freeml_expect_type(ctx, output, FREEML_TYPE_INT8, "output")) !=
+          FREEML_OK ||
+      (s = freeml_expect_activation(ctx, input, "input")) != FREEML_OK ||
+      (s = freeml_expect_per_tensor(ctx, input, "input")) != FREEML_OK) {
+    return s;
+  }
+  return freeml_expect_per_tensor(ctx, output, "output");
+}
+
+freeml_status freeml_prepare_bias(freeml_prepare_context *ctx,
+                                  int32_t channels, const char *per,
+                                  freeml_tensor_info *bias,
+                                  uint32_t *bias_data) {
+  int32_t index;
+  freeml_status s;
+  *bias_data = FREEML_NO_DATA;
+  if ((s = freeml_prepare_optional_input(ctx, 2, "bias", &index, bias)) !=
+          FREEML_OK ||
+      index < 0) {
+    return s;
+  }
+  if ((s = freeml_expect_type(ctx, bias, FREEML_TYPE_INT32, "bias")) !=
+          FREEML_OK ||
+      (s = freeml_expect_constant(ctx, bias, "bias")) != FREEML_OK ||
+      (s = freeml_expect_bias_range(ctx, bias)) != FREEML_OK ||
+      (s = freeml_prepare_const_data(ctx, bias, 4, bias_data)) != FREEML_OK) {
+    return s;
+  }
+  if ((int32_t)bias->elements != channels) {
+    return freeml_fail(ctx->error, FREEML_ERR_MODEL,
+                       "bias has %u values for %d %s",
+                       (unsigned)bias->elements, (int)channels, per);
+  }
+  return FREEML_OK;
+}
+
+freeml_status freeml_prepare_multipliers(freeml_prepare_context *ctx,
+                                         const freeml_tensor_info *input,
+                                         const freeml_tensor_info *filter,
+                                         const freeml_tensor_info *output,
+                                         int32_t channels, const char *per,
+                                         int every_channel,
+                                         uint32_t *multipliers,
+                                         uint32_t *shifts) {
+  const uint32_t scales = filter->scales.length;
+  const uint32_t count = every_channel ? (uint32_t)channels : scales;
+  double input_scale, output_scale;
+  int32_t *m, *sh;
+  uint32_t c;
+  if (scales != 1 && scales != (uint32_t)channels) {
+    return freeml_fail(ctx->error, FREEML_ERR_MODEL,
+                       "filter has %u scales for %d %s", (unsigned)scales,
+                       (int)channels, per);
+  }
+  m = (int32_t *)freeml_prepare_alloc(ctx, count * 4u, multipliers);
+  sh = (int32_t *)freeml_prepare_alloc(ctx, count * 4u, shifts);
+  if (m == 0 || sh == 0) return FREEML_ERR_ARENA;
+  /* The kernels read these through the arena offsets; the pointers are used
+   * only here, while the arena cannot move. */
+  input_scale = (double)freeml_scale(ctx, input, 0);
+  output_scale = (double)freeml_scale(ctx, output, 0);
+  for (c = 0; c < count; ++c) {
+    const freeml_quant q = freeml_quantize_multiplier(
+        input_scale * (double)freeml_scale(ctx, filter, scales == 1 ? 0u : c) /
+        output_scale);
+    m[c] = q.multiplier;
+    sh[c] = q.shift;
+  }
+  return FREEML_OK;
 }

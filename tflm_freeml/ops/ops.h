@@ -1,7 +1,8 @@
 /*
- * Operator registry of the runtime, TFLM style: each supported builtin op has
- * a prepare function (validates the op and writes its parameter struct into
- * the arena: shapes, multipliers, data offsets; sets the op's units and MACs
+ * Operator registry of the runtime, TFLM style: each supported op (a builtin
+ * op by its code, a custom op by its name: registry.c) has a prepare
+ * function (validates the op and writes its parameter struct into the
+ * arena: shapes, multipliers, data offsets; sets the op's units and MACs
  * per unit) and an eval function (runs a tile through the kernel, writing
  * its units at `output`, which points at unit tile.start; no validation, no
  * allocation).
@@ -67,13 +68,18 @@ typedef freeml_status (*freeml_eval_fn)(freeml_runtime *rt,
                                         freeml_tile tile, void *output);
 
 typedef struct {
-  int32_t builtin_code;
+  int32_t builtin_code;    /* FREEML_CUSTOM_OPCODE for a custom op */
+  const char *custom_name; /* a custom op's custom_code; 0 for builtins */
   freeml_prepare_fn prepare;
   freeml_eval_fn eval;
 } freeml_op_registration;
 
 /* The registration of a builtin op code, or 0 if the runtime lacks it. */
 const freeml_op_registration *freeml_find_op(int32_t builtin_code);
+/* The registration of the custom op named by `length` bytes at `name` (no
+ * NUL needed), or 0 if the runtime lacks it. */
+const freeml_op_registration *freeml_find_custom_op(const uint8_t *name,
+                                                    uint32_t length);
 /* Registration by index into the registry (freeml_op.kind). */
 const freeml_op_registration *freeml_op_by_kind(uint8_t kind);
 uint8_t freeml_op_kind(const freeml_op_registration *registration);
@@ -97,6 +103,12 @@ freeml_status freeml_prepare_output(freeml_prepare_context *ctx,
 freeml_status freeml_prepare_optional_input(freeml_prepare_context *ctx,
                                             uint32_t slot, const char *role,
                                             int32_t *index,
+                                            freeml_tensor_info *tensor);
+
+/* Input `slot`, named `role`: a constant tensor of TFLite type `type`. */
+freeml_status freeml_prepare_constant_input(freeml_prepare_context *ctx,
+                                            uint32_t slot, const char *role,
+                                            int32_t type,
                                             freeml_tensor_info *tensor);
 
 /* Fails unless `tensor` has TFLite type `type`, naming float and hybrid
@@ -209,5 +221,20 @@ freeml_status freeml_prepare_dequantize(freeml_prepare_context *,
                                         freeml_op *);
 freeml_status freeml_eval_dequantize(freeml_runtime *, const freeml_op *,
                                      freeml_tile, void *);
+/* The sparse custom ops of docs/sparse.md (sparse_ops.c). */
+freeml_status freeml_prepare_sparse_conv2d(freeml_prepare_context *,
+                                           freeml_op *);
+freeml_status freeml_prepare_sparse_depthwise_conv2d(freeml_prepare_context *,
+                                                     freeml_op *);
+freeml_status freeml_eval_sparse_conv2d(freeml_runtime *, const freeml_op *,
+                                        freeml_tile, void *);
+freeml_status freeml_eval_sparse_depthwise_conv2d(freeml_runtime *,
+                                                  const freeml_op *,
+                                                  freeml_tile, void *);
+freeml_status freeml_prepare_sparse_fully_connected(freeml_prepare_context *,
+                                                    freeml_op *);
+freeml_status freeml_eval_sparse_fully_connected(freeml_runtime *,
+                                                 const freeml_op *,
+                                                 freeml_tile, void *);
 
 #endif /* FREEML_OPS_H_ */

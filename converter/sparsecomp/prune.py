@@ -1,0 +1,159 @@
+"""Retraining under per-layer density constraints (iterative hard
+thresholding): after every optimizer step, each constrained layer keeps only
+its `round(density * size)` largest-magnitude kernel weights and the rest are
+set to exactly zero.
+
+This is a custom train step rather than tfmot's pruning wrappers: tfmot
+prunes on a schedule every `frequency` steps and wraps layers, while
+SparseComp needs the projection after every step, densities that change
+between rounds, and the plain model back unchanged in structure.
+
+Example:
+  trainer = SparseTrainer(model, x_train, y_train, TrainConfig(seed=0))
+  trainer.train({"conv2d": 0.25}, steps=300)
+  trainer.accuracy(x_val, y_val)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Mapping
+
+import numpy as np
+
+PRUNABLE_TYPES = ("Conv2D", "DepthwiseConv2D", "Dense")
+_PREDICT_BATCH = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Optimizer settings of every retraining round.
+
+  batch_size, learning_rate: Adam on the cross-entropy of the model's output
+    (probabilities or logits, detected from the output).
+  seed: batch order; the same seed and data give the same weights.
+  """
+  batch_size: int = 64
+  learning_rate: float = 5e-4
+  seed: int = 0
+
+
+def prunable_layers(model) -> List[str]:
+  """Names of the layers whose kernels SparseComp constrains, in model order."""
+  return [layer.name for layer in model.layers if type(layer).__name__ in PRUNABLE_TYPES]
+
+
+def kernel_of(layer):
+  """The weight variable a density constraint applies to (not the bias)."""
+  return layer.depthwise_kernel if type(layer).__name__ == "DepthwiseConv2D" else layer.kernel
+
+
+def kept_weights(density: float, size: int) -> int:
+  """Weights a layer of `size` keeps at `density`: at least one."""
+  return max(1, min(size, int(round(density * size))))
+
+
+def project(kernel: np.ndarray, density: float) -> np.ndarray:
+  """The kernel with all but its kept_weights largest magnitudes set to 0
+  (ties broken by position, so the result is deterministic)."""
+  flat = kernel.reshape(-1)
+  keep = kept_weights(density, flat.size)
+  if keep == flat.size:
+    return kernel.copy()
+  order = np.argsort(-np.abs(flat), kind="stable")
+  result = np.zeros_like(flat)
+  result[order[:keep]] = flat[order[:keep]]
+  return result.reshape(kernel.shape)
+
+
+def _outputs_are_probabilities(model, x: np.ndarray) -> bool:
+  probe = np.asarray(model(x[:8], training=False))
+  return bool(np.all(probe >= 0) and np.allclose(probe.sum(axis=-1), 1.0, atol=1e-3))
+
+
+class SparseTrainer:
+  """Retrains one model in place, holding constrained layers at their density.
+
+  The model is modified in place; snapshot() and restore() save and put back
+  every weight (SparseComp restores a layer's round when it proves fragile).
+  """
+
+  def __init__(self, model, x: np.ndarray, y: np.ndarray, config: TrainConfig):
+    import tensorflow as tf
+    import tf_keras
+    self.model = model
+    self._x, self._y = x, y
+    self._config = config
+    self._rng = np.random.default_rng(config.seed)
+    self._order = np.empty(0, np.int64)
+    self._loss = tf_keras.losses.SparseCategoricalCrossentropy(
+        from_logits=not _outputs_are_probabilities(model, x))
+    self._layers = {layer.name: layer for layer in model.layers
+                    if type(layer).__name__ in PRUNABLE_TYPES}
+    self._tf = tf
+
+  def snapshot(self) -> List[np.ndarray]:
+    return [np.array(w) for w in self.model.get_weights()]
+
+  def restore(self, weights: List[np.ndarray]) -> None:
+    self.model.set_weights(weights)
+
+  def apply_densities(self, densities: Mapping[str, float]) -> None:
+    """Projects each named layer's kernel onto its density now."""
+    for name, density in densities.items():
+      variable = kernel_of(self._layers[name])
+      variable.assign(project(variable.numpy(), density))
+
+  def _batches(self, steps: int):
+    size = self._config.batch_size
+    for _ in range(steps):
+      if len(self._order) < size:
+        self._order = np.concatenate([self._order, self._rng.permutation(len(self._x))])
+      chosen, self._order = self._order[:size], self._order[size:]
+      yield self._x[chosen], self._y[chosen]
+
+  def train(self, densities: Mapping[str, float], steps: int) -> None:
+    """`steps` Adam steps, each followed by the projection of every layer in
+    `densities` (layers not named are free). A fresh optimizer per call, so
+    a round does not inherit moments from weights that were restored."""
+    tf = self._tf
+    import tf_keras
+    self.apply_densities(densities)
+    if steps <= 0:
+      return
+    optimizer = tf_keras.optimizers.Adam(self._config.learning_rate)
+    constrained = [(kernel_of(self._layers[name]),
+                    kept_weights(density, int(np.prod(kernel_of(self._layers[name]).shape))))
+                   for name, density in densities.items()]
+    model, loss_fn = self.model, self._loss
+
+    @tf.function
+    def step(x, y):
+      with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=True))
+      grads = tape.gradient(loss, model.trainable_variables)
+      optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+      for variable, keep in constrained:
+        flat = tf.reshape(variable, [-1])
+        if keep < flat.shape[0]:
+          _, kept = tf.math.top_k(tf.abs(flat), k=keep, sorted=False)
+          mask = tf.scatter_nd(kept[:, None], tf.ones([keep], flat.dtype), flat.shape)
+          variable.assign(tf.reshape(flat * mask, variable.shape))
+      return loss
+
+    for x, y in self._batches(steps):
+      step(tf.constant(x), tf.constant(y))
+
+  def predict(self, x: np.ndarray) -> np.ndarray:
+    outputs = [np.asarray(self.model(x[i:i + _PREDICT_BATCH], training=False))
+               for i in range(0, len(x), _PREDICT_BATCH)]
+    return np.concatenate(outputs)
+
+  def accuracy(self, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy (0..1) of the current weights."""
+    return float(np.mean(np.argmax(self.predict(x), axis=-1) == y))
+
+  def densities(self) -> Dict[str, float]:
+    """Measured fraction of non-zero kernel weights per prunable layer."""
+    return {name: float(np.count_nonzero(kernel_of(layer).numpy())) /
+            int(np.prod(kernel_of(layer).shape)) for name, layer in self._layers.items()}

@@ -1,0 +1,316 @@
+"""The SparseComp search: rounds of pruning until the model's stored bytes
+meet the target, without losing more than the allowed accuracy.
+
+  1. Fold BatchNorm into the layer before it (the weights that get stored).
+  2. Layer separation: each Dense and Conv2D whose low-rank split lowers its
+     stored bytes is split, retrained, and kept only if validation accuracy
+     does not drop (and peak RAM stays within --ram-kb).
+  3. Rounds: pick the non-fragile layer with the most bytes to gain, lower
+     its density by `density_step`, retrain every constrained layer with
+     iterative hard thresholding, judge on the validation split. A round
+     that costs more than `max_drop` points below the starting accuracy
+     marks the layer fragile and is undone.
+  4. A final retraining with every density fixed.
+
+Sizes are the int8 bytes the model will store (converter/sparsecomp/size.py),
+calibrated against a real conversion (`measure`) at the start, after every
+kept separation and before declaring the target met.
+
+Example:
+  result = compress(model, data, SearchOptions(target_bytes=20_000), measure, print)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+
+from converter.errors import ConverterError
+from converter.sparsecomp import fold, prune, separation, size
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchOptions:
+  """What to reach and how hard to try.
+
+  target_bytes: stored weight bytes (every constant buffer) to reach.
+  max_drop: validation accuracy points the compressed model may lose.
+  ram_bytes: peak runtime RAM the model must fit, or None.
+  round_steps: optimizer steps per round; final_steps for the last one.
+  density_step: a round multiplies the chosen layer's density by this.
+  separation_energy: the rank rule of layer separation (fraction of the
+    squared singular values kept); 0 turns separation off.
+  """
+  target_bytes: int
+  max_drop: float = 1.0
+  seed: int = 0
+  ram_bytes: Optional[int] = None
+  round_steps: int = 300
+  final_steps: int = 600
+  batch_size: int = 64
+  learning_rate: float = 5e-4
+  density_step: float = 0.6
+  separation_energy: float = 0.9
+  max_rounds: int = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+  """A real conversion's counts: stored weight bytes, file bytes, peak RAM."""
+  weight_bytes: int
+  file_bytes: int
+  ram_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Round:
+  """One step of the search, as the report lists it.
+
+  kind: 'separate', 'prune' or 'finetune'.
+  bytes_before, bytes_after: estimated stored weight bytes of the model.
+  accuracy: validation accuracy (0..1) after the step.
+  kept: False when the step was undone (the layer became fragile, or a
+    separation did not pay).
+  """
+  index: int
+  kind: str
+  layer: str
+  detail: str
+  bytes_before: int
+  bytes_after: int
+  accuracy: float
+  kept: bool
+  seconds: float
+
+
+@dataclasses.dataclass
+class SearchResult:
+  model: object
+  baseline_accuracy: float
+  accuracy: float
+  densities: Dict[str, float]
+  fragile: List[str]
+  history: List[Round]
+  folded: List[str]
+  separated: List[str]
+  measurement: Measurement
+  initial: Measurement
+
+
+Measure = Callable[[object], Measurement]
+Progress = Callable[[str], None]
+
+
+class TargetNotReached(ConverterError):
+  """The search ran out of non-fragile layers above the target."""
+
+
+def _kb(n: int) -> str:
+  return f"{n / 1024:.1f} KB"
+
+
+class _Search:
+  """State of one search: the model, its trainer and the byte estimate."""
+
+  def __init__(self, model, x_train, y_train, x_val, y_val, options: SearchOptions,
+               measure: Measure, progress: Progress):
+    self.options, self.measure, self.progress = options, measure, progress
+    self.x_train, self.y_train, self.x_val, self.y_val = x_train, y_train, x_val, y_val
+    self.history: List[Round] = []
+    self.densities: Dict[str, float] = {}
+    self.fragile: List[str] = []
+    self._set_model(model)
+
+  def _set_model(self, model) -> None:
+    config = prune.TrainConfig(self.options.batch_size, self.options.learning_rate,
+                               self.options.seed)
+    self.model = model
+    self.trainer = prune.SparseTrainer(model, self.x_train, self.y_train, config)
+    self.layers = {name: model.get_layer(name) for name in prune.prunable_layers(model)}
+
+  def calibrate(self) -> Measurement:
+    """Measures the model for real and re-anchors the byte estimate on it."""
+    m = self.measure(self.model)
+    self._other_bytes = m.weight_bytes - sum(size.layer_bytes(layer)
+                                             for layer in self.layers.values())
+    return m
+
+  def estimate(self) -> int:
+    return self._other_bytes + sum(size.layer_bytes(layer) for layer in self.layers.values())
+
+  def accuracy(self) -> float:
+    return self.trainer.accuracy(self.x_val, self.y_val)
+
+  def record(self, kind: str, layer: str, detail: str, before: int, after: int, accuracy: float,
+             kept: bool, start: float) -> None:
+    r = Round(len(self.history) + 1, kind, layer, detail, before, after, accuracy, kept,
+              time.monotonic() - start)
+    self.history.append(r)
+    verdict = "kept" if kept else "undone"
+    self.progress(f"round {r.index} {kind} {layer}: {detail}; {_kb(before)} -> {_kb(after)} "
+                  f"(target {_kb(self.options.target_bytes)}), val acc {100 * accuracy:.2f}%: "
+                  f"{verdict} ({r.seconds:.0f} s)")
+
+
+def _check_ram(m: Measurement, options: SearchOptions) -> None:
+  if options.ram_bytes is not None and m.ram_bytes > options.ram_bytes:
+    raise ConverterError(f"the model needs {m.ram_bytes:,} B of runtime RAM, more than --ram-kb "
+                         f"({options.ram_bytes:,} B); pruning does not lower activation memory: "
+                         "give more RAM or a model with smaller feature maps")
+
+
+def _separate(search: _Search, accuracy: float) -> List[str]:
+  """Tries layer separation on each layer where it lowers the stored bytes
+  (most bytes saved first); keeps it where validation accuracy does not drop."""
+  options = search.options
+  separated: List[str] = []
+  for plan in separation.separable_layers(search.model, options.separation_energy):
+    name = plan.layer
+    start = time.monotonic()
+    before = search.estimate()
+    saved_model, saved_other = search.model, search._other_bytes
+    new_model, _ = separation.separate(search.model, [name], options.separation_energy)
+    search._set_model(new_model)
+    search.trainer.train({}, options.round_steps)
+    new_accuracy = search.accuracy()
+    m = search.calibrate()
+    ram_ok = options.ram_bytes is None or m.ram_bytes <= options.ram_bytes
+    kept = new_accuracy >= accuracy and ram_ok
+    detail = (f"{plan.kind} ranks {'x'.join(map(str, plan.ranks))}, dense {plan.bytes_before:,} "
+              f"-> {plan.bytes_after:,} B" + ("" if ram_ok else f", RAM {m.ram_bytes:,} B"))
+    if kept:
+      accuracy = new_accuracy
+      separated.append(name)
+      search.record("separate", name, detail, before, search.estimate(), new_accuracy, True, start)
+    else:
+      after = search.estimate()
+      search._set_model(saved_model)
+      search._other_bytes = saved_other
+      search.record("separate", name, detail, before, after, new_accuracy, False, start)
+  return separated
+
+
+def _gain(layer, density: float, step: float) -> int:
+  """Bytes a round would save on this layer (0 when it cannot shrink)."""
+  current = size.layer_bytes(layer)
+  kernel = prune.kernel_of(layer).numpy()
+  trial = prune.project(kernel, density * step)
+  saved = prune.kernel_of(layer).numpy()
+  prune.kernel_of(layer).assign(trial)
+  try:
+    return current - size.layer_bytes(layer)
+  finally:
+    prune.kernel_of(layer).assign(saved)
+
+
+def _prune_rounds(search: _Search, floor: float) -> None:
+  options = search.options
+  while len(search.history) < options.max_rounds:
+    estimate = search.estimate()
+    if estimate <= options.target_bytes:
+      m = search.calibrate()  # the real bytes decide
+      if m.weight_bytes <= options.target_bytes:
+        return
+      search.progress(f"converted model holds {m.weight_bytes:,} B, the estimate said "
+                      f"{estimate:,} B: going on")
+      continue
+    gains = {name: _gain(layer, search.densities.get(name, 1.0), options.density_step)
+             for name, layer in search.layers.items() if name not in search.fragile}
+    gains = {name: gain for name, gain in gains.items() if gain > 0}
+    if not gains:
+      return
+    name = max(gains, key=lambda n: (size.layer_bytes(search.layers[n]), gains[n]))
+    start = time.monotonic()
+    snapshot = search.trainer.snapshot()
+    old = search.densities.get(name, 1.0)
+    search.densities[name] = old * options.density_step
+    search.trainer.train(search.densities, options.round_steps)
+    accuracy = search.accuracy()
+    after = search.estimate()
+    kept = accuracy >= floor
+    detail = f"density {old:.3f} -> {search.densities[name]:.3f}"
+    if not kept:
+      search.densities[name] = old
+      search.trainer.restore(snapshot)
+      search.fragile.append(name)
+      detail += ", fragile"
+    search.record("prune", name, detail, estimate, after, accuracy, kept, start)
+
+
+def _finetune(search: _Search, reached: int, before: Measurement) -> Measurement:
+  """Retrains with every density fixed; undone if validation accuracy drops
+  or int8 rounding leaves more non-zeros than the target allows."""
+  options = search.options
+  start = time.monotonic()
+  snapshot, before_accuracy = search.trainer.snapshot(), search.accuracy()
+  search.trainer.train(search.densities, options.final_steps)
+  accuracy = search.accuracy()
+  after = search.calibrate()
+  kept = accuracy >= before_accuracy and after.weight_bytes <= options.target_bytes
+  search.record("finetune", "all", f"{options.final_steps} steps", reached, after.weight_bytes,
+                accuracy, kept, start)
+  if kept:
+    return after
+  search.trainer.restore(snapshot)
+  return search.calibrate()
+
+
+def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
+             y_val: np.ndarray, options: SearchOptions, measure: Measure,
+             progress: Progress) -> SearchResult:
+  """Compresses a float tf_keras model until its stored weights fit
+  options.target_bytes.
+
+  Args:
+    model: the float model (not modified).
+    x_train, y_train: samples to retrain on; x_val, y_val: the validation
+      split that judges every round (never the test split).
+    measure: converts a model for real (int8, sparse formats) and counts it.
+    progress: receives one line per step.
+
+  Returns:
+    The compressed float model (exact zeros where pruned) and the history.
+
+  Raises:
+    TargetNotReached: every layer left is fragile and the model is still
+      above the target; says the smallest size reached and the fragile layers.
+    ConverterError: the model needs more RAM than options.ram_bytes.
+  """
+  import tensorflow as tf
+  import tf_keras
+  tf_keras.utils.set_random_seed(options.seed)
+  tf.config.experimental.enable_op_determinism()  # same seed, same model
+  folded = [f"{bn} -> {layer}" for bn, layer in fold.plan_fold(model).folds.items()]
+  folded_model = fold.fold_batchnorm(model)
+  search = _Search(folded_model, x_train, y_train, x_val, y_val, options, measure, progress)
+  initial = search.calibrate()
+  _check_ram(initial, options)
+  baseline = search.accuracy()
+  floor = baseline - options.max_drop / 100
+  progress(f"start: {initial.weight_bytes:,} B of weights ({initial.file_bytes:,} B file), "
+           f"target {options.target_bytes:,} B; val acc {100 * baseline:.2f}%, floor "
+           f"{100 * floor:.2f}%; {len(search.layers)} prunable layers")
+  separated: List[str] = []
+  if initial.weight_bytes > options.target_bytes and options.separation_energy > 0:
+    separated = _separate(search, baseline)
+  if initial.weight_bytes > options.target_bytes:
+    _prune_rounds(search, floor)
+  reached = search.estimate()
+  if reached > options.target_bytes:
+    raise TargetNotReached(
+        f"--target-kb {options.target_bytes / 1024:g} not reached: the smallest model kept "
+        f"stores {reached:,} B ({_kb(reached)}) of weights at val acc "
+        f"{100 * search.accuracy():.2f}% (floor {100 * floor:.2f}%); fragile layers: "
+        f"{', '.join(search.fragile) or 'none'}; "
+        "raise --target-kb or --max-drop")
+  final = search.calibrate()
+  if search.densities and options.final_steps > 0:
+    final = _finetune(search, reached, final)
+  return SearchResult(
+      model=search.model, baseline_accuracy=baseline, accuracy=search.accuracy(),
+      densities=search.trainer.densities(), fragile=list(search.fragile),
+      history=search.history, folded=folded, separated=separated, measurement=final,
+      initial=initial)

@@ -1,0 +1,58 @@
+"""Stored int8 bytes of a float layer, counted the way the model will hold it.
+
+The search asks this after every round, so it cannot convert the model each
+time; instead it quantizes each kernel as TFLite does (symmetric, one scale
+per output channel, round half away from zero) and asks
+converter/sparse_format for the size of the smallest format. A weight that
+rounds to zero in int8 is a zero the encoder will not store, so it is counted
+here too. The pipeline checks the estimate against the converted model.
+
+Example:
+  layer_bytes(model.get_layer("conv2d"))   # filter bytes + 4 per bias value
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from converter import sparse_format
+from converter.sparsecomp.prune import kernel_of
+
+OP_OF_LAYER = {"Conv2D": "CONV_2D", "DepthwiseConv2D": "DEPTHWISE_CONV_2D",
+               "Dense": "FULLY_CONNECTED"}
+_INT8_MAX = 127
+_BIAS_BYTES = 4
+
+
+def float_rows(layer) -> np.ndarray:
+  """The kernel as TFLite's [F, K] filter rows (docs/sparse.md)."""
+  kernel = np.asarray(kernel_of(layer).numpy(), np.float32)
+  kind = type(layer).__name__
+  if kind == "Conv2D":  # [kh, kw, cin, cout] -> [cout, kh*kw*cin]
+    return kernel.transpose(3, 0, 1, 2).reshape(kernel.shape[3], -1)
+  if kind == "DepthwiseConv2D":  # [kh, kw, cin, m] -> [cin*m, kh*kw]
+    return kernel.reshape(kernel.shape[0] * kernel.shape[1], -1).T
+  return kernel.T  # Dense [in, out] -> [out, in]
+
+
+def quantized_rows(rows: np.ndarray) -> np.ndarray:
+  """Symmetric per-row int8 quantization, as TFLite quantizes filters."""
+  peak = np.max(np.abs(rows), axis=1, keepdims=True)
+  scale = np.where(peak > 0, peak / _INT8_MAX, 1.0)
+  scaled = rows / scale
+  return np.clip(np.sign(scaled) * np.floor(np.abs(scaled) + 0.5), -_INT8_MAX,
+                 _INT8_MAX).astype(np.int8)
+
+
+def layer_bytes(layer) -> int:
+  """Filter bytes in its smallest format plus the int32 bias (TFLite gives
+  every int8 convolution and fully connected op one)."""
+  rows = quantized_rows(float_rows(layer))
+  _, size = sparse_format.best_format(OP_OF_LAYER[type(layer).__name__], rows)
+  return size + _BIAS_BYTES * rows.shape[0]
+
+
+def dense_bytes(layer) -> int:
+  """The layer's bytes with its filter stored dense."""
+  rows = float_rows(layer)
+  return rows.size + _BIAS_BYTES * rows.shape[0]

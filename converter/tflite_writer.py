@@ -1,0 +1,67 @@
+"""Writes an edited .tflite model (schema object API) back to bytes.
+
+The schema's own Pack stores a buffer's bytes with 1-byte alignment, so an
+int32 bias can land at an odd address; the runtime would then copy it into
+the arena (more RAM) and TFLM would read it unaligned. This writer starts
+every constant buffer at a 16-byte boundary of the file, as TFLite's
+converter does.
+
+Example:
+  model = tflite_graph.parse(data)          # schema.ModelT
+  ... edit model ...
+  data = pack(model)
+"""
+
+from __future__ import annotations
+
+import flatbuffers
+
+BUFFER_ALIGNMENT = 16
+
+
+def _schema():
+  from tensorflow.lite.python import schema_py_generated as schema
+  return schema
+
+
+def _aligned_bytes(builder: flatbuffers.Builder, raw: bytes) -> int:
+  builder.StartVector(1, len(raw), BUFFER_ALIGNMENT)
+  builder.head -= len(raw)
+  builder.Bytes[builder.head:builder.head + len(raw)] = raw
+  return builder.EndVector()
+
+
+def _aligned_buffer_type(schema):
+  class AlignedBufferT(schema.BufferT):
+    """A BufferT whose data vector starts at a BUFFER_ALIGNMENT boundary."""
+
+    def Pack(self, builder):  # noqa: N802 (the schema's method name)
+      data = None
+      if self.data is not None and len(self.data):
+        data = _aligned_bytes(builder, bytes(bytearray(self.data)))
+      schema.BufferStart(builder)
+      if data is not None:
+        schema.BufferAddData(builder, data)
+      schema.BufferAddOffset(builder, self.offset)
+      schema.BufferAddSize(builder, self.size)
+      return schema.BufferEnd(builder)
+
+  return AlignedBufferT
+
+
+def pack(model) -> bytes:
+  """The .tflite bytes of a schema.ModelT, constant buffers 16-byte aligned."""
+  schema = _schema()
+  aligned = _aligned_buffer_type(schema)
+  originals = model.buffers
+  model.buffers = []
+  for buffer in originals:
+    copy = aligned()
+    copy.data, copy.offset, copy.size = buffer.data, buffer.offset, buffer.size
+    model.buffers.append(copy)
+  try:
+    builder = flatbuffers.Builder(1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+  finally:
+    model.buffers = originals

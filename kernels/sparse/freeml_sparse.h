@@ -1,0 +1,101 @@
+/*
+ * Shared by the sparse kernels: byte-wise little-endian reads, bit counting
+ * and where a filter's entries start. Private to kernels/sparse/.
+ */
+#ifndef FREEML_KERNELS_SPARSE_FREEML_SPARSE_H_
+#define FREEML_KERNELS_SPARSE_FREEML_SPARSE_H_
+
+#include <stdint.h>
+
+#include "kernels/freeml_arith.h"
+
+/* Little-endian unsigned integer of `bytes` (0 to 4) bytes at p. */
+static inline uint32_t freeml_sparse_uint(const uint8_t *p, int32_t bytes) {
+  uint32_t value = 0;
+  while (bytes > 0) {
+    --bytes;
+    value = (value << 8) | p[bytes];
+  }
+  return value;
+}
+
+static inline uint32_t freeml_sparse_u16(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+
+/* The next 32 positions of a mask row from p: its last word has
+ * `bytes_left` < 4 bytes, the missing ones read as 0. */
+static inline uint32_t freeml_sparse_mask_word(const uint8_t *p,
+                                               int32_t bytes_left) {
+  if (bytes_left >= 4) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+           (uint32_t)p[3] << 24;
+  }
+  return freeml_sparse_uint(p, bytes_left);
+}
+
+static inline int32_t freeml_sparse_popcount(uint32_t x) {
+  x = x - ((x >> 1) & 0x55555555u);
+  x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+  x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+  return (int32_t)((x * 0x01010101u) >> 24);
+}
+
+/* Index of the lowest set bit; x != 0. gcc and clang have an instruction
+ * for it (Cortex-M4: RBIT + CLZ). */
+static inline int32_t freeml_sparse_ctz(uint32_t x) {
+#if defined(__GNUC__)
+  return (int32_t)__builtin_ctz(x);
+#else
+  return freeml_sparse_popcount((x & (0u - x)) - 1u);
+#endif
+}
+
+/* Set bits in bytes [0, n) of p. */
+static inline int32_t freeml_sparse_popcount_bytes(const uint8_t *p,
+                                                   uint32_t n) {
+  int32_t count = 0;
+  uint32_t i;
+  for (i = 0; i < n; i += 4) {
+    count += freeml_sparse_popcount(freeml_sparse_mask_word(
+        p + i, n - i >= 4 ? 4 : (int32_t)(n - i)));
+  }
+  return count;
+}
+
+/* Index of filter f's first entry: read (CSR) or summed over the filters
+ * before it (delta: their counts, bitmask: their set bits). Called once per
+ * tile, for a tile that starts inside a pixel or a batch. */
+static inline int32_t freeml_sparse_first_entry(const freeml_sparse_filter *s,
+                                                int32_t f) {
+  int32_t entry = 0;
+  int32_t k;
+  switch (s->format) {
+    case FREEML_SPARSE_CSR:
+      return (int32_t)freeml_sparse_uint(s->row_start + f * s->row_bytes,
+                                         s->row_bytes);
+    case FREEML_SPARSE_DELTA:
+      for (k = 0; k < f; ++k) {
+        entry += (int32_t)freeml_sparse_u16(s->count + 2 * k);
+      }
+      return entry;
+    default:
+      return freeml_sparse_popcount_bytes(
+          s->mask, (uint32_t)f * (uint32_t)s->mask_bytes);
+  }
+}
+
+/* The loop of both sparse convolutions (delta or bitmask filters, checked
+ * by the caller): output channel oc applies filter oc, of k_h * k_w *
+ * group_c positions, to input channels [ic0, ic0 + group_c) with ic0 =
+ * (oc / filters_per_step) * group_c. CONV_2D: group_c is the filter depth,
+ * filters_per_step the filters per group; DEPTHWISE_CONV_2D: 1 and the
+ * depth multiplier. Tile contract of the public kernels. */
+freeml_status freeml_sparse_conv_core(
+    const freeml_conv_params *params, const freeml_per_channel_quant *quant,
+    const freeml_dims *input_dims, const int8_t *input, int32_t k_w,
+    int32_t group_c, int32_t filters_per_step,
+    const freeml_sparse_filter *filter, const int32_t *bias,
+    const freeml_dims *output_dims, int8_t *output, freeml_tile tile);
+
+#endif /* FREEML_KERNELS_SPARSE_FREEML_SPARSE_H_ */

@@ -1,0 +1,154 @@
+"""python -m converter --target-kb: SparseComp on the bundled digits CNN
+reaches the target, counts it from the emitted buffers, is reproducible, and
+refuses what it cannot do with one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converter import sparse_format, tflite_graph, tflm_oracle
+from converter.ops import builtin_code, op_name
+from converter.tflite_graph import check_int8
+from tests.converter.helpers import DIGITS_H5, assert_refused, run_converter
+from tests.converter.test_sparse_format import decode
+
+TARGET_KB = 8
+# Short rounds keep the test quick; the search itself is what is tested.
+QUICK = ("--round-steps", "60", "--final-steps", "120", "--max-eval", "120")
+
+
+def _compress(out: Path, *extra: str):
+  return run_converter("--in", DIGITS_H5, "--data", "digits", "--target-kb", TARGET_KB,
+                       *QUICK, *extra, "--out", out)
+
+
+@pytest.fixture(scope="module")
+def compressed(tmp_path_factory) -> Path:
+  out = tmp_path_factory.mktemp("sparsecomp")
+  result = _compress(out)
+  assert result.returncode == 0, result.stderr
+  (out / "stderr.txt").write_text(result.stderr)
+  return out
+
+
+def _constant_buffers(model: bytes):
+  root = tflite_graph.parse(model)
+  graph = root.subgraphs[0]
+  return root, graph, {t.buffer for t in graph.tensors if t.buffer > 0
+                       and root.buffers[t.buffer].data is not None}
+
+
+def test_target_is_reached_and_counted_from_the_buffers(compressed):
+  report = json.loads((compressed / "report.json").read_text())
+  model = (compressed / "model.tflite").read_bytes()
+  root, graph, constants = _constant_buffers(model)
+  stored = sum(len(root.buffers[b].data) for b in constants)
+  assert report["model"]["weight_bytes"] == stored <= TARGET_KB * 1024
+  assert report["sparsecomp"]["compressed"]["weight_bytes"] == stored
+  assert report["model"]["file_bytes"] == len(model)
+  by_name = {tflite_graph.tensor_name(t): t for t in graph.tensors}
+  sparse = [s for s in report["storage"] if s["format"] != "dense"]
+  assert sparse, report["storage"]
+  for s in report["storage"]:
+    assert len(root.buffers[by_name[s["tensor"]].buffer].data) == s["stored_bytes"]
+  c = report["sparsecomp"]
+  assert c["x_float32"] == pytest.approx(c["source_float32_bytes"] / stored)
+  assert c["dense_int8"]["weight_bytes"] > stored
+
+
+def test_every_round_is_reported_and_printed(compressed):
+  report = json.loads((compressed / "report.json").read_text())
+  rounds = report["sparsecomp"]["rounds"]
+  assert rounds and [r["index"] for r in rounds] == list(range(1, len(rounds) + 1))
+  stderr = (compressed / "stderr.txt").read_text()
+  for r in rounds:
+    assert f"round {r['index']} {r['kind']} {r['layer']}" in stderr
+  kept = [r for r in rounds if r["kind"] == "prune" and r["kept"]]
+  assert kept and all(r["accuracy"] >= _floor(report) for r in kept)
+  assert "## SparseComp" in (compressed / "report.md").read_text()
+
+
+def _floor(report) -> float:
+  c = report["sparsecomp"]
+  return c["validation_accuracy_before"] - 0.01  # --max-drop 1.0 point
+
+
+def test_reference_is_builtin_dense_with_the_same_weights(compressed):
+  model = (compressed / "model.tflite").read_bytes()
+  reference = (compressed / "reference.tflite").read_bytes()
+  reference_graph = check_int8(reference)
+  assert not any(layer.op.startswith("FREEML_") for layer in reference_graph.layers)
+  tflm_oracle.arena_bytes(reference)  # stock TFLM prepares it
+  ref_root, ref_graph, _ = _constant_buffers(reference)
+  root, graph, _ = _constant_buffers(model)
+  sparse_ops = 0
+  for op, ref_op in zip(graph.operators, ref_graph.operators, strict=True):
+    opcode = root.operatorCodes[op.opcodeIndex]
+    if not opcode.customCode:
+      continue
+    sparse_ops += 1
+    name = op_name(builtin_code(ref_root.operatorCodes[ref_op.opcodeIndex]))
+    assert sparse_format.CUSTOM_OPS[name] == opcode.customCode.decode()
+    dense = np.frombuffer(bytes(ref_root.buffers[ref_graph.tensors[ref_op.inputs[1]].buffer].data),
+                          np.int8).reshape(ref_graph.tensors[ref_op.inputs[1]].shape)
+    rows = sparse_format.filter_rows(name, dense)
+    options = np.frombuffer(bytes(op.customOptions), "<i4")
+    blob = bytes(root.buffers[graph.tensors[op.inputs[1]].buffer].data)
+    np.testing.assert_array_equal(decode(options[1], blob, *rows.shape, options[2]), rows)
+  assert sparse_ops > 0
+
+
+def test_runtime_on_the_sparse_model_equals_tflm_on_the_reference(compressed):
+  e = json.loads((compressed / "report.json").read_text())["evaluation"]
+  assert e["tflm_compared"] == e["samples"] == 120
+  assert e["tflm_identical"] == e["tflm_compared"]
+
+
+def test_the_same_seed_gives_the_same_model(compressed, tmp_path):
+  result = _compress(tmp_path)
+  assert result.returncode == 0, result.stderr
+  assert (tmp_path / "model.tflite").read_bytes() == (compressed / "model.tflite").read_bytes()
+
+
+def test_an_unreachable_target_fails_with_the_smallest_size_and_the_fragile_layers(tmp_path):
+  result = run_converter("--in", DIGITS_H5, "--data", "digits", "--target-kb", "0.5",
+                         "--max-drop", "0", "--round-steps", "20", "--separation-energy", "0",
+                         "--out", tmp_path)
+  line = assert_refused(result, tmp_path, "--target-kb 0.5 not reached", "smallest model kept",
+                        "fragile layers:")
+  assert "fragile layers: none" not in line
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (("--target-kb", "0"), ("--target-kb must be > 0, got 0",)),
+    (("--target-kb", "-3"), ("--target-kb must be > 0, got -3",)),
+    (("--target-kb", "4", "--ram-kb", "0"), ("--ram-kb must be > 0",)),
+    (("--target-kb", "4", "--max-drop", "-1"), ("--max-drop must be >= 0",)),
+])
+def test_bad_settings_are_refused(tmp_path, args, fragments):
+  result = run_converter("--in", DIGITS_H5, "--data", "digits", *args, "--out", tmp_path)
+  assert_refused(result, tmp_path, *fragments)
+
+
+def test_no_data_is_refused(tmp_path):
+  result = run_converter("--in", DIGITS_H5, "--target-kb", "4", "--out", tmp_path)
+  assert_refused(result, tmp_path, "needs --data")
+
+
+def test_an_int8_tflite_cannot_be_retrained(tmp_path, compressed):
+  result = run_converter("--in", compressed / "reference.tflite", "--data", "digits",
+                         "--target-kb", "4", "--out", tmp_path)
+  assert_refused(result, tmp_path, "--target-kb retrains the float model")
+
+
+def test_data_of_the_wrong_shape_is_refused(tmp_path):
+  data = tmp_path / "wrong.npz"
+  np.savez(data, x=np.zeros((50, 5, 5), np.float32), y=np.zeros(50, np.int64))
+  result = run_converter("--in", DIGITS_H5, "--data", data, "--target-kb", "4",
+                         "--out", tmp_path / "out")
+  assert_refused(result, tmp_path / "out", "gives samples of shape (5, 5)",
+                 "the model takes (8, 8, 1)")
