@@ -30,8 +30,8 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string(
     "in", None,
     "Model to convert (required; default: none): a Keras HDF5 file (.h5, Sequential or "
-    "functional), a SavedModel folder, or an int8 .tflite (checked and passed through "
-    "unchanged).")
+    "functional), a SavedModel folder, or an int8 .tflite (checked and passed through; "
+    "filters with enough zeros are stored sparse).")
 flags.DEFINE_string(
     "out", None,
     "Output folder (required; default: none), created if missing. Receives model.tflite, "

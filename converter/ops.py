@@ -17,6 +17,8 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from converter import sparse_format
+
 Shape = Tuple[int, ...]
 MacCounter = Callable[[Sequence[Shape], Sequence[Shape]], int]
 
@@ -84,9 +86,9 @@ REGISTRY: Dict[int, OpSpec] = dict(_SPECS)
 # Builtin op code -> name, for every op the runtime runs.
 SUPPORTED_OPS: Dict[int, str] = {code: spec.name for code, spec in REGISTRY.items()}
 
-# Custom ops (code CUSTOM) the runtime runs, by custom_code (docs/sparse.md).
-SUPPORTED_CUSTOM_OPS: Tuple[str, ...] = (
-    "FREEML_SPARSE_CONV_2D", "FREEML_SPARSE_DEPTHWISE_CONV_2D", "FREEML_SPARSE_FULLY_CONNECTED")
+# Custom ops (code CUSTOM) the runtime runs, by custom_code: the sparse
+# twins of the weighted builtin ops (docs/sparse.md).
+SUPPORTED_CUSTOM_OPS: Tuple[str, ...] = tuple(sparse_format.CUSTOM_OPS.values())
 
 # Ops allowed to read or write float tensors: the float edges of a model with
 # float input or output around an int8 body.

@@ -282,7 +282,7 @@ def _sparse_custom_name(code: int, opcode) -> Optional[str]:
   if code != ops.CUSTOM or not opcode.customCode:
     return None
   name = opcode.customCode.decode("utf-8", "replace")
-  return name if name in sparse_format.CUSTOM_OPS.values() else None
+  return name if name in ops.SUPPORTED_CUSTOM_OPS else None
 
 
 def _sparse_facts(custom: str, op, inputs: List[int], out_shapes, root, shape) -> Tuple[int, int]:
@@ -305,7 +305,7 @@ def _sparse_facts(custom: str, op, inputs: List[int], out_shapes, root, shape) -
 
 def supported_op_names() -> frozenset:
   """Every op name the runtime runs: the builtin ones and the sparse custom ops."""
-  return frozenset(ops.SUPPORTED_OPS.values()) | frozenset(sparse_format.CUSTOM_OPS.values())
+  return frozenset(ops.SUPPORTED_OPS.values()) | frozenset(ops.SUPPORTED_CUSTOM_OPS)
 
 
 def describe_op(layer: LayerInfo, keras: Optional[KerasLayers] = None) -> str:

@@ -152,3 +152,9 @@ def test_data_of_the_wrong_shape_is_refused(tmp_path):
                          "--out", tmp_path / "out")
   assert_refused(result, tmp_path / "out", "gives samples of shape (5, 5)",
                  "the model takes (8, 8, 1)")
+
+
+def test_a_model_above_the_ram_limit_is_refused(tmp_path):
+  result = run_converter("--in", DIGITS_H5, "--data", "digits", "--target-kb", "4",
+                         "--ram-kb", "1", "--out", tmp_path)
+  assert_refused(result, tmp_path, "B of runtime RAM, more than --ram-kb (1,024 B)")
