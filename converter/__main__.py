@@ -77,6 +77,10 @@ flags.DEFINE_integer("round-steps", 300,
 flags.DEFINE_integer("final-steps", 600,
                      "SparseComp: optimizer steps of the last retraining, densities fixed.")
 flags.DEFINE_float(
+    "learning-rate", 2e-4,
+    "SparseComp: Adam's learning rate at the start of each retraining; it decays to 0 "
+    "(cosine) by the round's end.")
+flags.DEFINE_float(
     "separation-energy", 0.9,
     "SparseComp layer separation: keep the fewest singular values whose squares sum to this "
     "fraction of the total (0: no separation).")
@@ -147,6 +151,7 @@ def main(argv: List[str]) -> int:
         target_kb=FLAGS["target-kb"].value, max_drop=FLAGS["max-drop"].value,
         seed=FLAGS.seed, ram_kb=FLAGS["ram-kb"].value,
         round_steps=FLAGS["round-steps"].value, final_steps=FLAGS["final-steps"].value,
+        learning_rate=FLAGS["learning-rate"].value,
         separation_energy=FLAGS["separation-energy"].value))
   except ConverterError as e:
     _fail(" ".join(str(e).split()))  # one line, whatever the message held

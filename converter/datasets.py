@@ -191,7 +191,7 @@ def _decode_jpegs(blob: np.ndarray, offsets: np.ndarray, indexes: np.ndarray) ->
                    for i in indexes]).astype(np.float32)
 
 
-def load_cifar10(calibration_size: int = 2000, validation_size: int = 1000,
+def load_cifar10(calibration_size: int = 2000, validation_size: int = 5000,
                  training: bool = False) -> Dataset:
   """CIFAR-10: x (N, 32, 32, 3) float32 pixels in 0..255, the range the
   MLPerf Tiny ResNet-8 (ic_resnet8.h5) takes.

@@ -49,7 +49,8 @@ class Options:
     report's plan (freeml_run --nvm takes the same flags).
   target_kb: run SparseComp until the stored weights fit this many KB
     (1024 B); None leaves the weights as they are.
-  max_drop, seed, ram_kb, round_steps, final_steps, separation_energy: the
+  max_drop, seed, ram_kb, round_steps, final_steps, learning_rate,
+    separation_energy: the
     search's settings (see converter/sparsecomp/search.py, SearchOptions).
   """
   model_path: Path
@@ -66,6 +67,7 @@ class Options:
   ram_kb: Optional[float] = None
   round_steps: int = 300
   final_steps: int = 600
+  learning_rate: float = 2e-4
   separation_energy: float = 0.9
 
 
@@ -101,6 +103,8 @@ def _check_search_options(options: Options) -> None:
   if options.round_steps <= 0 or options.final_steps < 0:
     raise ConverterError(f"--round-steps must be > 0 and --final-steps >= 0, got "
                          f"{options.round_steps} and {options.final_steps}")
+  if not options.learning_rate > 0:
+    raise ConverterError(f"--learning-rate must be > 0, got {options.learning_rate:g}")
   if not 0 <= options.separation_energy <= 1:
     raise ConverterError(f"--separation-energy must be in [0, 1] (0: no separation), got "
                          f"{options.separation_energy:g}")
@@ -225,7 +229,7 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
       target_bytes=int(options.target_kb * 1024), max_drop=options.max_drop, seed=options.seed,
       ram_bytes=None if options.ram_kb is None else int(options.ram_kb * 1024),
       round_steps=options.round_steps, final_steps=options.final_steps,
-      separation_energy=options.separation_energy)
+      learning_rate=options.learning_rate, separation_energy=options.separation_energy)
   progress(f"SparseComp: retraining on {len(x_train):,} samples, judging on {len(x_val):,} "
            "validation samples")
   start = time.monotonic()

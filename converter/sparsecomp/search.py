@@ -51,7 +51,7 @@ class SearchOptions:
   round_steps: int = 300
   final_steps: int = 600
   batch_size: int = 64
-  learning_rate: float = 5e-4
+  learning_rate: float = 2e-4
   density_step: float = 0.6
   separation_energy: float = 0.9
   max_rounds: int = 200
@@ -122,9 +122,14 @@ class _Search:
     self.history: List[Round] = []
     self.densities: Dict[str, float] = {}
     self.fragile: List[str] = []
-    self._set_model(model)
+    self._other_bytes = 0
+    self.set_model(model)
 
-  def _set_model(self, model) -> None:
+  def set_model(self, model, other_bytes: Optional[int] = None) -> None:
+    """Switches to another model (a separation or its undoing); other_bytes
+    re-anchors the estimate when known, else calibrate() must run."""
+    if other_bytes is not None:
+      self._other_bytes = other_bytes
     config = prune.TrainConfig(self.options.batch_size, self.options.learning_rate,
                                self.options.seed)
     self.model = model
@@ -137,6 +142,11 @@ class _Search:
     self._other_bytes = m.weight_bytes - sum(size.layer_bytes(layer)
                                              for layer in self.layers.values())
     return m
+
+  @property
+  def other_bytes(self) -> int:
+    """Stored bytes outside the prunable layers' filters and biases."""
+    return self._other_bytes
 
   def estimate(self) -> int:
     return self._other_bytes + sum(size.layer_bytes(layer) for layer in self.layers.values())
@@ -171,9 +181,9 @@ def _separate(search: _Search, accuracy: float) -> List[str]:
     name = plan.layer
     start = time.monotonic()
     before = search.estimate()
-    saved_model, saved_other = search.model, search._other_bytes
+    saved_model, saved_other = search.model, search.other_bytes
     new_model, _ = separation.separate(search.model, [name], options.separation_energy)
-    search._set_model(new_model)
+    search.set_model(new_model)
     search.trainer.train({}, options.round_steps)
     new_accuracy = search.accuracy()
     m = search.calibrate()
@@ -187,8 +197,7 @@ def _separate(search: _Search, accuracy: float) -> List[str]:
       search.record("separate", name, detail, before, search.estimate(), new_accuracy, True, start)
     else:
       after = search.estimate()
-      search._set_model(saved_model)
-      search._other_bytes = saved_other
+      search.set_model(saved_model, saved_other)
       search.record("separate", name, detail, before, after, new_accuracy, False, start)
   return separated
 
