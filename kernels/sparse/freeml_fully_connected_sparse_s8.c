@@ -1,5 +1,19 @@
 #include "kernels/sparse/freeml_sparse.h"
 
+/* The sum of the products of the set bits of `bits` with x[bit], of
+ * values from *v on (moved past them). */
+FREEML_SPARSE_INLINE int32_t word_sum(uint32_t bits, const int8_t *x,
+                                      int32_t input_offset, const int8_t **v,
+                                      int32_t acc) {
+  const int8_t *value = *v;
+  while (bits != 0) {
+    acc += *value++ * (x[freeml_sparse_ctz(bits)] + input_offset);
+    bits &= bits - 1u;
+  }
+  *v = value;
+  return acc;
+}
+
 /* The int32 sum of filter f's products with x; its entries start at
  * *entry, which is moved past them. */
 static int32_t filter_sum(const freeml_sparse_filter *s, int32_t f,
@@ -9,8 +23,10 @@ static int32_t filter_sum(const freeml_sparse_filter *s, int32_t f,
   int32_t e = *entry;
   int32_t acc = 0;
   if (s->format == FREEML_SPARSE_CSR) {
-    const int32_t end = (int32_t)freeml_sparse_uint(
-        s->row_start + (f + 1) * s->row_bytes, s->row_bytes);
+    const int32_t end =
+        s->row_bytes == 2
+            ? (int32_t)freeml_sparse_u16(s->row_start + 2 * (f + 1))
+            : (int32_t)freeml_sparse_uint(s->row_start + 4 * (f + 1), 4);
     if (s->column_bytes == 1) {
       for (; e < end; ++e) acc += values[e] * (x[s->column[e]] + input_offset);
     } else {
@@ -20,16 +36,20 @@ static int32_t filter_sum(const freeml_sparse_filter *s, int32_t f,
       }
     }
   } else {
+    /* Whole words of positions < K, then the rest (at most 4 bytes). */
     const uint8_t *row = s->mask + f * s->mask_bytes;
-    int32_t byte;
-    for (byte = 0; byte < s->mask_bytes; byte += 4) {
-      uint32_t bits = freeml_sparse_mask_word(row + byte, s->mask_bytes - byte);
-      while (bits != 0) {
-        acc += values[e++] *
-               (x[byte * 8 + freeml_sparse_ctz(bits)] + input_offset);
-        bits &= bits - 1u;
-      }
+    const uint8_t *end = row + 4 * (s->filter_size / 32);
+    const int32_t rest = s->mask_bytes - (int32_t)(end - row);
+    const int8_t *v = values + e;
+    for (; row != end; row += 4, x += 32) {
+      const uint32_t bits = freeml_sparse_mask_word(row, 4);
+      if (bits != 0) acc = word_sum(bits, x, input_offset, &v, acc);
     }
+    if (rest != 0) {
+      acc = word_sum(freeml_sparse_mask_word(row, rest), x, input_offset, &v,
+                     acc);
+    }
+    e = (int32_t)(v - values);
   }
   *entry = e;
   return acc;
@@ -40,6 +60,7 @@ freeml_status freeml_fully_connected_sparse_s8(
     int32_t batches, int32_t accum_depth, int32_t out_units,
     const int8_t *input, const freeml_sparse_filter *filter,
     const int32_t *bias, int8_t *output, freeml_tile tile) {
+  freeml_sparse_output out;
   int32_t i, b, o, entry;
   if (!freeml_tile_valid(tile, (int64_t)batches * out_units) ||
       params->filter_offset != 0 ||
@@ -49,19 +70,16 @@ freeml_status freeml_fully_connected_sparse_s8(
     return FREEML_ERR_ARG;
   }
   if (tile.start == tile.end) return FREEML_OK;
+  out = freeml_sparse_output_of(bias, quant, params->output_offset,
+                                params->activation);
   b = tile.start / out_units;
   o = tile.start % out_units;
   entry = freeml_sparse_first_entry(filter, o);
   for (i = tile.start; i < tile.end; ++i) {
-    const int32_t q = params->per_channel ? o : 0;
-    int32_t acc = filter_sum(filter, o, input + (int64_t)b * accum_depth,
-                             params->input_offset, &entry);
-    int32_t y;
-    if (bias != 0) acc += bias[o];
-    y = freeml_mbqm(acc, quant->multiplier[q], quant->shift[q]);
-    output[i - tile.start] = (int8_t)freeml_offset_clamp(
-        y, params->output_offset, params->activation.min,
-        params->activation.max);
+    const int32_t acc = filter_sum(filter, o, input + b * accum_depth,
+                                   params->input_offset, &entry);
+    output[i - tile.start] =
+        freeml_sparse_output_byte(&out, acc, o, params->per_channel ? o : 0);
     if (++o == out_units) {
       o = 0;
       entry = 0;

@@ -1,6 +1,7 @@
 /*
- * Shared by the sparse kernels: byte-wise little-endian reads, bit counting
- * and where a filter's entries start. Private to kernels/sparse/.
+ * Shared by the sparse kernels: byte-wise little-endian reads, bit counting,
+ * where a filter's entries start and how a sum becomes an output byte.
+ * Private to kernels/sparse/.
  */
 #ifndef FREEML_KERNELS_SPARSE_FREEML_SPARSE_H_
 #define FREEML_KERNELS_SPARSE_FREEML_SPARSE_H_
@@ -8,6 +9,23 @@
 #include <stdint.h>
 
 #include "kernels/freeml_arith.h"
+
+/* FREEML_SPARSE_INLINE: for helpers whose callers pass a constant flag
+ * (such as "no tap is padded"): each call compiles to its own loop without
+ * the tests the flag rules out. FREEML_SPARSE_NOINLINE: for the functions
+ * that hold those loops, so each gets the registers to itself.
+ * FREEML_SPARSE_RARELY: a test that is seldom true (a filter's walk moving
+ * to its next kernel tap), so that the compiler keeps the registers for
+ * the loop around it. */
+#if defined(__GNUC__)
+#define FREEML_SPARSE_INLINE static inline __attribute__((always_inline))
+#define FREEML_SPARSE_NOINLINE static __attribute__((noinline))
+#define FREEML_SPARSE_RARELY(x) __builtin_expect((x), 0)
+#else
+#define FREEML_SPARSE_INLINE static inline
+#define FREEML_SPARSE_NOINLINE static
+#define FREEML_SPARSE_RARELY(x) (x)
+#endif
 
 /* Little-endian unsigned integer of `bytes` (0 to 4) bytes at p. */
 static inline uint32_t freeml_sparse_uint(const uint8_t *p, int32_t bytes) {
@@ -85,12 +103,52 @@ static inline int32_t freeml_sparse_first_entry(const freeml_sparse_filter *s,
   }
 }
 
-/* The loop of both sparse convolutions (delta or bitmask filters, checked
- * by the caller): output channel oc applies filter oc, of k_h * k_w *
- * group_c positions, to input channels [ic0, ic0 + group_c) with ic0 =
+static inline int32_t freeml_sparse_saturate(int64_t x) {
+  return x < INT32_MIN ? INT32_MIN : (x > INT32_MAX ? INT32_MAX : (int32_t)x);
+}
+
+/* How an output's int32 sum becomes its byte, as in the dense kernels. */
+typedef struct {
+  const int32_t *bias; /* 0 if none */
+  const int32_t *multiplier;
+  const int32_t *shift;
+  int32_t output_offset;
+  int32_t min, max; /* the activation's bounds less output_offset */
+} freeml_sparse_output;
+
+static inline freeml_sparse_output freeml_sparse_output_of(
+    const int32_t *bias, const freeml_per_channel_quant *quant,
+    int32_t output_offset, freeml_activation activation) {
+  freeml_sparse_output o;
+  o.bias = bias;
+  o.multiplier = quant->multiplier;
+  o.shift = quant->shift;
+  o.output_offset = output_offset;
+  /* clamp(y + offset, min, max) is clamp(y, min - offset, max - offset) +
+   * offset, with no 64-bit sum per output (a bound past int32 is one no
+   * int32 y passes, so saturating it changes nothing). */
+  o.min = freeml_sparse_saturate((int64_t)activation.min - output_offset);
+  o.max = freeml_sparse_saturate((int64_t)activation.max - output_offset);
+  return o;
+}
+
+/* The byte of an output of channel c (bias c) whose quantization is q. */
+static inline int8_t freeml_sparse_output_byte(const freeml_sparse_output *o,
+                                               int32_t acc, int32_t c,
+                                               int32_t q) {
+  if (o->bias != 0) acc += o->bias[c];
+  return (int8_t)(freeml_clamp(freeml_mbqm(acc, o->multiplier[q], o->shift[q]),
+                               o->min, o->max) +
+                  o->output_offset);
+}
+
+/* Both sparse convolutions (delta or bitmask filters, checked by the
+ * caller): output channel oc applies filter oc, of k_h * k_w * group_c
+ * positions, to input channels [ic0, ic0 + group_c) with ic0 =
  * (oc / filters_per_step) * group_c. CONV_2D: group_c is the filter depth,
  * filters_per_step the filters per group; DEPTHWISE_CONV_2D: 1 and the
- * depth multiplier. Tile contract of the public kernels. */
+ * depth multiplier. Tile contract of the public kernels. Uses about 700
+ * bytes of stack on the Cortex-M4, a table of kernel taps the most. */
 freeml_status freeml_sparse_conv_core(
     const freeml_conv_params *params, const freeml_per_channel_quant *quant,
     const freeml_dims *input_dims, const int8_t *input, int32_t k_w,
