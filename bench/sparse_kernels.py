@@ -108,7 +108,7 @@ def entry_positions(code: int, rows: np.ndarray) -> List[np.ndarray]:
 # Per op, the kernel's work beside the entries that varies with the pattern
 # of the non-zeros (kernels/sparse/), counted by entry_counts as side steps.
 SIDE_STEPS = {
-    "CONV_2D": "entries that move the window to a new kernel tap (seek_tap)",
+    "CONV_2D": "entries that move the window to a new kernel tap",
     "DEPTHWISE_CONV_2D": "taps the window carries over, up to the filter's last entry",
     "FULLY_CONNECTED": "non-empty 32-position mask words (bitmask only)",
 }

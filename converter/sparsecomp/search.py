@@ -104,6 +104,10 @@ Measure = Callable[[object], Measurement]
 Progress = Callable[[str], None]
 
 
+# The mildest cut a round tries before its layer is called fragile.
+_LAST_STEP = 0.9
+
+
 class TargetNotReached(ConverterError):
   """The search ran out of non-fragile layers above the target."""
 
@@ -215,8 +219,17 @@ def _gain(layer, density: float, step: float) -> int:
     prune.kernel_of(layer).assign(saved)
 
 
+def _gentler(step: float) -> float:
+  """The step after a failed round: half the cut (0.6 -> 0.8 -> 0.9)."""
+  return 1 - (1 - step) / 2
+
+
 def _prune_rounds(search: _Search, floor: float) -> None:
+  """Rounds until the target holds or every layer is fragile. A layer whose
+  round fails is retried later with half the cut, down to a tenth; when even
+  that costs too much accuracy it is fragile."""
   options = search.options
+  steps = {name: options.density_step for name in search.layers}
   while len(search.history) < options.max_rounds:
     estimate = search.estimate()
     if estimate <= options.target_bytes:
@@ -226,7 +239,7 @@ def _prune_rounds(search: _Search, floor: float) -> None:
       search.progress(f"converted model holds {m.weight_bytes:,} B, the estimate said "
                       f"{estimate:,} B: going on")
       continue
-    gains = {name: _gain(layer, search.densities.get(name, 1.0), options.density_step)
+    gains = {name: _gain(layer, search.densities.get(name, 1.0), steps[name])
              for name, layer in search.layers.items() if name not in search.fragile}
     gains = {name: gain for name, gain in gains.items() if gain > 0}
     if not gains:
@@ -235,7 +248,7 @@ def _prune_rounds(search: _Search, floor: float) -> None:
     start = time.monotonic()
     snapshot = search.trainer.snapshot()
     old = search.densities.get(name, 1.0)
-    search.densities[name] = old * options.density_step
+    search.densities[name] = old * steps[name]
     search.trainer.train(search.densities, options.round_steps)
     accuracy = search.accuracy()
     after = search.estimate()
@@ -244,8 +257,12 @@ def _prune_rounds(search: _Search, floor: float) -> None:
     if not kept:
       search.densities[name] = old
       search.trainer.restore(snapshot)
-      search.fragile.append(name)
-      detail += ", fragile"
+      if steps[name] < _LAST_STEP:
+        steps[name] = _gentler(steps[name])
+        detail += f", next cut x{steps[name]:.2f}"
+      else:
+        search.fragile.append(name)
+        detail += ", fragile"
     search.record("prune", name, detail, estimate, after, accuracy, kept, start)
 
 
