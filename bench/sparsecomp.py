@@ -1,0 +1,195 @@
+"""Benchmark: SparseComp's stored size against test accuracy, at several
+targets, for the CIFAR-10 "S" network of the FreeML paper, the MLPerf Tiny
+ResNet-8 (CIFAR-10) and DS-CNN (speech commands); beside them the same model
+dense int8 and with TFLM's own compression (weight clustering + LUT at 4 and
+2 bits, bench/tflm_lut.py).
+
+Every SparseComp point is `python -m converter --target-kb N` run through the
+same pipeline (converter.pipeline.convert), so its bytes are the emitted
+model's and its accuracy is the int8 model run by the FreeML runtime on the
+test split (TFLM agrees byte for byte on reference.tflite; counted too).
+
+  FREEML_DATA_DIR=../shared/datasets .venv/bin/python bench/sparsecomp.py \\
+      [--models s,ic,kws] [--round-steps 300] [--max-eval -1]
+
+The S network is trained by bench/cifar_s_net.py (out/bench/cifar_s.h5).
+Long: hours for all three models on two cores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from absl import app, flags
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import REPO, SHARED, print_table  # noqa: E402
+from converter.errors import ConverterError  # noqa: E402
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchModel:
+  path: Path
+  data: str
+  targets_kb: Sequence[float]
+
+
+BENCH_MODELS: Dict[str, BenchModel] = {
+    # float32 929,320 B: 95x smaller is 9.55 KB.
+    "s": BenchModel(REPO / "out" / "bench" / "cifar_s.h5", "cifar10", (48, 24, 16, 12, 9.5)),
+    "ic": BenchModel(SHARED / "models" / "ic_resnet8.h5", "cifar10", (48, 32, 24, 16)),
+    "kws": BenchModel(SHARED / "models" / "kws_dscnn.h5", "speech_commands", (16, 12, 8)),
+}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", list(BENCH_MODELS), "Models: " + ", ".join(BENCH_MODELS))
+flags.DEFINE_list("targets", [], "Override the targets of every model (KB), e.g. 24,12.")
+flags.DEFINE_integer("round-steps", 300, "SparseComp optimizer steps per round.")
+flags.DEFINE_integer("final-steps", 1500, "SparseComp optimizer steps of the last retraining.")
+flags.DEFINE_float("max-drop", 1.0, "SparseComp's allowed validation accuracy drop (points).")
+flags.DEFINE_integer("max-eval", -1, "Test samples to evaluate (-1: the whole test split).")
+flags.DEFINE_list("lut-bits", ["4", "2"], "TFLM LUT index widths to compare (empty: none).")
+flags.DEFINE_integer("lut-finetune-steps", 1500, "Fine-tuning steps after clustering.")
+flags.DEFINE_string("out", str(REPO / "out" / "bench" / "sparsecomp"), "Output folder.")
+
+
+@dataclasses.dataclass
+class Point:
+  """One model variant: its bytes and int8 test accuracy."""
+  model: str
+  variant: str
+  weight_bytes: Optional[int]
+  file_bytes: Optional[int]
+  accuracy: Optional[float]
+  float32_bytes: int
+  note: str = ""
+
+
+def _convert(name: str, spec: BenchModel, out: Path, target_kb: Optional[float]):
+  from converter.pipeline import Options, convert
+  return convert(Options(
+      model_path=spec.path, out_dir=out, data=spec.data, max_eval=FLAGS["max-eval"].value,
+      target_kb=target_kb, max_drop=FLAGS["max-drop"].value,
+      round_steps=FLAGS["round-steps"].value, final_steps=FLAGS["final-steps"].value))
+
+
+def _float32_bytes(path: Path) -> int:
+  import tf_keras
+  return 4 * int(tf_keras.models.load_model(path, compile=False).count_params())
+
+
+def _point(name: str, variant: str, report: dict, float32_bytes: int) -> Point:
+  e = report["evaluation"]
+  note = ""
+  if e and e["tflm_compared"]:
+    note = f"TFLM identical {e['tflm_identical']}/{e['tflm_compared']}"
+  return Point(name, variant, report["model"]["weight_bytes"], report["model"]["file_bytes"],
+               e["int8_accuracy"] if e else None, float32_bytes, note)
+
+
+def _lut_points(name: str, spec: BenchModel, float32_bytes: int) -> List[Point]:
+  from bench import tflm_lut
+  from converter import datasets
+  points = []
+  dataset = datasets.load(spec.data, training=True)
+  import tf_keras
+  for bits in (int(b) for b in FLAGS["lut-bits"].value):
+    model = tf_keras.models.load_model(spec.path, compile=False)
+    result = tflm_lut.lut_baseline(model, dataset, bits, FLAGS["lut-finetune-steps"].value,
+                                   seed=0, max_eval=FLAGS["max-eval"].value)
+    points.append(Point(name, f"TFLM LUT {bits}-bit", result.weight_bytes, result.file_bytes,
+                        result.test_accuracy, float32_bytes,
+                        f"arena {result.arena_bytes:,} B"))
+  return points
+
+
+def _bench_model(name: str, spec: BenchModel, out: Path) -> List[Point]:
+  float32_bytes = _float32_bytes(spec.path)
+  points = [_point(name, "dense int8", _convert(name, spec, out / f"{name}-dense", None),
+                   float32_bytes)]
+  targets = [float(t) for t in FLAGS.targets] or list(spec.targets_kb)
+  for kb in targets:
+    start = time.monotonic()
+    try:
+      report = _convert(name, spec, out / f"{name}-{kb:g}kb", kb)
+      point = _point(name, f"SparseComp {kb:g} KB", report, float32_bytes)
+      point.note += f"; {time.monotonic() - start:.0f} s"
+    except ConverterError as e:
+      point = Point(name, f"SparseComp {kb:g} KB", None, None, None, float32_bytes, str(e))
+    points.append(point)
+    print(f"[bench] {name} {kb:g} KB: {point}", file=sys.stderr, flush=True)
+  return points + _lut_points(name, spec, float32_bytes)
+
+
+def _equal_accuracy(points: List[Point]) -> List[str]:
+  """For each LUT point, the smallest SparseComp model at least as accurate."""
+  lines = []
+  sparse = [p for p in points if p.variant.startswith("SparseComp") and p.accuracy is not None]
+  for lut in (p for p in points if p.variant.startswith("TFLM LUT")):
+    better = [p for p in sparse if p.accuracy >= lut.accuracy]
+    if not better:
+      lines.append(f"{lut.model}: no SparseComp point reaches {lut.variant}'s accuracy "
+                   f"{100 * lut.accuracy:.2f}%")
+      continue
+    best = min(better, key=lambda p: p.file_bytes)
+    lines.append(f"{lut.model}: {best.variant} ({100 * best.accuracy:.2f}%) is "
+                 f"{lut.file_bytes / best.file_bytes:.2f}x smaller in file bytes and "
+                 f"{lut.weight_bytes / best.weight_bytes:.2f}x in weight bytes than "
+                 f"{lut.variant} ({100 * lut.accuracy:.2f}%)")
+  return lines
+
+
+def _row(p: Point, dense: Point) -> Dict[str, object]:
+  def ratio(a: Optional[int], b: Optional[int]) -> str:
+    return f"{a / b:.1f}x" if a and b else "-"
+  return {
+      "model": p.model, "variant": p.variant,
+      "weights B": f"{p.weight_bytes:,}" if p.weight_bytes else "-",
+      "file B": f"{p.file_bytes:,}" if p.file_bytes else "-",
+      "x f32 (weights)": ratio(p.float32_bytes, p.weight_bytes),
+      "x f32 (file)": ratio(p.float32_bytes, p.file_bytes),
+      "x dense int8 (weights)": ratio(dense.weight_bytes, p.weight_bytes),
+      "test acc": f"{100 * p.accuracy:.2f}%" if p.accuracy is not None else "-",
+      "vs dense": (f"{100 * (p.accuracy - dense.accuracy):+.2f}" if p.accuracy is not None
+                   and dense.accuracy is not None else "-"),
+      "note": p.note,
+  }
+
+
+def main(argv: List[str]) -> None:
+  del argv
+  from converter.native_output import import_tensorflow_quietly
+  import_tensorflow_quietly()
+  out = Path(FLAGS.out)
+  out.mkdir(parents=True, exist_ok=True)
+  points: List[Point] = []
+  for name in FLAGS.models:
+    spec = BENCH_MODELS[name]
+    if not spec.path.exists():
+      hint = ("train it: .venv/bin/python bench/cifar_s_net.py" if name == "s"
+              else f"set FREEML_SHARED_DIR ({SHARED})")
+      print(f"skipping {name}: {spec.path} not found ({hint})", file=sys.stderr)
+      continue
+    points += _bench_model(name, spec, out)
+  rows = []
+  for name in dict.fromkeys(p.model for p in points):
+    model_points = [p for p in points if p.model == name]
+    dense = next(p for p in model_points if p.variant == "dense int8")
+    rows += [_row(p, dense) for p in model_points]
+  print_table(rows)
+  print()
+  for name in dict.fromkeys(p.model for p in points):
+    for line in _equal_accuracy([p for p in points if p.model == name]):
+      print(line)
+  (out / "results.json").write_text(json.dumps([dataclasses.asdict(p) for p in points],
+                                               indent=2) + "\n")
+
+
+if __name__ == "__main__":
+  app.run(main)
