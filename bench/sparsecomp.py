@@ -54,7 +54,9 @@ flags.DEFINE_integer("round-steps", 300, "SparseComp optimizer steps per round."
 flags.DEFINE_integer("final-steps", 1500, "SparseComp optimizer steps of the last retraining.")
 flags.DEFINE_float("max-drop", 1.0, "SparseComp's allowed validation accuracy drop (points).")
 flags.DEFINE_integer("max-eval", -1, "Test samples to evaluate (-1: the whole test split).")
-flags.DEFINE_list("lut-bits", ["4", "2"], "TFLM LUT index widths to compare (empty: none).")
+flags.DEFINE_list("lut-bits", ["8", "4", "2"],
+                  "TFLM LUT index widths to compare (8: the dense int8 model fine-tuned as the "
+                  "clustered ones are, the control; empty: none).")
 flags.DEFINE_integer("lut-finetune-steps", 1500, "Fine-tuning steps after clustering.")
 flags.DEFINE_string("out", str(REPO / "out" / "bench" / "sparsecomp"), "Output folder.")
 
@@ -103,7 +105,8 @@ def _lut_points(name: str, spec: BenchModel, float32_bytes: int) -> List[Point]:
     model = tf_keras.models.load_model(spec.path, compile=False)
     result = tflm_lut.lut_baseline(model, dataset, bits, FLAGS["lut-finetune-steps"].value,
                                    seed=0, max_eval=FLAGS["max-eval"].value)
-    points.append(Point(name, f"TFLM LUT {bits}-bit", result.weight_bytes, result.file_bytes,
+    variant = "dense int8, fine-tuned" if bits == 8 else f"TFLM LUT {bits}-bit"
+    points.append(Point(name, variant, result.weight_bytes, result.file_bytes,
                         result.test_accuracy, float32_bytes,
                         f"arena {result.arena_bytes:,} B"))
   return points
