@@ -50,8 +50,8 @@ class Options:
   target_kb: run SparseComp until the stored weights fit this many KB
     (1024 B); None leaves the weights as they are.
   max_drop, seed, ram_kb, round_steps, final_steps, learning_rate,
-    separation_energy: the
-    search's settings (see converter/sparsecomp/search.py, SearchOptions).
+    separation_energy: the search's settings (converter/sparsecomp/search.py,
+    SearchOptions).
   """
   model_path: Path
   out_dir: Path
@@ -211,8 +211,9 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
   x_train = datasets.fit_to_shape(x_train, model.input_shape, name)
   x_val = datasets.fit_to_shape(dataset.x_validation, model.input_shape, name)
   classes = int(np.prod(model.keras_model.outputs[0].shape[1:]))
-  if int(max(y_train.max(), dataset.y_validation.max())) >= classes:
-    raise ConverterError(f"--data {name}: labels go up to {int(y_train.max())}, but the model has "
+  top_label = int(max(y_train.max(), dataset.y_validation.max()))
+  if top_label >= classes:
+    raise ConverterError(f"--data {name}: labels go up to {top_label}, but the model has "
                          f"{classes} outputs; is this the model's dataset?")
   x_measure = datasets.fit_to_shape(dataset.x_calibration[:_MEASURE_SAMPLES], model.input_shape,
                                     name)
@@ -303,19 +304,20 @@ def convert(options: Options) -> Dict[str, Any]:
   if options.target_kb is not None:
     model, compression = _compress(model, dataset, options, runtime_module)
   reference = _quantize(model, dataset, options) if model.is_float else model.tflite_bytes
-  tflite, storage = sparse_rewrite.sparsify(reference)
-  if tflite != reference:
-    sparse = [s for s in storage if s.format != "dense"]
-    progress(f"stored {len(sparse)} of {len(storage)} filters sparse: "
-             f"{sum(s.dense_bytes for s in sparse):,} B dense -> "
-             f"{sum(s.stored_bytes for s in sparse):,} B")
   keras = model.keras_layers()
   try:
+    tflite_graph.check_int8(reference, keras)  # before reading its filters
+    tflite, storage = sparse_rewrite.sparsify(reference)
     graph = tflite_graph.check_int8(tflite, keras)
   except ConverterError as e:
     if model.is_float:
       raise
     raise ConverterError(f"--in {options.model_path}: {e}") from e
+  if tflite != reference:
+    sparse = [s for s in storage if s.format != "dense"]
+    progress(f"stored {len(sparse)} of {len(storage)} filters sparse: "
+             f"{sum(s.dense_bytes for s in sparse):,} B dense -> "
+             f"{sum(s.stored_bytes for s in sparse):,} B")
   progress(f"checked: {len(graph.layers)} ops, all int8 and supported by the FreeML runtime")
   runtime = _load_runtime(runtime_module, tflite)
   ram = report.RuntimeRam(activation_bytes=int(runtime.ram.activation_bytes),

@@ -43,10 +43,6 @@ class FilterStorage:
   dense_bytes: int
   stored_bytes: int
 
-  @property
-  def density(self) -> float:
-    return self.nonzeros / max(1, self.dense_bytes)
-
 
 def _schema():
   from tensorflow.lite.python import schema_py_generated as schema
@@ -79,10 +75,12 @@ def _filter_of(root, op, name: str, use_counts: Dict[int, int],
   q = tensor.quantization
   if q is None or q.zeroPoint is None or np.any(np.asarray(q.zeroPoint) != 0):
     return None
+  shape = [int(d) for d in tensor.shape] if tensor.shape is not None else []
+  if len(shape) not in (2, 4) or len(buffer.data) != int(np.prod(shape)):
+    return None  # not a filter the runtime would take: it says why
   if name == "FULLY_CONNECTED" and op.builtinOptions.weightsFormat != 0:
     return None
-  return np.frombuffer(bytes(bytearray(buffer.data)), np.int8).reshape(
-      [int(d) for d in tensor.shape])
+  return np.frombuffer(bytes(bytearray(buffer.data)), np.int8).reshape(shape)
 
 
 def _custom_opcode(root, custom_name: str) -> int:
