@@ -226,8 +226,8 @@ def _gentler(step: float) -> float:
 
 def _prune_rounds(search: _Search, floor: float) -> None:
   """Rounds until the target holds or every layer is fragile. A layer whose
-  round fails is retried later with half the cut, down to a tenth; when even
-  that costs too much accuracy it is fragile."""
+  round fails is retried later with half the cut, down to a cut of a tenth
+  (_LAST_STEP); when even that costs too much accuracy it is fragile."""
   options = search.options
   steps = {name: options.density_step for name in search.layers}
   while len(search.history) < options.max_rounds:
@@ -266,7 +266,7 @@ def _prune_rounds(search: _Search, floor: float) -> None:
     search.record("prune", name, detail, estimate, after, accuracy, kept, start)
 
 
-def _finetune(search: _Search, reached: int, before: Measurement) -> Measurement:
+def _finetune(search: _Search, reached: int) -> Measurement:
   """Retrains with every density fixed; undone if validation accuracy drops
   or int8 rounding leaves more non-zeros than the target allows."""
   options = search.options
@@ -324,7 +324,8 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
     separated = _separate(search, baseline)
   if initial.weight_bytes > options.target_bytes:
     _prune_rounds(search, floor)
-  reached = search.estimate()
+  final = search.calibrate()
+  reached = final.weight_bytes
   if reached > options.target_bytes:
     raise TargetNotReached(
         f"--target-kb {options.target_bytes / 1024:g} not reached: the smallest model kept "
@@ -332,9 +333,8 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
         f"{100 * search.accuracy():.2f}% (floor {100 * floor:.2f}%); fragile layers: "
         f"{', '.join(search.fragile) or 'none'}; "
         "raise --target-kb or --max-drop")
-  final = search.calibrate()
   if search.densities and options.final_steps > 0:
-    final = _finetune(search, reached, final)
+    final = _finetune(search, reached)
   return SearchResult(
       model=search.model, baseline_accuracy=baseline, accuracy=search.accuracy(),
       densities=search.trainer.densities(), fragile=list(search.fragile),
