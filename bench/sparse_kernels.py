@@ -72,16 +72,9 @@ def write_model_dir(model: bytes, out: Path, label: str) -> Path:
   with the sizes the runtime counts."""
   runtime = Runtime(model)
   plan = IntermittentRuntime(model, MAX_TILE_MACS, MAX_TILE_BYTES)
-
-  def tensor_bytes(details) -> int:
-    return int(np.prod(details.shape)) * np.dtype(details.dtype).itemsize
-
-  sizes = c_array.FirmwareSizes(
-      input_bytes=sum(tensor_bytes(d) for d in runtime.inputs),
-      output_bytes=sum(tensor_bytes(d) for d in runtime.outputs),
-      arena_bytes=runtime.ram.total_bytes, sram_bytes=plan.memory.sram_bytes,
-      nvm_bytes=plan.memory.nvm_bytes, max_tile_macs=MAX_TILE_MACS,
-      max_tile_bytes=MAX_TILE_BYTES, macs=tflite_graph.check_int8(model).macs)
+  sizes = c_array.FirmwareSizes.of(runtime, plan.memory.sram_bytes, plan.memory.nvm_bytes,
+                                   MAX_TILE_MACS, MAX_TILE_BYTES,
+                                   tflite_graph.check_int8(model).macs)
   source, header = c_array.render(model, f"bench/sparse_kernels.py {label}", sizes)
   out.mkdir(parents=True, exist_ok=True)
   (out / "model.tflite").write_bytes(model)

@@ -22,6 +22,8 @@ import re
 import zlib
 from typing import Optional, Tuple
 
+import numpy as np
+
 ARRAY_NAME = "freeml_model_data"
 LENGTH_NAME = "freeml_model_data_len"
 ALIGNMENT = 16
@@ -46,6 +48,20 @@ class FirmwareSizes:
   max_tile_macs: int
   max_tile_bytes: int
   macs: int
+
+  @classmethod
+  def of(cls, runtime, sram_bytes: int, nvm_bytes: int, max_tile_macs: int,
+         max_tile_bytes: int, macs: int) -> "FirmwareSizes":
+    """The sizes of a model as the runtime that runs it counts them: its
+    graph inputs, outputs and arena (a tflm_freeml.runtime.Runtime), with the
+    intermittent plan's SRAM and NVM for the given tile budgets."""
+    def tensor_bytes(details) -> int:
+      return int(np.prod(details.shape)) * np.dtype(details.dtype).itemsize
+    return cls(input_bytes=sum(tensor_bytes(d) for d in runtime.inputs),
+               output_bytes=sum(tensor_bytes(d) for d in runtime.outputs),
+               arena_bytes=int(runtime.ram.total_bytes), sram_bytes=sram_bytes,
+               nvm_bytes=nvm_bytes, max_tile_macs=max_tile_macs,
+               max_tile_bytes=max_tile_bytes, macs=macs)
 
 
 def _size_macros(model: bytes, sizes: FirmwareSizes) -> str:

@@ -146,18 +146,6 @@ def _intermittent_plan(model: bytes, options: Options) -> report.IntermittentPla
       tiles=tuple(op.tiles for op in rt.ops))
 
 
-def _firmware_sizes(runtime: Any, ram: report.RuntimeRam, intermittent: report.IntermittentPlan,
-                    macs: int) -> c_array.FirmwareSizes:
-  def tensor_bytes(details) -> int:
-    return int(np.prod(details.shape)) * np.dtype(details.dtype).itemsize
-  return c_array.FirmwareSizes(
-      input_bytes=sum(tensor_bytes(d) for d in runtime.inputs),
-      output_bytes=sum(tensor_bytes(d) for d in runtime.outputs),
-      arena_bytes=ram.total_bytes, sram_bytes=intermittent.sram_bytes,
-      nvm_bytes=intermittent.nvm_bytes, max_tile_macs=intermittent.max_tile_macs,
-      max_tile_bytes=intermittent.max_tile_bytes, macs=macs)
-
-
 def _tflm_arena(model: bytes) -> int:
   with captured_stderr() as log:
     try:
@@ -340,7 +328,10 @@ def convert(options: Options) -> Dict[str, Any]:
       sparsecomp=(report.sparsecomp_section(compression, source.keras_model, source_accuracy)
                   if compression is not None else None))
   c_source, header = c_array.render(tflite, options.model_path.name,
-                                  _firmware_sizes(runtime, ram, intermittent, graph.macs))
+                                  c_array.FirmwareSizes.of(
+                                      runtime, intermittent.sram_bytes, intermittent.nvm_bytes,
+                                      intermittent.max_tile_macs, intermittent.max_tile_bytes,
+                                      graph.macs))
   outputs = dict(zip(OUTPUT_FILES, [
       tflite, c_source, header, report.to_markdown(result), report.to_json(result)], strict=True))
   if tflite != reference:
