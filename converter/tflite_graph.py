@@ -261,7 +261,7 @@ def _read_unchecked(root, model: bytes, keras: Optional[KerasLayers]) -> GraphIn
     custom = _sparse_custom_name(code, opcode)
     if custom is not None:
       name = custom
-      parameters, macs = _sparse_facts(custom, op, inputs, out_shapes, root, shape)
+      parameters, macs = _sparse_facts(custom, op, inputs, out_shapes, root)
     layers.append(LayerInfo(
         index=i, op=name, layer=_layer_of(root, op, keras),
         input_shapes=in_shapes, output_shapes=out_shapes,
@@ -285,7 +285,7 @@ def _sparse_custom_name(code: int, opcode) -> Optional[str]:
   return name if name in ops.SUPPORTED_CUSTOM_OPS else None
 
 
-def _sparse_facts(custom: str, op, inputs: List[int], out_shapes, root, shape) -> Tuple[int, int]:
+def _sparse_facts(custom: str, op, inputs: List[int], out_shapes, root) -> Tuple[int, int]:
   """(parameters, MACs) of a sparse custom op: its stored non-zero weights and
   bias, and the multiplies its kernel does."""
   graph = root.subgraphs[0]

@@ -206,17 +206,10 @@ def _separate(search: _Search, accuracy: float) -> List[str]:
   return separated
 
 
-def _gain(layer, density: float, step: float) -> int:
+def _gain(layer, current_bytes: int, density: float, step: float) -> int:
   """Bytes a round would save on this layer (0 when it cannot shrink)."""
-  current = size.layer_bytes(layer)
-  kernel = prune.kernel_of(layer).numpy()
-  trial = prune.project(kernel, density * step)
-  saved = prune.kernel_of(layer).numpy()
-  prune.kernel_of(layer).assign(trial)
-  try:
-    return current - size.layer_bytes(layer)
-  finally:
-    prune.kernel_of(layer).assign(saved)
+  trial = prune.project(prune.kernel_of(layer).numpy(), density * step)
+  return current_bytes - size.layer_bytes(layer, trial)
 
 
 def _gentler(step: float) -> float:
@@ -239,12 +232,14 @@ def _prune_rounds(search: _Search, floor: float) -> None:
       search.progress(f"converted model holds {m.weight_bytes:,} B, the estimate said "
                       f"{estimate:,} B: going on")
       continue
-    gains = {name: _gain(layer, search.densities.get(name, 1.0), steps[name])
-             for name, layer in search.layers.items() if name not in search.fragile}
+    current = {name: size.layer_bytes(layer) for name, layer in search.layers.items()
+               if name not in search.fragile}
+    gains = {name: _gain(search.layers[name], current[name], search.densities.get(name, 1.0),
+                         steps[name]) for name in current}
     gains = {name: gain for name, gain in gains.items() if gain > 0}
     if not gains:
       return
-    name = max(gains, key=lambda n: (size.layer_bytes(search.layers[n]), gains[n]))
+    name = max(gains, key=lambda n: (current[n], gains[n]))
     start = time.monotonic()
     snapshot = search.trainer.snapshot()
     old = search.densities.get(name, 1.0)

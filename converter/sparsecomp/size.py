@@ -13,6 +13,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from converter import sparse_format
@@ -24,9 +26,12 @@ _INT8_MAX = 127
 _BIAS_BYTES = 4
 
 
-def float_rows(layer) -> np.ndarray:
-  """The kernel as TFLite's [F, K] filter rows (docs/sparse.md)."""
-  kernel = np.asarray(kernel_of(layer).numpy(), np.float32)
+def float_rows(layer, kernel: Optional[np.ndarray] = None) -> np.ndarray:
+  """The layer's kernel (or `kernel`, weights of its shape) as TFLite's
+  [F, K] filter rows (docs/sparse.md)."""
+  if kernel is None:
+    kernel = kernel_of(layer).numpy()
+  kernel = np.asarray(kernel, np.float32)
   kind = type(layer).__name__
   if kind == "Conv2D":  # [kh, kw, cin, cout] -> [cout, kh*kw*cin]
     return kernel.transpose(3, 0, 1, 2).reshape(kernel.shape[3], -1)
@@ -44,15 +49,10 @@ def quantized_rows(rows: np.ndarray) -> np.ndarray:
                  _INT8_MAX).astype(np.int8)
 
 
-def layer_bytes(layer) -> int:
+def layer_bytes(layer, kernel: Optional[np.ndarray] = None) -> int:
   """Filter bytes in its smallest format plus the int32 bias (TFLite gives
-  every int8 convolution and fully connected op one)."""
-  rows = quantized_rows(float_rows(layer))
+  every int8 convolution and fully connected op one); with `kernel`, the
+  bytes the layer would store holding those weights."""
+  rows = quantized_rows(float_rows(layer, kernel))
   _, size = sparse_format.best_format(OP_OF_LAYER[type(layer).__name__], rows)
   return size + _BIAS_BYTES * rows.shape[0]
-
-
-def dense_bytes(layer) -> int:
-  """The layer's bytes with its filter stored dense."""
-  rows = float_rows(layer)
-  return rows.size + _BIAS_BYTES * rows.shape[0]
