@@ -425,6 +425,37 @@ freeml_status freeml_dequantize_s8_f32(float scale, int32_t zero_point,
                                        const int8_t *input, float *output,
                                        int32_t count, freeml_tile tile);
 
+/* ---- gNet exit head (kernels/exit). The head is FULLY_CONNECTED on the
+ * concatenated pooled features of every exit, so its int32 sum splits into
+ * one share per exit. EXIT_ACCUMULATE adds exit k's share:
+ *   output[c] = previous[c] + sum_i weights[c * row_stride + i]
+ *                                   * (features[i] + input_offset)
+ * with `weights` at the exit's first column. Units: classes. ---- */
+typedef struct {
+  int32_t classes;
+  int32_t features;     /* this exit's pooled features */
+  int32_t row_stride;   /* features of every exit: the head's weight row */
+  int32_t input_offset; /* -zero point of the features */
+} freeml_exit_accumulate_params;
+
+freeml_status freeml_exit_accumulate_s8(
+    const freeml_exit_accumulate_params *params, const int8_t *features,
+    const int8_t *weights, const int32_t *previous, int32_t *output,
+    freeml_tile tile);
+
+/* An exit's int8 logits from its accumulators: the head op's
+ * requantization (no fused activation), with one multiplier per class when
+ * per_channel, else quant[0] for all. */
+typedef struct {
+  int32_t classes;
+  int32_t output_offset;
+  int32_t per_channel;
+} freeml_exit_logits_params;
+
+void freeml_exit_logits_s8(const freeml_exit_logits_params *params,
+                           const freeml_per_channel_quant *quant,
+                           const int32_t *accumulators, int8_t *logits);
+
 #ifdef __cplusplus
 }
 #endif

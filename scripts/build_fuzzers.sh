@@ -14,7 +14,7 @@ runtime_sources=(
   kernels/{conv,elementwise,fc,pool,quant,reduce,shape,softmax,sparse}/*.c
   tflm_freeml/crc32.c tflm_freeml/errors.c tflm_freeml/flatbuffer.c
   tflm_freeml/intermittent.c tflm_freeml/model_reader.c tflm_freeml/planner.c
-  tflm_freeml/runtime.c tflm_freeml/ops/*.c tflm_freeml/host/nvm_memory.c
+  tflm_freeml/runtime.c tflm_freeml/exits.c tflm_freeml/ops/*.c tflm_freeml/host/nvm_memory.c
 )
 flags=(-std=c99 -D_ISOC11_SOURCE -g -O1 -I. -Wall -Wextra -Werror
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all

@@ -304,7 +304,9 @@ static freeml_status recover(freeml_intermittent *it, freeml_error *notice) {
   if ((best->state == FREEML_RUN_RUNNING &&
        (best->op >= it->rt.num_ops ||
         best->tile >= freeml_intermittent_op_tiles(it, best->op))) ||
-      (best->state == FREEML_RUN_DONE && best->op != it->rt.num_ops)) {
+      (best->state == FREEML_RUN_DONE && best->op != it->rt.num_ops &&
+       (best->op > it->rt.num_ops || best->tile != 0 ||
+        freeml_exits_reached(&it->rt, best->op) == 0))) {
     forget_run(it, best);
     freeml_fail(notice, FREEML_OK,
                 "NVM progress (op %u, tile %u) is outside the model: starting "
@@ -506,6 +508,101 @@ freeml_status freeml_intermittent_step(freeml_intermittent *it,
                        "no running inference: call freeml_intermittent_start");
   }
   return interrupted(it, run_next_tile(it, error), error);
+}
+
+/* ---- adaptive runs: gNet exits ---- */
+
+static uint64_t op_work(const freeml_op *op, uint32_t units) {
+  return (uint64_t)units * (op->unit_macs > 0 ? op->unit_macs : 1u);
+}
+
+uint64_t freeml_intermittent_work_done(const freeml_intermittent *it) {
+  const uint32_t next = it->committed.op;
+  uint64_t work = 0;
+  uint32_t i;
+  for (i = 0; i < next && i < it->rt.num_ops; ++i) {
+    work += op_work(&it->rt.ops[i], (uint32_t)it->rt.ops[i].units);
+  }
+  if (it->committed.state == FREEML_RUN_RUNNING && next < it->rt.num_ops) {
+    const freeml_op *op = &it->rt.ops[next];
+    work += op_work(op, it->committed.tile * (uint32_t)op->tile_units);
+  }
+  return work;
+}
+
+uint64_t freeml_intermittent_work_until(const freeml_intermittent *it,
+                                        uint32_t end_op) {
+  uint64_t total = 0;
+  uint32_t i;
+  for (i = 0; i < end_op && i < it->rt.num_ops; ++i) {
+    total += op_work(&it->rt.ops[i], (uint32_t)it->rt.ops[i].units);
+  }
+  return total - freeml_intermittent_work_done(it);
+}
+
+uint32_t freeml_intermittent_exit(const freeml_intermittent *it) {
+  if (it->committed.op >= it->rt.num_ops) return it->rt.exits.count;
+  return freeml_exits_reached(&it->rt, it->committed.op) - 1u;
+}
+
+/* The latest reached exit's logit margin, computed once per exit per boot. */
+static int32_t latest_margin(freeml_intermittent *it, uint32_t exit) {
+  if (it->margin_exit != (int32_t)exit) {
+    it->margin = freeml_exit_margin(&it->rt, exit);
+    it->margin_exit = (int32_t)exit;
+  }
+  return it->margin;
+}
+
+/* Whether to answer now, before the committed tile, and why. */
+static int answer_now(freeml_intermittent *it,
+                      const freeml_energy_port *energy,
+                      freeml_answer_reason *reason) {
+  const freeml_exit_plan *plan = &it->rt.exits;
+  const uint32_t reached = freeml_exits_reached(&it->rt, it->committed.op);
+  uint32_t next_end;
+  if (reached == 0) return 0;
+  if (latest_margin(it, reached - 1u) >= plan->threshold[reached - 1u]) {
+    *reason = FREEML_ANSWER_CONFIDENT;
+    return 1;
+  }
+  if (energy == 0 || energy->available == 0) return 0;
+  next_end = reached < plan->count ? (uint32_t)plan->op[reached] + 1u
+                                   : it->rt.num_ops;
+  if (energy->available(energy->context,
+                        freeml_intermittent_work_done(it)) <
+      freeml_intermittent_work_until(it, next_end)) {
+    *reason = FREEML_ANSWER_ENERGY;
+    return 1;
+  }
+  return 0;
+}
+
+freeml_status freeml_intermittent_run_adaptive(
+    freeml_intermittent *it, const freeml_nvm_port *nvm,
+    const void *const *inputs, const freeml_energy_port *energy,
+    freeml_answer_reason *reason, freeml_error *notice, freeml_error *error) {
+  freeml_answer_reason why = FREEML_ANSWER_FULL;
+  freeml_status status = freeml_intermittent_start(it, nvm, inputs, notice,
+                                                   error);
+  it->margin_exit = -1;
+  if (status == FREEML_OK && it->committed.state == FREEML_RUN_DONE &&
+      it->committed.op < it->rt.num_ops) {
+    why = FREEML_ANSWER_EARLIER;
+  }
+  while (status == FREEML_OK && it->committed.state == FREEML_RUN_RUNNING) {
+    if (answer_now(it, energy, &why)) {
+      status = interrupted(
+          it,
+          commit(it, FREEML_RUN_DONE, it->committed.op, 0,
+                 it->committed.output_crc),
+          error);
+      break;
+    }
+    status = freeml_intermittent_step(it, error);
+  }
+  if (reason != 0) *reason = why;
+  return status;
 }
 
 freeml_status freeml_intermittent_run(freeml_intermittent *it,

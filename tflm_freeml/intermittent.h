@@ -107,6 +107,25 @@ typedef struct {
   uint64_t nvm_bytes_written;
 } freeml_intermittent_stats;
 
+/* Energy the device can spend now, in the runtime's unit of work (one
+ * multiply-accumulate; an op without MACs counts one per output unit),
+ * given the work this run has done so far. On a device the port reads the
+ * storage capacitor; the host runner takes a budget or a schedule
+ * (docs/gnet.md). A function of committed progress makes the exit taken
+ * independent of where power fails. */
+typedef struct {
+  uint64_t (*available)(void *context, uint64_t work_done);
+  void *context;
+} freeml_energy_port;
+
+/* Why an adaptive run answered. */
+typedef enum {
+  FREEML_ANSWER_FULL = 0,      /* the whole network ran */
+  FREEML_ANSWER_CONFIDENT = 1, /* an exit's margin met its threshold */
+  FREEML_ANSWER_ENERGY = 2,    /* not enough energy to reach the next exit */
+  FREEML_ANSWER_EARLIER = 3    /* an earlier boot answered early */
+} freeml_answer_reason;
+
 typedef struct {
   freeml_runtime rt;       /* activations point into NVM once running */
   freeml_intermittent_config config;
@@ -119,6 +138,8 @@ typedef struct {
   const freeml_nvm_port *nvm;
   freeml_control_slot committed; /* the latest commit */
   freeml_intermittent_stats stats;
+  int32_t margin_exit;     /* exit whose margin is cached, -1: none */
+  int32_t margin;
 } freeml_intermittent;
 
 /* Prepares the model as freeml_runtime_init does and plans the tiles;
@@ -158,6 +179,28 @@ freeml_status freeml_intermittent_start(freeml_intermittent *it,
                                         freeml_error *error);
 freeml_status freeml_intermittent_step(freeml_intermittent *it,
                                        freeml_error *error);
+
+/* freeml_intermittent_run for a model with gNet exits (docs/gnet.md):
+ * before every tile, once an exit is reached, it answers from the latest
+ * exit when that exit's logit margin meets its threshold, or when `energy`
+ * (optional) reports less than the work to the end of the next exit. The
+ * decision is committed (state done, op < number of ops), so a boot after
+ * it answers the same. A model without exits runs to the end. */
+freeml_status freeml_intermittent_run_adaptive(
+    freeml_intermittent *it, const freeml_nvm_port *nvm,
+    const void *const *inputs, const freeml_energy_port *energy,
+    freeml_answer_reason *reason, freeml_error *notice, freeml_error *error);
+
+/* The exit a finished run answered from: k < rt.exits.count for gNet exit
+ * k (its logits: freeml_exit_logits), rt.exits.count for the network's own
+ * outputs. */
+uint32_t freeml_intermittent_exit(const freeml_intermittent *it);
+
+/* Work (see freeml_energy_port) of the run up to its committed progress,
+ * and from there to the end of op `end_op` - 1. */
+uint64_t freeml_intermittent_work_done(const freeml_intermittent *it);
+uint64_t freeml_intermittent_work_until(const freeml_intermittent *it,
+                                        uint32_t end_op);
 
 /* Number of tiles of op `op_index` under the tile plan. */
 uint32_t freeml_intermittent_op_tiles(const freeml_intermittent *it,

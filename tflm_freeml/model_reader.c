@@ -5,7 +5,8 @@
 
 /* Field indexes of the TFLite schema (schema.fbs, version 3). */
 enum { MODEL_VERSION = 0, MODEL_OPCODES = 1, MODEL_SUBGRAPHS = 2,
-       MODEL_BUFFERS = 4 };
+       MODEL_BUFFERS = 4, MODEL_METADATA = 6 };
+enum { METADATA_NAME = 0, METADATA_BUFFER = 1 };
 enum { OPCODE_DEPRECATED_BUILTIN = 0, OPCODE_CUSTOM_CODE = 1,
        OPCODE_BUILTIN = 3 };
 enum { SUBGRAPH_TENSORS = 0, SUBGRAPH_INPUTS = 1, SUBGRAPH_OUTPUTS = 2,
@@ -179,6 +180,50 @@ static freeml_status check_quantization(const freeml_model *model,
                          "tensor %d has zero point %ld, outside %ld..%ld",
                          (int)index, (long)zero_point, (long)lowest,
                          (long)highest);
+    }
+  }
+  return FREEML_OK;
+}
+
+freeml_status freeml_model_metadata(const freeml_model *model,
+                                    const char *name, const uint8_t **data,
+                                    uint32_t *size, freeml_error *error) {
+  const uint32_t name_length = (uint32_t)strlen(name);
+  freeml_fb_table root;
+  freeml_fb_vector entries;
+  uint32_t i;
+  *data = 0;
+  *size = 0;
+  if (freeml_fb_root(&model->fb, &root) != FREEML_FB_PRESENT) {
+    return corrupt(error, "the root table");
+  }
+  switch (freeml_fb_vector_field(&model->fb, &root, MODEL_METADATA, 4,
+                                 &entries)) {
+    case FREEML_FB_ABSENT:
+      return FREEML_OK;
+    case FREEML_FB_CORRUPT:
+      return corrupt(error, "the metadata list");
+    default:
+      break;
+  }
+  for (i = 0; i < entries.length; ++i) {
+    freeml_fb_table entry;
+    freeml_fb_vector entry_name;
+    uint32_t buffer = 0;
+    if (freeml_fb_vector_table(&model->fb, &entries, i, &entry) !=
+            FREEML_FB_PRESENT ||
+        freeml_fb_vector_field(&model->fb, &entry, METADATA_NAME, 1,
+                               &entry_name) < 0 ||
+        freeml_fb_u32(&model->fb, &entry, METADATA_BUFFER, 0, &buffer) < 0) {
+      return corrupt(error, "a metadata entry");
+    }
+    if (entry_name.length == name_length &&
+        memcmp(model->fb.data + entry_name.pos, name, name_length) == 0) {
+      if (buffer == 0) {
+        return freeml_fail(error, FREEML_ERR_MODEL,
+                           "metadata '%s' has no buffer", name);
+      }
+      return buffer_data(model, buffer, data, size, error);
     }
   }
   return FREEML_OK;

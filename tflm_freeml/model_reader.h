@@ -75,6 +75,12 @@ typedef struct {
 freeml_status freeml_model_open(freeml_model *model, const uint8_t *data,
                                 uint32_t size, freeml_error *error);
 
+/* The bytes of the metadata entry named `name` (a NUL-terminated string);
+ * *data is 0 when the model has no such entry. */
+freeml_status freeml_model_metadata(const freeml_model *model,
+                                    const char *name, const uint8_t **data,
+                                    uint32_t *size, freeml_error *error);
+
 /* Tensor `index` of subgraph 0, with its shape, quantization and constant
  * data checked against the limits above. */
 freeml_status freeml_model_tensor(const freeml_model *model, int32_t index,

@@ -252,8 +252,16 @@ freeml_status freeml_runtime_prepare(freeml_runtime *rt,
   memset(rt->arena, 0, used);
 
   if ((status = prepare_ops(rt, &used, error)) != FREEML_OK ||
+      (status = freeml_exits_prepare(rt, &used, error)) != FREEML_OK ||
       (status = compute_lifetimes(rt, error)) != FREEML_OK) {
     return status;
+  }
+  if (rt->exits.count > 0) {
+    /* An answer may come from the last exit at any later moment: its
+     * accumulators live to the end, like a graph output. (Each earlier
+     * exit's live until the next exit's op has run.) */
+    rt->tensors[rt->exits.accumulator[rt->exits.count - 1]].last_op =
+        (int16_t)rt->num_ops;
   }
   rt->memory.persistent_bytes = used;
   rt->memory.activation_bytes =

@@ -56,8 +56,22 @@ typedef struct {
                                 control block and activations */
 } freeml_memory_use;
 
+/* The gNet exits of a model (docs/gnet.md), from its FREEML_GNET metadata.
+ * Exit k's answer is accumulator tensor accumulator[k] requantized, valid
+ * once op op[k] has run; exit `count` is the network's own output. */
+#define FREEML_MAX_EXITS 16
+typedef struct {
+  uint32_t count; /* early exits; 0: the model has no gNet */
+  freeml_exit_logits_params logits;
+  uint32_t multipliers, shifts; /* arena offsets of the logits' quant */
+  int32_t accumulator[FREEML_MAX_EXITS]; /* int32 [classes] tensors */
+  int32_t op[FREEML_MAX_EXITS];          /* the op that completes each */
+  int32_t threshold[FREEML_MAX_EXITS];   /* logit margin to answer early */
+} freeml_exit_plan;
+
 typedef struct {
   freeml_model model;
+  freeml_exit_plan exits;
   uint8_t *arena; /* first 16-byte aligned byte of the caller's arena */
   uint32_t arena_size;
   freeml_op *ops;
@@ -108,6 +122,26 @@ freeml_status freeml_runtime_invoke(freeml_runtime *rt, freeml_error *error);
  * order, gives the bytes of one full run; re-running a tile is harmless. */
 freeml_status freeml_runtime_run_op(freeml_runtime *rt, uint32_t op_index,
                                     freeml_tile tile, freeml_error *error);
+
+/* ---- gNet exits (exits.c) ---- */
+
+/* Exits complete before op `next_op` runs (0 .. exits.count). */
+uint32_t freeml_exits_reached(const freeml_runtime *rt, uint32_t next_op);
+
+/* Exit `exit`'s int8 logits (exits.logits.classes bytes) from its
+ * accumulators; the exit must be reached. */
+freeml_status freeml_exit_logits(const freeml_runtime *rt, uint32_t exit,
+                                 int8_t *logits);
+
+/* Confidence of exit `exit`: its top-1 minus top-2 int8 logit (255 with one
+ * class). */
+int32_t freeml_exit_margin(const freeml_runtime *rt, uint32_t exit);
+
+/* Reads the exit plan from the model's metadata and checks it against the
+ * graph (called by freeml_runtime_prepare, after the ops are prepared);
+ * its multipliers take arena bytes from `*arena_used` on. */
+freeml_status freeml_exits_prepare(freeml_runtime *rt, uint32_t *arena_used,
+                                   freeml_error *error);
 
 /* ---- for the intermittent runtime (intermittent.h) ---- */
 

@@ -17,7 +17,7 @@ import dataclasses
 import functools
 import os
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -28,6 +28,7 @@ _ERROR_MESSAGE_SIZE = 200
 # The C runtime keeps everything in one arena. The binding offers a large one
 # and reports what was used, which is the exact need (see RamUsage).
 _ARENA_BYTES = 64 << 20
+MAX_EXITS = 16  # FREEML_MAX_EXITS
 
 # TFLite TensorType codes -> numpy dtypes the runtime may expose.
 _DTYPES = {0: np.float32, 2: np.int32, 4: np.int64, 9: np.int8}
@@ -58,6 +59,14 @@ class TensorDetails:
   dtype: type
   scale: float
   zero_point: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ExitDetails:
+  """One gNet exit: the op that completes it and its confidence threshold
+  (int8 logit margin; 256: never for confidence alone)."""
+  op: int
+  threshold: int
 
 
 class _TensorView(ctypes.Structure):
@@ -107,6 +116,8 @@ def _load(path: str) -> ctypes.CDLL:
       "freeml_runtime_run_op": (i32, [p, u32, _Tile, ctypes.POINTER(_Error)]),
       "freeml_runtime_op_units": (i32, [p, u32]),
       "freeml_runtime_op_output": (i32, [p, u32, u32]),
+      "freeml_py_exit_plan": (u32, [p, ctypes.POINTER(i32), p, p]),
+      "freeml_py_invoke_exits": (i32, [p, p, ctypes.POINTER(_Error)]),
   }
   for name, (restype, argtypes) in signatures.items():
     function = getattr(lib, name)
@@ -147,10 +158,32 @@ class Runtime:
                    for i in range(self._lib.freeml_runtime_num_inputs(self._rt))]
     self.outputs = [self._details(self._lib.freeml_runtime_output(self._rt, i))
                     for i in range(self._lib.freeml_runtime_num_outputs(self._rt))]
+    self.exits = self._exit_plan()
     # Graph inputs and outputs stay at fixed arena places after init: look
     # them up once, so that invoke() costs little more than the C call.
     self._input_views = [self._view(d.index) for d in self.inputs]
     self._output_views = [self._view(d.index) for d in self.outputs]
+
+  def _exit_plan(self) -> List[ExitDetails]:
+    classes = ctypes.c_int32()
+    ops = np.zeros(MAX_EXITS, np.int32)
+    thresholds = np.zeros(MAX_EXITS, np.int32)
+    count = self._lib.freeml_py_exit_plan(self._rt, ctypes.byref(classes), ops.ctypes.data,
+                                          thresholds.ctypes.data)
+    self.exit_classes = classes.value
+    return [ExitDetails(int(ops[k]), int(thresholds[k])) for k in range(count)]
+
+  def invoke_exits(self, inputs: Sequence[np.ndarray]) -> Tuple[List[np.ndarray], np.ndarray]:
+    """One inference: the outputs, and every gNet exit's int8 logits as an
+    (exits, classes) array (the logits each exit answers with)."""
+    self.set_inputs(inputs)
+    logits = np.zeros((len(self.exits), max(self.exit_classes, 1)), np.int8)
+    error = _Error()
+    if self._lib.freeml_py_invoke_exits(self._rt, logits.ctypes.data, ctypes.byref(error)) != 0:
+      raise FreemlError(error.message.decode("utf-8", "replace"))
+    outputs = [np.frombuffer(ctypes.string_at(view.data, view.bytes), dtype=d.dtype)
+               .reshape(d.shape) for d, view in zip(self.outputs, self._output_views, strict=True)]
+    return outputs, logits
 
   def _view(self, index: int) -> _TensorView:
     view = _TensorView()

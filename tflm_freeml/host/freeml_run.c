@@ -5,6 +5,7 @@
  *              --output OUT.bin [--arena-bytes N] [--print-memory]
  *              [--nvm PATH [--fail-after-writes N] [--max-tile-macs N]
  *               [--max-tile-bytes N] [--print-stats]]
+ *              [--energy-budget N | --energy-schedule W:E,W:E,...]
  *
  * Inputs and outputs are the raw bytes of the graph's input and output
  * tensors in C order; several outputs are written one after the other.
@@ -17,6 +18,15 @@
  * the inference; a finished one answers again at once; another input starts
  * a new run.
  *
+ * A model with gNet exits (docs/gnet.md) always runs tile by tile (in
+ * process memory without --nvm) and may answer early: when the latest
+ * exit's confidence meets its threshold, or when the energy left cannot
+ * reach the next exit. Energy is counted in MACs of work: --energy-budget N
+ * gives the inference N, --energy-schedule W:E,... says that E is available
+ * once the run has done W (the first W must be 0). It prints `exit=K` on
+ * stdout (K = the number of exits: the whole network) and writes exit K's
+ * int8 logits as the output of an early answer.
+ *
  * Exit status: 0 output written; 1 an I/O error; 2 bad usage or a bad model;
  * 75 a simulated power failure (run again to resume). Errors and notes go to
  * stderr as one line each.
@@ -28,6 +38,7 @@
 
 #include "tflm_freeml/crc32.h"
 #include "tflm_freeml/host/nvm_file.h"
+#include "tflm_freeml/host/nvm_memory.h"
 #include "tflm_freeml/intermittent.h"
 #include "tflm_freeml/runtime.h"
 
@@ -36,6 +47,15 @@
 #define EXIT_POWER_FAILURE 75 /* EX_TEMPFAIL: try again */
 #define DEFAULT_ARENA_BYTES (64u << 20)
 #define MESSAGE_SIZE 400
+#define MAX_SCHEDULE_STEPS 64
+
+/* The host's energy port: a budget, or a schedule of (work, energy) steps. */
+typedef struct {
+  int steps;                       /* 0: a budget */
+  uint64_t budget;
+  uint64_t work[MAX_SCHEDULE_STEPS];
+  uint64_t energy[MAX_SCHEDULE_STEPS];
+} host_energy;
 
 typedef struct {
   const char *model;
@@ -49,7 +69,17 @@ typedef struct {
   unsigned long max_tile_macs;
   unsigned long max_tile_bytes;
   int print_stats;
+  int has_energy;
+  host_energy energy;
 } options;
+
+static uint64_t energy_available(void *context, uint64_t work_done) {
+  const host_energy *e = (const host_energy *)context;
+  int i = 0;
+  if (e->steps == 0) return work_done < e->budget ? e->budget - work_done : 0;
+  while (i + 1 < e->steps && e->work[i + 1] <= work_done) ++i;
+  return e->energy[i];
+}
 
 static int fail(int status, const char *message) {
   fprintf(stderr, "freeml_run: %s\n", message);
@@ -69,6 +99,49 @@ static int parse_count(const char *flag, const char *value,
     return fail(EXIT_USAGE, message);
   }
   return 0;
+}
+
+/* Parses an unsigned 64-bit number that fills `text` up to `stop`. */
+static int parse_u64(const char *text, char stop, uint64_t *out,
+                     const char **end) {
+  char *after = 0;
+  errno = 0;
+  if (text[0] < '0' || text[0] > '9') return -1;
+  *out = strtoull(text, &after, 10);
+  if (errno != 0 || (*after != stop && !(stop == ',' && *after == '\0'))) {
+    return -1;
+  }
+  *end = after;
+  return 0;
+}
+
+static int parse_energy(const char *flag, const char *value, options *o) {
+  char message[MESSAGE_SIZE];
+  const char *p = value;
+  host_energy *e = &o->energy;
+  if (o->has_energy) {
+    return fail(EXIT_USAGE, "give one of --energy-budget and --energy-schedule");
+  }
+  o->has_energy = 1;
+  memset(e, 0, sizeof(*e));
+  if (strcmp(flag, "--energy-budget") == 0) {
+    if (parse_u64(value, ',', &e->budget, &p) == 0 && *p == '\0') return 0;
+  } else {
+    while (e->steps < MAX_SCHEDULE_STEPS &&
+           parse_u64(p, ':', &e->work[e->steps], &p) == 0 &&
+           parse_u64(p + 1, ',', &e->energy[e->steps], &p) == 0 &&
+           (e->steps == 0 ? e->work[0] == 0
+                          : e->work[e->steps] > e->work[e->steps - 1])) {
+      ++e->steps;
+      if (*p == '\0') return 0;
+      ++p;
+    }
+  }
+  snprintf(message, sizeof(message),
+           "bad %s value '%s' (a budget is N; a schedule is W:E,W:E,... "
+           "with W rising from 0, at most %d steps)",
+           flag, value, MAX_SCHEDULE_STEPS);
+  return fail(EXIT_USAGE, message);
 }
 
 static int parse_args(int argc, char **argv, options *o) {
@@ -119,6 +192,9 @@ static int parse_args(int argc, char **argv, options *o) {
       status = parse_count(arg, value, &o->max_tile_macs);
     } else if (strcmp(arg, "--max-tile-bytes") == 0) {
       status = parse_count(arg, value, &o->max_tile_bytes);
+    } else if (strcmp(arg, "--energy-budget") == 0 ||
+               strcmp(arg, "--energy-schedule") == 0) {
+      status = parse_energy(arg, value, o);
     } else {
       snprintf(message, sizeof(message), "unknown option '%s'", arg);
       return fail(EXIT_USAGE, message);
@@ -130,7 +206,8 @@ static int parse_args(int argc, char **argv, options *o) {
                 "usage: freeml_run MODEL.tflite --input IN.bin "
                 "[--input IN2.bin ...] --output OUT.bin [--arena-bytes N] "
                 "[--print-memory] [--nvm PATH [--fail-after-writes N] "
-                "[--max-tile-macs N] [--max-tile-bytes N] [--print-stats]]");
+                "[--max-tile-macs N] [--max-tile-bytes N] [--print-stats]] "
+                "[--energy-budget N | --energy-schedule W:E,...]");
   }
   if (o->nvm == 0 && (o->fail_after_writes != 0 || o->max_tile_macs != 0 ||
                       o->max_tile_bytes != 0 || o->print_stats)) {
@@ -196,12 +273,23 @@ static int read_inputs(const freeml_runtime *rt, const options *o,
   return 0;
 }
 
-static int write_outputs(const freeml_runtime *rt, const char *path) {
+/* The graph's outputs, or with exit < rt->exits.count that exit's logits. */
+static int write_outputs(const freeml_runtime *rt, uint32_t exit,
+                         const char *path) {
   FILE *f = fopen(path, "wb");
   uint32_t i;
   int ok = f != 0;
   char message[MESSAGE_SIZE];
-  for (i = 0; ok && i < freeml_runtime_num_outputs(rt); ++i) {
+  if (ok && exit < rt->exits.count) {
+    const uint32_t classes = (uint32_t)rt->exits.logits.classes;
+    int8_t *logits = (int8_t *)malloc(classes);
+    ok = logits != 0 && freeml_exit_logits(rt, exit, logits) == FREEML_OK &&
+         fwrite(logits, 1, classes, f) == classes;
+    free(logits);
+  }
+  for (i = 0; ok && exit >= rt->exits.count &&
+              i < freeml_runtime_num_outputs(rt);
+       ++i) {
     freeml_tensor_view view;
     freeml_runtime_tensor(rt, freeml_runtime_output(rt, i), &view);
     ok = fwrite(view.data, 1, view.bytes, f) == view.bytes;
@@ -223,6 +311,10 @@ static void print_memory(const freeml_runtime *rt) {
          (unsigned)rt->memory.nvm_bytes);
 }
 
+static int run_intermittent(const options *o, const uint8_t *model,
+                            uint32_t model_size, uint8_t *arena,
+                            uint8_t **inputs);
+
 static int run_plain(const options *o, const uint8_t *model,
                      uint32_t model_size, uint8_t *arena, uint8_t **inputs) {
   freeml_runtime rt;
@@ -233,6 +325,9 @@ static int run_plain(const options *o, const uint8_t *model,
                           (uint32_t)o->arena_bytes, &error) != FREEML_OK) {
     return fail(EXIT_USAGE, error.message);
   }
+  if (rt.exits.count > 0 || o->has_energy) { /* exits are taken by tile */
+    return run_intermittent(o, model, model_size, arena, inputs);
+  }
   if ((status = read_inputs(&rt, o, inputs)) != 0) return status;
   for (i = 0; i < o->num_inputs; ++i) {
     freeml_tensor_view view;
@@ -242,9 +337,46 @@ static int run_plain(const options *o, const uint8_t *model,
   if (freeml_runtime_invoke(&rt, &error) != FREEML_OK) {
     return fail(EXIT_USAGE, error.message);
   }
-  if ((status = write_outputs(&rt, o->output)) != 0) return status;
+  if ((status = write_outputs(&rt, 0, o->output)) != 0) return status;
   if (o->print_memory) print_memory(&rt);
   return 0;
+}
+
+/* The NVM of a run: the --nvm file, or process memory without it. */
+typedef struct {
+  freeml_nvm_file file;
+  freeml_nvm_memory memory;
+  uint8_t *data;
+  const freeml_nvm_port *port;
+} host_nvm;
+
+static int open_nvm(const options *o, uint32_t bytes, host_nvm *nvm) {
+  char message[MESSAGE_SIZE];
+  char notice[MESSAGE_SIZE];
+  memset(nvm, 0, sizeof(*nvm));
+  if (o->nvm == 0) {
+    nvm->data = (uint8_t *)aligned_alloc(16, (bytes + 15u) & ~15u);
+    if (nvm->data == 0) return fail(EXIT_IO, "cannot allocate the NVM");
+    memset(nvm->data, 0, bytes);
+    freeml_nvm_memory_init(&nvm->memory, nvm->data, bytes, 0);
+    nvm->port = &nvm->memory.port;
+    return 0;
+  }
+  notice[0] = '\0';
+  if (freeml_nvm_file_open(&nvm->file, o->nvm, bytes, o->fail_after_writes,
+                           notice, sizeof(notice)) != 0) {
+    snprintf(message, sizeof(message), "cannot map NVM file '%s': %s", o->nvm,
+             strerror(errno));
+    return fail(EXIT_IO, message);
+  }
+  if (notice[0] != '\0') fprintf(stderr, "freeml_run: note: %s\n", notice);
+  nvm->port = &nvm->file.memory.port;
+  return 0;
+}
+
+static void close_nvm(const options *o, host_nvm *nvm) {
+  if (o->nvm != 0) freeml_nvm_file_close(&nvm->file);
+  free(nvm->data);
 }
 
 static int run_intermittent(const options *o, const uint8_t *model,
@@ -252,7 +384,8 @@ static int run_intermittent(const options *o, const uint8_t *model,
                             uint8_t **inputs) {
   freeml_intermittent it;
   freeml_intermittent_config config;
-  freeml_nvm_file nvm;
+  freeml_energy_port energy;
+  host_nvm nvm;
   freeml_error error;
   freeml_error notice;
   freeml_status run_status;
@@ -266,20 +399,19 @@ static int run_intermittent(const options *o, const uint8_t *model,
                                &error) != FREEML_OK) {
     return fail(EXIT_USAGE, error.message);
   }
+  if (o->has_energy && it.rt.exits.count == 0) {
+    return fail(EXIT_USAGE,
+                "--energy-budget and --energy-schedule need a model with gNet "
+                "exits (python -m converter --exits ...)");
+  }
   if ((status = read_inputs(&it.rt, o, inputs)) != 0) return status;
-  if (freeml_nvm_file_open(&nvm, o->nvm, it.rt.memory.nvm_bytes,
-                           o->fail_after_writes, notice.message,
-                           sizeof(notice.message)) != 0) {
-    snprintf(message, sizeof(message), "cannot map NVM file '%s': %s", o->nvm,
-             strerror(errno));
-    return fail(EXIT_IO, message);
+  if ((status = open_nvm(o, it.rt.memory.nvm_bytes, &nvm)) != 0) {
+    return status;
   }
-  if (notice.message[0] != '\0') {
-    fprintf(stderr, "freeml_run: note: %s\n", notice.message);
-  }
-  run_status = freeml_intermittent_run(&it, &nvm.memory.port,
-                                       (const void *const *)inputs, &notice,
-                                       &error);
+  energy.available = o->has_energy ? energy_available : 0;
+  energy.context = (void *)(uintptr_t)&o->energy;
+  run_status = freeml_intermittent_run_adaptive(
+      &it, nvm.port, (const void *const *)inputs, &energy, 0, &notice, &error);
   if (notice.message[0] != '\0') {
     fprintf(stderr, "freeml_run: note: %s\n", notice.message);
   }
@@ -298,10 +430,12 @@ static int run_intermittent(const options *o, const uint8_t *model,
   } else if (run_status != FREEML_OK) {
     status = fail(EXIT_USAGE, error.message);
   } else {
-    status = write_outputs(&it.rt, o->output);
+    const uint32_t exit = freeml_intermittent_exit(&it);
+    status = write_outputs(&it.rt, exit, o->output);
+    if (status == 0 && it.rt.exits.count > 0) printf("exit=%u\n", exit);
     if (status == 0 && o->print_memory) print_memory(&it.rt);
   }
-  freeml_nvm_file_close(&nvm);
+  close_nvm(o, &nvm);
   return status;
 }
 

@@ -20,6 +20,43 @@ void freeml_py_memory(const freeml_runtime *rt, uint32_t *persistent_bytes,
 
 uint32_t freeml_py_num_ops(const freeml_runtime *rt) { return rt->num_ops; }
 
+/* ---- gNet exits ---- */
+
+/* The exit plan: count, classes, and per exit its op and threshold (arrays
+ * of FREEML_MAX_EXITS). */
+uint32_t freeml_py_exit_plan(const freeml_runtime *rt, int32_t *classes,
+                             int32_t *ops, int32_t *thresholds) {
+  uint32_t k;
+  *classes = rt->exits.logits.classes;
+  for (k = 0; k < rt->exits.count; ++k) {
+    ops[k] = rt->exits.op[k];
+    thresholds[k] = rt->exits.threshold[k];
+  }
+  return rt->exits.count;
+}
+
+/* One plain inference that also records every exit's int8 logits (count *
+ * classes bytes) as its op completes: an exit's accumulators are only
+ * alive until the next exit's op has run. */
+freeml_status freeml_py_invoke_exits(freeml_runtime *rt, int8_t *logits,
+                                     freeml_error *error) {
+  uint32_t i, k = 0;
+  for (i = 0; i < rt->num_ops; ++i) {
+    freeml_tile all;
+    freeml_status status;
+    all.start = 0;
+    all.end = rt->ops[i].units;
+    if ((status = freeml_runtime_run_op(rt, i, all, error)) != FREEML_OK) {
+      return status;
+    }
+    if (k < rt->exits.count && (uint32_t)rt->exits.op[k] == i) {
+      freeml_exit_logits(rt, k, logits + k * rt->exits.logits.classes);
+      ++k;
+    }
+  }
+  return FREEML_OK;
+}
+
 /* ---- intermittent mode (tflm_freeml/intermittent.py) ---- */
 
 /* The tile plan of a model: memory needs and, per op, its tiles. */

@@ -300,3 +300,22 @@ freeml_status freeml_prepare_multipliers(freeml_prepare_context *ctx,
   }
   return FREEML_OK;
 }
+
+freeml_status freeml_custom_option_words(freeml_prepare_context *ctx,
+                                         uint32_t count, const char *what,
+                                         int32_t *words) {
+  const freeml_fb_vector *v = &ctx->op->custom_options;
+  const uint8_t *bytes = ctx->rt->model.fb.data + v->pos;
+  uint32_t i;
+  if (v->length != 4u * count) {
+    return freeml_fail(ctx->error, FREEML_ERR_MODEL,
+                       "custom options of %u bytes; %s has %u int32",
+                       (unsigned)v->length, what, (unsigned)count);
+  }
+  for (i = 0; i < count; ++i) {
+    const uint8_t *b = bytes + 4u * i;
+    words[i] = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 |
+                         (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
+  }
+  return FREEML_OK;
+}

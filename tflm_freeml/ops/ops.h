@@ -145,6 +145,12 @@ freeml_status freeml_prepare_const_data(freeml_prepare_context *ctx,
                                         const freeml_tensor_info *tensor,
                                         uint32_t alignment, uint32_t *ref);
 
+/* A custom op's options as `count` little-endian int32 words; fails unless
+ * there are exactly that many. `what` names the op in the message. */
+freeml_status freeml_custom_option_words(freeml_prepare_context *ctx,
+                                         uint32_t count, const char *what,
+                                         int32_t *words);
+
 /* Element i of a constant int32 or int64 tensor (axes, paddings). */
 int64_t freeml_const_int(const freeml_tensor_info *tensor, uint32_t i);
 
@@ -221,6 +227,11 @@ freeml_status freeml_prepare_dequantize(freeml_prepare_context *,
                                         freeml_op *);
 freeml_status freeml_eval_dequantize(freeml_runtime *, const freeml_op *,
                                      freeml_tile, void *);
+/* The gNet exit head (exit_ops.c, docs/gnet.md). */
+freeml_status freeml_prepare_exit_accumulate(freeml_prepare_context *,
+                                             freeml_op *);
+freeml_status freeml_eval_exit_accumulate(freeml_runtime *, const freeml_op *,
+                                          freeml_tile, void *);
 /* The sparse custom ops of docs/sparse.md (sparse_ops.c). */
 freeml_status freeml_prepare_sparse_conv2d(freeml_prepare_context *,
                                            freeml_op *);

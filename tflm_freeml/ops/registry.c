@@ -36,6 +36,9 @@ static const freeml_op_registration kRegistry[] = {
     {FREEML_CUSTOM_OPCODE, "FREEML_SPARSE_FULLY_CONNECTED",
      freeml_prepare_sparse_fully_connected,
      freeml_eval_sparse_fully_connected},
+    /* The gNet exit head (docs/gnet.md). */
+    {FREEML_CUSTOM_OPCODE, "FREEML_EXIT_ACCUMULATE",
+     freeml_prepare_exit_accumulate, freeml_eval_exit_accumulate},
 };
 
 #define REGISTRY_SIZE (sizeof(kRegistry) / sizeof(kRegistry[0]))

@@ -44,20 +44,9 @@ static const char *kind_name(sparse_kind kind) {
 static freeml_status read_options(freeml_prepare_context *ctx,
                                   sparse_kind kind,
                                   int32_t words[OPTIONS_WORDS]) {
-  const freeml_fb_vector *v = &ctx->op->custom_options;
-  const uint8_t *bytes = ctx->rt->model.fb.data + v->pos;
-  int32_t i;
-  if (v->length != 4u * OPTIONS_WORDS) {
-    return freeml_fail(ctx->error, FREEML_ERR_MODEL,
-                       "custom options of %u bytes; a sparse op has %d "
-                       "int32 (docs/sparse.md)",
-                       (unsigned)v->length, OPTIONS_WORDS);
-  }
-  for (i = 0; i < OPTIONS_WORDS; ++i) {
-    const uint8_t *b = bytes + 4 * i;
-    words[i] = (int32_t)((uint32_t)b[0] | (uint32_t)b[1] << 8 |
-                         (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24);
-  }
+  freeml_status s = freeml_custom_option_words(
+      ctx, OPTIONS_WORDS, "a sparse op (docs/sparse.md)", words);
+  if (s != FREEML_OK) return s;
   if (words[OPT_VERSION] != OPTIONS_VERSION) {
     return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
                        "sparse options version %d; this runtime reads "

@@ -1,0 +1,97 @@
+"""Which layers of a Keras model are exit points (`--exits`).
+
+`auto` takes the end of every block: the output of each pooling layer and
+of each residual Add. A plain stack of convolutions without either (a
+DS-CNN) has no such marks, so there `auto` takes the output of each Conv2D
+(after its BatchNorm and activation, when they follow it alone). Exits whose
+output is the network's last feature map before the classifier are dropped:
+there the full network answers at almost the same cost.
+
+Example:
+  exit_points(model, "auto")          # ['maxpool', 'avgpool']
+  exit_points(model, "conv1,maxpool")
+"""
+
+from __future__ import annotations
+
+from typing import List, Sequence
+
+from converter.errors import ConverterError
+from converter.sparsecomp.rebuild import layer_graph
+
+_POOLING = ("MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D")
+_GLOBAL = ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
+           "GlobalMaxPooling1D", "Flatten")
+_FOLLOWERS = ("BatchNormalization", "ReLU", "Activation", "LeakyReLU")
+
+
+def _block_end(model, name: str, readers: dict) -> str:
+  """The last layer of `name`'s chain of BatchNorm/activation followers."""
+  by_name = {layer.name: layer for layer in model.layers}
+  while len(readers.get(name, [])) == 1 and \
+      type(by_name[readers[name][0]]).__name__ in _FOLLOWERS:
+    name = readers[name][0]
+  return name
+
+
+def _spatial(layer) -> bool:
+  shape = layer.output.shape
+  return len(shape) in (3, 4)
+
+
+def _auto(model) -> List[str]:
+  readers = layer_graph(model).consumers
+  marked = [layer.name for layer in model.layers
+            if type(layer).__name__ in _POOLING + ("Add",) and _spatial(layer)]
+  if not marked:
+    marked = [_block_end(model, layer.name, readers) for layer in model.layers
+              if type(layer).__name__ == "Conv2D" and _spatial(layer)]
+  # The last spatial feature map feeds the classifier directly: not an early exit.
+  by_name = {layer.name: layer for layer in model.layers}
+  while marked and all(type(by_name[r]).__name__ in _GLOBAL
+                       for r in readers.get(marked[-1], [])):
+    marked.pop()
+  return marked
+
+
+def exit_points(model, spec: str) -> List[str]:
+  """The names of the exit layers, in the order the network reaches them.
+
+  Args:
+    model: a Keras functional or Sequential model.
+    spec: "auto", or layer names separated by commas.
+
+  Raises:
+    ConverterError: an unknown layer name (the message lists the candidates),
+      a layer named twice, the model's output layer, or no exit at all.
+  """
+  order = [layer.name for layer in model.layers]
+  if spec.strip() == "auto":
+    names = _auto(model)
+    if not names:
+      raise ConverterError("--exits auto found no pooling layer, residual Add or Conv2D "
+                           "before the classifier; name the exit layers with --exits")
+    return names
+  names = [n.strip() for n in spec.split(",") if n.strip()]
+  if not names:
+    raise ConverterError("--exits is empty: give auto, or layer names separated by commas")
+  by_name = {layer.name: layer for layer in model.layers}
+  for name in names:
+    if name not in by_name:
+      raise ConverterError(f"--exits: the model has no layer '{name}'; its layers are "
+                           f"{', '.join(_describe(model.layers))}")
+    if names.count(name) > 1:
+      raise ConverterError(f"--exits names layer '{name}' twice")
+    if name in layer_graph(model).outputs:
+      raise ConverterError(f"--exits: '{name}' is the model's output, which is always the last "
+                           "exit; name earlier layers")
+    if len(by_name[name].output.shape) not in (2, 3, 4):
+      raise ConverterError(f"--exits: layer '{name}' has output shape "
+                           f"{tuple(by_name[name].output.shape)}; an exit needs (N, features), "
+                           "(N, steps, channels) or (N, H, W, C)")
+  return sorted(names, key=order.index)
+
+
+def _describe(layers: Sequence) -> List[str]:
+  return [f"{layer.name} ({type(layer).__name__})" for layer in layers[:40]] + (
+      [f"... ({len(layers) - 40} more)"] if len(layers) > 40 else [])

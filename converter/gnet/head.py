@@ -1,0 +1,214 @@
+"""The gNet head: pooled exit features in, one linear classifier out, trained
+on the frozen network.
+
+The backbone never changes, so every exit's pooled features (and the
+network's own output, the teacher) are computed once; training the head is
+then a small problem on arrays. Each step draws one exit per batch: the
+features of the exits after it are zeroed, as the device has not reached
+them. Beyond the paper's recipe (uniform draw, cross-entropy), three ideas
+that cost no device memory, each measured by bench/gnet.py:
+
+  exit_weights   draw early exits more often: they are the hard ones;
+  distillation   also match the full network's softened output;
+  feature_scaling  divide each exit's features by their RMS while training,
+                 folded into the head's weights afterwards (the device sees
+                 the raw pooled features).
+
+Example:
+  features = exit_features(model, ["pool1", "pool2"], grid=1)
+  head = train_head(features, x_train, y_train, HeadConfig())
+  gnet = gnet_model(model, ["pool1", "pool2"], 1, head)   # for int8 conversion
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+_PREDICT_BATCH = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class HeadConfig:
+  """How the head is trained.
+
+  exit_weights: relative probability of drawing each exit per batch; empty
+    means uniform (the paper's recipe), "falling" weights exit k by 1/(k+1).
+  distillation: weight of the softened full-network output in the loss
+    (0: labels only); temperature: its softening.
+  """
+  steps: int = 3000
+  batch_size: int = 128
+  learning_rate: float = 3e-3
+  exit_weights: str = "falling"
+  distillation: float = 0.5
+  temperature: float = 2.0
+  feature_scaling: bool = True
+  seed: int = 0
+
+
+@dataclasses.dataclass
+class Head:
+  """A trained head: logits = bias + sum over reached exits k of
+  kernel[offsets[k]:offsets[k + 1]].T @ pooled_k."""
+  kernel: np.ndarray  # (features, classes) float32, scaling folded in
+  bias: np.ndarray  # (classes,)
+  offsets: Tuple[int, ...]  # first feature of each exit, then the total
+
+  def logits(self, features: np.ndarray, exit_index: int) -> np.ndarray:
+    """Float logits of exit `exit_index` (0-based) for concatenated features."""
+    end = self.offsets[exit_index + 1]
+    return features[:, :end] @ self.kernel[:end] + self.bias
+
+
+def pooling_layers(model, name: str, grid: int) -> List:
+  """Keras layers that pool layer `name`'s output to `grid` x `grid` (or
+  `grid` steps) and flatten it; a (N, features) output is taken as it is."""
+  import tf_keras
+  shape = tuple(model.get_layer(name).output.shape[1:])
+  if len(shape) == 1:
+    return []
+  spatial = shape[:-1]
+  pool = tuple(max(1, size // grid) for size in spatial)
+  if all(p == size for p, size in zip(pool, spatial, strict=True)):
+    layers = [tf_keras.layers.GlobalAveragePooling2D(name=f"{name}_exit_pool")
+              if len(spatial) == 2 else
+              tf_keras.layers.GlobalAveragePooling1D(name=f"{name}_exit_pool")]
+  else:
+    pooling = (tf_keras.layers.AveragePooling2D if len(spatial) == 2
+               else tf_keras.layers.AveragePooling1D)
+    layers = [pooling(pool, strides=pool, name=f"{name}_exit_pool"),
+              tf_keras.layers.Flatten(name=f"{name}_exit_flat")]
+  return layers
+
+
+def _pooled(model, name: str, grid: int):
+  out = model.get_layer(name).output
+  for layer in pooling_layers(model, name, grid):
+    out = layer(out)
+  return out
+
+
+def exit_features(model, exits: Sequence[str], grid: int):
+  """A Keras model: input -> [the model's output, pooled features of each exit]."""
+  import tf_keras
+  outputs = [model.outputs[0]] + [_pooled(model, name, grid) for name in exits]
+  return tf_keras.Model(model.inputs, outputs, name="gnet_features")
+
+
+def compute_features(extractor, x: np.ndarray) -> Tuple[np.ndarray, List[np.ndarray]]:
+  """(the network's outputs, [pooled features of each exit]) for every sample."""
+  parts: List[List[np.ndarray]] = []
+  for i in range(0, len(x), _PREDICT_BATCH):
+    parts.append([np.asarray(o) for o in extractor(x[i:i + _PREDICT_BATCH], training=False)])
+  joined = [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
+  return joined[0], joined[1:]
+
+
+def _probabilities(outputs: np.ndarray) -> np.ndarray:
+  """The network's outputs as probabilities (softmax unless they already are)."""
+  outputs = outputs.reshape(len(outputs), -1).astype(np.float64)
+  if np.all(outputs >= 0) and np.allclose(outputs.sum(-1), 1.0, atol=1e-3):
+    return outputs
+  e = np.exp(outputs - outputs.max(-1, keepdims=True))
+  return e / e.sum(-1, keepdims=True)
+
+
+def exit_draw_weights(spec: str, exits: int) -> np.ndarray:
+  """Normalized per-exit draw probabilities from HeadConfig.exit_weights."""
+  if spec in ("", "uniform"):
+    weights = np.ones(exits)
+  elif spec == "falling":
+    weights = 1.0 / np.arange(1, exits + 1)
+  else:
+    weights = np.array([float(w) for w in spec.split(",")])
+    if len(weights) != exits or np.any(weights < 0) or weights.sum() <= 0:
+      raise ValueError(f"exit weights '{spec}': need {exits} non-negative numbers")
+  return weights / weights.sum()
+
+
+def train_head(teacher_outputs: np.ndarray, features: Sequence[np.ndarray], y: np.ndarray,
+               config: HeadConfig) -> Head:
+  """Trains the shared head on precomputed exit features.
+
+  Args:
+    teacher_outputs: the frozen network's outputs for the same samples.
+    features: per exit, (N, features_k) pooled features.
+    y: (N,) integer labels.
+  """
+  import tensorflow as tf
+  sizes = [f.shape[1] for f in features]
+  offsets = tuple(int(v) for v in np.concatenate([[0], np.cumsum(sizes)]))
+  scales = np.ones(len(features), np.float32)
+  if config.feature_scaling:
+    scales = np.array([1.0 / max(float(np.sqrt(np.mean(np.square(f)))), 1e-6)
+                       for f in features], np.float32)
+  x = np.concatenate([f * s for f, s in zip(features, scales, strict=True)], 1).astype(np.float32)
+  teacher = _probabilities(teacher_outputs).astype(np.float32)
+  classes = teacher.shape[1]
+  draw = exit_draw_weights(config.exit_weights, len(features))
+  # mask[k] keeps the features of exits 0..k.
+  masks = np.zeros((len(features), offsets[-1]), np.float32)
+  for k in range(len(features)):
+    masks[k, :offsets[k + 1]] = 1.0
+
+  tf.random.set_seed(config.seed)
+  rng = np.random.default_rng(config.seed)
+  import tf_keras
+  init = tf_keras.initializers.GlorotUniform(seed=config.seed)
+  kernel = tf.Variable(init((offsets[-1], classes)))
+  bias = tf.Variable(tf.zeros([classes]))
+  optimizer = tf_keras.optimizers.Adam(
+      tf_keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps))
+  alpha, temperature = float(config.distillation), float(config.temperature)
+  soft_teacher = tf.constant(np.power(teacher, 1.0 / temperature))
+
+  @tf.function
+  def step(xb, yb, mb, tb):
+    with tf.GradientTape() as tape:
+      logits = tf.matmul(xb * mb, kernel) + bias
+      loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, logits))
+      if alpha > 0:
+        target = tb / tf.reduce_sum(tb, -1, keepdims=True)
+        soft = tf.nn.softmax_cross_entropy_with_logits(target, logits / temperature)
+        loss = (1 - alpha) * loss + alpha * temperature**2 * tf.reduce_mean(soft)
+    grads = tape.gradient(loss, [kernel, bias])
+    optimizer.apply_gradients(zip(grads, [kernel, bias]))
+
+  order = np.empty(0, np.int64)
+  for _ in range(config.steps):
+    if len(order) < config.batch_size:
+      order = np.concatenate([order, rng.permutation(len(x))])
+    chosen, order = order[:config.batch_size], order[config.batch_size:]
+    exit_index = int(rng.choice(len(features), p=draw))
+    step(tf.constant(x[chosen]), tf.constant(y[chosen]), tf.constant(masks[exit_index][None]),
+         tf.gather(soft_teacher, chosen))
+  folded = kernel.numpy() * np.repeat(scales, sizes)[:, None]
+  return Head(kernel=folded.astype(np.float32), bias=bias.numpy().astype(np.float32),
+              offsets=offsets)
+
+
+def exit_accuracies(head: Head, features: Sequence[np.ndarray], y: np.ndarray) -> List[float]:
+  """Float top-1 accuracy of the head at each exit."""
+  x = np.concatenate(features, 1)
+  return [float(np.mean(np.argmax(head.logits(x, k), -1) == y)) for k in range(len(features))]
+
+
+def gnet_model(model, exits: Sequence[str], grid: int, head: Head,
+               name: Optional[str] = None):
+  """The network with its gNet for int8 conversion: input -> [the model's
+  output, the concatenated pooled features, the head's logits with every exit
+  reached]. TFLite quantizes all of it in one calibration, so the exit
+  features share one scale (the concatenation's) and the head is a
+  FULLY_CONNECTED op on them."""
+  import tf_keras
+  pooled = [_pooled(model, e, grid) for e in exits]
+  concat = tf_keras.layers.Concatenate(name="gnet_features")(pooled) if len(pooled) > 1 \
+      else pooled[0]
+  dense = tf_keras.layers.Dense(head.kernel.shape[1], name="gnet_head")
+  logits = dense(concat)
+  dense.set_weights([head.kernel, head.bias])
+  return tf_keras.Model(model.inputs, [model.outputs[0], concat, logits],
+                        name=name or f"{model.name}_gnet")
