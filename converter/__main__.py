@@ -86,6 +86,20 @@ flags.DEFINE_float(
     "fraction of the total (0: no separation).")
 
 
+flags.DEFINE_string(
+    "exits", None,
+    "gNet (default: off): add one early-exit head shared by these exit points: 'auto' (after "
+    "each pooling layer or residual block; each Conv2D block in a plain stack) or layer names "
+    "separated by commas. Needs a float Keras model and --data. Writes exit_head.tflite too.")
+flags.DEFINE_integer("exit-grid", 1,
+                     "gNet: average-pool each exit's feature map to this many cells per side.")
+flags.DEFINE_float(
+    "exit-max-drop", 1.0,
+    "gNet: the exit thresholds keep the answers within this many accuracy points of the "
+    "whole network, on the validation split.")
+flags.DEFINE_integer("exit-steps", 3000, "gNet: optimizer steps (batches of 128) of the head.")
+
+
 def _fail(message: str) -> None:
   print(f"converter: error: {message}", file=sys.stderr)
   sys.exit(EXIT_STATUS)
@@ -104,7 +118,8 @@ def _parse_flags(argv: List[str]) -> List[str]:
 
 def _summary(result: dict, out_dir: Path) -> str:
   m, ram = result["model"], result["runtime_ram"]
-  reference = ", reference.tflite" if (out_dir / "reference.tflite").exists() else ""
+  reference = "".join(f", {name}" for name in ("reference.tflite", "exit_head.tflite")
+                      if (out_dir / name).exists())
   lines = [f"wrote {out_dir}/: model.tflite{reference}, model_data.c, model_data.h, report.md, "
            "report.json",
            f"model: {m['file_bytes']:,} B (weights {m['weight_bytes']:,} B), {m['ops']} ops, "
@@ -120,6 +135,13 @@ def _summary(result: dict, out_dir: Path) -> str:
                  f"{c['compressed']['weight_bytes']:,} B ({c['x_float32']:.1f}x smaller than "
                  f"float32, {c['x_dense_int8']:.1f}x than dense int8); fragile layers: "
                  f"{', '.join(c['fragile']) or 'none'}")
+  g = result.get("gnet")
+  if g:
+    lines.append(f"gNet: {len(g['exits'])} exits, head {g['head_bytes']:,} B; with thresholds "
+                 f"{100 * g['test']['accuracy']:.2f}% (network "
+                 f"{100 * g['test']['full_accuracy']:.2f}%) at "
+                 f"{100 * g['mean_macs_fraction']:.0f}% of the MACs; exit accuracies " +
+                 ", ".join(f"{100 * x['int8_test_accuracy']:.1f}%" for x in g["exits"]))
   e = result["evaluation"]
   if e:
     float_part = (f"float {100 * e['float_accuracy']:.2f}%, "
@@ -152,7 +174,9 @@ def main(argv: List[str]) -> int:
         seed=FLAGS.seed, ram_kb=FLAGS["ram-kb"].value,
         round_steps=FLAGS["round-steps"].value, final_steps=FLAGS["final-steps"].value,
         learning_rate=FLAGS["learning-rate"].value,
-        separation_energy=FLAGS["separation-energy"].value))
+        separation_energy=FLAGS["separation-energy"].value, exits=FLAGS.exits,
+        exit_grid=FLAGS["exit-grid"].value, exit_max_drop=FLAGS["exit-max-drop"].value,
+        exit_steps=FLAGS["exit-steps"].value))
   except ConverterError as e:
     _fail(" ".join(str(e).split()))  # one line, whatever the message held
   print(_summary(result, out_dir))

@@ -86,9 +86,13 @@ REGISTRY: Dict[int, OpSpec] = dict(_SPECS)
 # Builtin op code -> name, for every op the runtime runs.
 SUPPORTED_OPS: Dict[int, str] = {code: spec.name for code, spec in REGISTRY.items()}
 
+# The gNet head's share of one exit (docs/gnet.md): int32 accumulators out.
+EXIT_ACCUMULATE = "FREEML_EXIT_ACCUMULATE"
+
 # Custom ops (code CUSTOM) the runtime runs, by custom_code: the sparse
-# twins of the weighted builtin ops (docs/sparse.md).
-SUPPORTED_CUSTOM_OPS: Tuple[str, ...] = tuple(sparse_format.CUSTOM_OPS.values())
+# twins of the weighted builtin ops (docs/sparse.md) and the gNet exits.
+SUPPORTED_CUSTOM_OPS: Tuple[str, ...] = tuple(sparse_format.CUSTOM_OPS.values()) + (
+    EXIT_ACCUMULATE,)
 
 # Ops allowed to read or write float tensors: the float edges of a model with
 # float input or output around an int8 body.

@@ -1,7 +1,8 @@
 """The conversion as a sequence of steps: load the model and the data,
-compress (SparseComp, with --target-kb), quantize (float models) or check
-(int8 .tflite), store each filter in its smallest format, measure memory on
-the FreeML runtime and on TFLM, evaluate, and write the outputs atomically.
+compress (SparseComp, with --target-kb), add the gNet exit head (--exits),
+quantize (float models) or check (int8 .tflite), store each filter in its
+smallest format, calibrate the exits, measure memory on the FreeML runtime
+and on TFLM, evaluate, and write the outputs atomically.
 
 Nothing is written before every step has succeeded, so a refused input
 leaves --out as it was.
@@ -24,15 +25,21 @@ import numpy as np
 from converter import c_array, datasets, report, sparse_rewrite, tflite_graph, tflm_oracle
 from converter.atomic_io import write_all
 from converter.errors import ConverterError
-from converter.evaluate import evaluate
+from converter.evaluate import evaluate, model_inputs
+from converter.gnet import attach as gnet_attach
+from converter.gnet import graph as gnet_graph
+from converter.gnet import head as gnet_head
 from converter.model_loading import LoadedModel, detect_kind, load_model
 from converter.native_output import captured_stderr, import_tensorflow_quietly
 from converter.quantize import quantize_int8
 
 OUTPUT_FILES = ("model.tflite", "model_data.c", "model_data.h", "report.md", "report.json")
-# Written beside them when model.tflite holds sparse custom ops: the same int8
-# weights dense, with builtin ops only (stock TFLM runs it).
+# Written beside them when model.tflite holds FreeML custom ops: the same int8
+# weights dense, with builtin ops only (stock TFLM runs it); with --exits its
+# outputs are [the network's, the exit features, the head's logits].
 REFERENCE_FILE = "reference.tflite"
+# With --exits: the head alone, exit features in, logits out (docs/gnet.md).
+EXIT_HEAD_FILE = "exit_head.tflite"
 # Calibration samples for the search's trial conversions: they fix activation
 # scales only, never a byte count.
 _MEASURE_SAMPLES = 16
@@ -52,6 +59,9 @@ class Options:
   max_drop, seed, ram_kb, round_steps, final_steps, learning_rate,
     separation_energy: the search's settings (converter/sparsecomp/search.py,
     SearchOptions).
+  exits: "auto" or layer names: add the gNet exit head (docs/gnet.md);
+    None: no exits. exit_grid, exit_max_drop, exit_steps: its pooling grid,
+    the thresholds' accuracy target (points) and training steps.
   """
   model_path: Path
   out_dir: Path
@@ -69,6 +79,10 @@ class Options:
   final_steps: int = 600
   learning_rate: float = 2e-4
   separation_energy: float = 0.9
+  exits: Optional[str] = None
+  exit_grid: int = 1
+  exit_max_drop: float = 1.0
+  exit_steps: int = 3000
 
 
 def progress(message: str) -> None:
@@ -90,6 +104,8 @@ def _check_options(options: Options) -> None:
     if not 0 < value < 2**32:
       raise ConverterError(f"{name} must be > 0, got {value}")
   _check_search_options(options)
+  if options.exits is not None:
+    gnet_attach.check_settings(_gnet_settings(options))
   if options.out_dir.exists() and not options.out_dir.is_dir():
     raise ConverterError(f"--out {options.out_dir} is a file; give a folder (created if missing)")
 
@@ -108,6 +124,12 @@ def _check_search_options(options: Options) -> None:
   if not 0 <= options.separation_energy <= 1:
     raise ConverterError(f"--separation-energy must be in [0, 1] (0: no separation), got "
                          f"{options.separation_energy:g}")
+
+
+def _gnet_settings(options: Options) -> gnet_attach.GnetSettings:
+  return gnet_attach.GnetSettings(
+      exits=options.exits or "auto", grid=options.exit_grid, max_drop=options.exit_max_drop,
+      head=gnet_head.HeadConfig(steps=options.exit_steps, seed=options.seed))
 
 
 def _runtime_module():
@@ -260,6 +282,43 @@ def _evaluate(model: LoadedModel, tflite: bytes, graph: tflite_graph.GraphInfo, 
   return result, source_accuracy
 
 
+def _calibrate_exits(tflite: bytes, runtime, dataset: datasets.Dataset,
+                     options: Options) -> tuple:
+  """model.tflite with exit thresholds from the validation split."""
+  x_val = datasets.fit_to_shape(dataset.x_validation, runtime.inputs[0].shape[1:],
+                                options.data or "")
+  progress(f"gNet: calibrating exit thresholds on {len(x_val):,} validation samples "
+           f"(at most {options.exit_max_drop:g} points below the network)")
+  tflite, calibration = gnet_attach.calibrate(
+      tflite, runtime, model_inputs(x_val, runtime.inputs[0]), dataset.y_validation,
+      options.exit_max_drop)
+  v = calibration.validation
+  progress(f"gNet: thresholds {list(calibration.thresholds)}: validation {v.accuracy:.2%} "
+           f"(network {v.full_accuracy:.2%}), answered per exit " +
+           ", ".join(f"{r:.0%}" for r in v.exit_rates))
+  return tflite, calibration
+
+
+def _measure_exits(gnet, calibration, runtime, reference: bytes, head_model: bytes,
+                   graph: tflite_graph.GraphInfo, dataset: datasets.Dataset,
+                   options: Options) -> Dict[str, Any]:
+  total = len(dataset.x_test)
+  n = total if options.max_eval < 0 else min(options.max_eval, total)
+  x = datasets.fit_to_shape(dataset.x_test[:n], runtime.inputs[0].shape[1:], options.data or "")
+  progress(f"gNet: every exit on {n} test samples (TFLM checks "
+           f"{n if options.tflm_samples < 0 else min(n, options.tflm_samples)})")
+  first_exit = graph.layers[runtime.exits[0].op]
+  section = gnet_attach.measure_exits(
+      gnet, calibration, runtime, reference, head_model, model_inputs(x, runtime.inputs[0]),
+      dataset.y_test[:n], options.tflm_samples, [layer.macs for layer in graph.layers],
+      first_exit.weight_bytes, options.exit_max_drop)
+  section["grid"] = options.exit_grid
+  t = section["test"]
+  progress(f"gNet: test {t['accuracy']:.2%} with exits (network {t['full_accuracy']:.2%}), "
+           f"{section['mean_macs_fraction']:.0%} of the MACs on average")
+  return section
+
+
 def convert(options: Options) -> Dict[str, Any]:
   """Runs the whole conversion and writes the outputs.
 
@@ -273,11 +332,12 @@ def convert(options: Options) -> Dict[str, Any]:
   kind = detect_kind(options.model_path)  # refuse bad paths before the slow steps
   if options.data:
     datasets.check_spec(options.data)
-  elif kind != "tflite" or options.target_kb is not None:
+  elif kind != "tflite" or options.target_kb is not None or options.exits is not None:
     raise _needs_data(options.model_path)
-  if options.target_kb is not None and kind == "tflite":
-    raise ConverterError(f"--target-kb retrains the float model, an int8 .tflite cannot be: give "
-                         f"the Keras model (.h5 or SavedModel) instead of {options.model_path}")
+  for flag, value in (("--target-kb", options.target_kb), ("--exits", options.exits)):
+    if value is not None and kind == "tflite":
+      raise ConverterError(f"{flag} trains on the float model, an int8 .tflite cannot be: give "
+                           f"the Keras model (.h5 or SavedModel) instead of {options.model_path}")
   runtime_module = _runtime_module()
   progress("starting TensorFlow")
   import_tensorflow_quietly()
@@ -288,14 +348,25 @@ def convert(options: Options) -> Dict[str, Any]:
     progress(f"loading data '{options.data}'")
     dataset = datasets.load(options.data, training=options.target_kb is not None)
     progress(f"  {dataset.describe()}")
-  source, compression = model, None
+  source, compression, gnet = model, None, None
   if options.target_kb is not None:
     model, compression = _compress(model, dataset, options, runtime_module)
+  if options.exits is not None:
+    if model.keras_model is None:
+      raise ConverterError(f"--exits trains a head on the float Keras model; {model.path} is a "
+                           f"{model.kind}")
+    gnet = gnet_attach.train(model.keras_model, dataset, _gnet_settings(options), progress)
+  network = model  # what the float accuracy is measured on
+  if gnet is not None:
+    model = LoadedModel("keras", model.path, keras_model=gnet.keras_model)
   reference = _quantize(model, dataset, options) if model.is_float else model.tflite_bytes
   keras = model.keras_layers()
   try:
+    if gnet is not None:
+      reference = gnet_graph.order_reference(reference)
     tflite_graph.check_int8(reference, keras)  # before reading its filters
-    tflite, storage = sparse_rewrite.sparsify(reference)
+    tflite, storage = sparse_rewrite.sparsify(
+        gnet_graph.rewrite(reference) if gnet is not None else reference)
     graph = tflite_graph.check_int8(tflite, keras)
   except ConverterError as e:
     if model.is_float:
@@ -308,17 +379,26 @@ def convert(options: Options) -> Dict[str, Any]:
              f"{sum(s.stored_bytes for s in sparse):,} B")
   progress(f"checked: {len(graph.layers)} ops, all int8 and supported by the FreeML runtime")
   runtime = _load_runtime(runtime_module, tflite)
+  calibration = None
+  if gnet is not None:
+    tflite, calibration = _calibrate_exits(tflite, runtime, dataset, options)
+    runtime = _load_runtime(runtime_module, tflite)
   ram = report.RuntimeRam(activation_bytes=int(runtime.ram.activation_bytes),
                           persistent_bytes=int(runtime.ram.persistent_bytes),
                           total_bytes=int(runtime.ram.total_bytes))
   intermittent = _intermittent_plan(tflite, options)
   progress("measuring TFLM's arena for the same model" if tflite == reference else
-           f"measuring TFLM's arena for {REFERENCE_FILE} (TFLM lacks the sparse custom ops)")
+           f"measuring TFLM's arena for {REFERENCE_FILE} (TFLM lacks FreeML's custom ops)")
   tflm_arena = _tflm_arena(reference)
   evaluation, source_accuracy = (
-      _evaluate(model, tflite, graph, runtime, dataset, options, reference,
+      _evaluate(network, tflite, graph, runtime, dataset, options, reference,
                 source if compression is not None else None)
       if dataset is not None else (None, None))
+  exits_section, head_model = None, None
+  if gnet is not None:
+    head_model = gnet_graph.head_reference(reference)
+    exits_section = _measure_exits(gnet, calibration, runtime, reference, head_model, graph,
+                                   dataset, options)
   result = report.build(
       source=options.model_path.name, source_kind=model.kind, data=options.data,
       calibration_samples=(min(options.calibration_samples, len(dataset.x_calibration))
@@ -326,7 +406,8 @@ def convert(options: Options) -> Dict[str, Any]:
       graph=graph, ram=ram, tflm_arena_bytes=tflm_arena, intermittent=intermittent,
       evaluation=evaluation, storage=storage,
       sparsecomp=(report.sparsecomp_section(compression, source.keras_model, source_accuracy)
-                  if compression is not None else None))
+                  if compression is not None else None),
+      gnet=exits_section)
   c_source, header = c_array.render(tflite, options.model_path.name,
                                   c_array.FirmwareSizes.of(
                                       runtime, intermittent.sram_bytes, intermittent.nvm_bytes,
@@ -336,8 +417,11 @@ def convert(options: Options) -> Dict[str, Any]:
       tflite, c_source, header, report.to_markdown(result), report.to_json(result)], strict=True))
   if tflite != reference:
     outputs[REFERENCE_FILE] = reference
+  if head_model is not None:
+    outputs[EXIT_HEAD_FILE] = head_model
   write_all(options.out_dir, outputs)
-  stale = options.out_dir / REFERENCE_FILE
-  if tflite == reference and stale.exists():  # from an earlier sparse conversion
-    stale.unlink()
+  for name in (REFERENCE_FILE, EXIT_HEAD_FILE):  # from an earlier conversion
+    stale = options.out_dir / name
+    if name not in outputs and stale.exists():
+      stale.unlink()
   return result

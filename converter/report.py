@@ -59,7 +59,8 @@ def build(*, source: str, source_kind: str, data: Optional[str],
           calibration_samples: Optional[int], graph: GraphInfo, ram: RuntimeRam,
           tflm_arena_bytes: int, intermittent: IntermittentPlan,
           evaluation: Optional[Evaluation], storage: Sequence[Any] = (),
-          sparsecomp: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+          sparsecomp: Optional[Dict[str, Any]] = None,
+          gnet: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
   """The report as a JSON-ready dict.
 
   Args:
@@ -74,6 +75,7 @@ def build(*, source: str, source_kind: str, data: Optional[str],
     evaluation: accuracy and TFLM agreement, or None without data.
     storage: how each filter is stored (sparse_rewrite.FilterStorage).
     sparsecomp: sparsecomp_section() when the search ran.
+    gnet: the exits (converter.gnet.attach.measure_exits) with --exits.
   """
   return {
       "generated_by": "python -m converter",
@@ -99,6 +101,7 @@ def build(*, source: str, source_kind: str, data: Optional[str],
       "layers": [dataclasses.asdict(layer) for layer in graph.layers],
       "storage": [dataclasses.asdict(s) for s in storage],
       "sparsecomp": sparsecomp,
+      "gnet": gnet,
   }
 
 
@@ -202,6 +205,8 @@ def to_markdown(report: Dict[str, Any]) -> str:
     lines += _storage_markdown(report["storage"])
   if report.get("sparsecomp"):
     lines += _sparsecomp_markdown(report["sparsecomp"])
+  if report.get("gnet"):
+    lines += _gnet_markdown(report["gnet"])
   if report.get("device"):
     lines += _device_markdown(report["device"], report["layers"])
   return "\n".join(lines) + "\n"
@@ -248,6 +253,33 @@ def _sparsecomp_markdown(c: Dict[str, Any]) -> List[str]:
     lines.append(f"| {r['index']} | {r['kind']} | {r['layer']} | {r['detail']} | "
                  f"{r['bytes_before']:,} | {r['bytes_after']:,} | {_pct(r['accuracy'])} | "
                  f"{'yes' if r['kept'] else 'no'} | {r['seconds']:.0f} |")
+  return lines
+
+
+def _gnet_markdown(g: Dict[str, Any]) -> List[str]:
+  t, v = g["test"], g["validation"]
+  lines = [
+      "", "## gNet exits", "",
+      f"One head shared by {len(g['exits'])} exits, features average-pooled to "
+      f"{g['grid']}x{g['grid']}: {g['head_bytes']:,} B of head weights and bias, "
+      f"{g['accumulator_bytes']:,} B of int32 accumulators. Thresholds keep the answers within "
+      f"{g['max_drop']:g} points of the network on validation ({_pct(v['accuracy'])} vs "
+      f"{_pct(v['full_accuracy'])}); on {g['test_samples']} test samples "
+      f"{_pct(t['accuracy'])} vs {_pct(t['full_accuracy'])}, with "
+      f"{g['mean_macs_fraction']:.0%} of the MACs on average. TFLM on reference.tflite and "
+      f"exit_head.tflite: {g['tflm_identical']}/{g['tflm_compared']} samples with every exit "
+      "identical.", "",
+      "| exit | layer | op | features | MACs to reach | float val acc | int8 test acc | "
+      "threshold | answered here |",
+      "|---|---|---|---|---|---|---|---|---|",
+  ]
+  for k, e in enumerate(g["exits"]):
+    lines.append(f"| {k} | {e['layer']} | {e['op']} | {e['features']} | "
+                 f"{e['macs_fraction']:.0%} | {_pct(e['float_validation_accuracy'])} | "
+                 f"{_pct(e['int8_test_accuracy'])} | {e['threshold']} | "
+                 f"{t['exit_rates'][k]:.0%} |")
+  lines.append(f"| {len(g['exits'])} | the network | - | - | 100% | - | "
+               f"{_pct(t['full_accuracy'])} | - | {t['exit_rates'][-1]:.0%} |")
   return lines
 
 

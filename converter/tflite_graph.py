@@ -258,8 +258,11 @@ def _read_unchecked(root, model: bytes, keras: Optional[KerasLayers]) -> GraphIn
                if p < len(inputs) and inputs[p] in constants}
     parameters = sum(int(np.prod(shape(k))) for k in learned)
     macs = spec.macs(in_shapes, out_shapes) if spec and out_shapes else 0
-    custom = _sparse_custom_name(code, opcode)
-    if custom is not None:
+    custom = _custom_name(code, opcode)
+    if custom == ops.EXIT_ACCUMULATE:
+      name = custom
+      parameters, macs = _exit_facts(op, inputs, constants, tensors)
+    elif custom is not None:
       name = custom
       parameters, macs = _sparse_facts(custom, op, inputs, out_shapes, root)
     layers.append(LayerInfo(
@@ -277,12 +280,23 @@ def _read_unchecked(root, model: bytes, keras: Optional[KerasLayers]) -> GraphIn
       subgraphs=len(root.subgraphs))
 
 
-def _sparse_custom_name(code: int, opcode) -> Optional[str]:
-  """The name of a FreeML sparse custom op, else None."""
+def _custom_name(code: int, opcode) -> Optional[str]:
+  """The name of a FreeML custom op, else None."""
   if code != ops.CUSTOM or not opcode.customCode:
     return None
   name = opcode.customCode.decode("utf-8", "replace")
   return name if name in ops.SUPPORTED_CUSTOM_OPS else None
+
+
+def _exit_facts(op, inputs: List[int], constants, tensors) -> Tuple[int, int]:
+  """(parameters, MACs) of a gNet exit: its share of the head's weights (plus
+  the bias, read by the first exit), one MAC each."""
+  options = bytes(bytearray(op.customOptions)) if op.customOptions is not None else b""
+  features = int(np.frombuffer(options[4:8], "<i4")[0]) if len(options) >= 8 else 0
+  weights = tensors[inputs[1]].shape if len(inputs) > 1 and inputs[1] >= 0 else None
+  classes = int(weights[0]) if weights is not None and len(weights) == 2 else 0
+  bias = classes if len(inputs) > 2 and inputs[2] in constants else 0
+  return features * classes + bias, features * classes
 
 
 def _sparse_facts(custom: str, op, inputs: List[int], out_shapes, root) -> Tuple[int, int]:
@@ -339,7 +353,8 @@ def check_int8(model: bytes, keras: Optional[KerasLayers] = None) -> GraphInfo:
   """
   root = parse(model)
   graph = _read(root, model, keras)
-  if graph.subgraphs != 1:
+  head_subgraph = any(m.name in (b"FREEML_GNET", "FREEML_GNET") for m in root.metadata or [])
+  if graph.subgraphs != 1 + int(head_subgraph):
     raise ConverterError(f"the model has {graph.subgraphs} subgraphs (control flow); the FreeML "
                          "runtime runs single-subgraph models")
   unsupported = first_unsupported(graph)
@@ -365,7 +380,9 @@ def check_int8(model: bytes, keras: Optional[KerasLayers] = None) -> GraphInfo:
         raise ConverterError(f"{describe_op(layer, keras)} computes in {dtype} ({kind}, {dtype} "
                              "activations); the FreeML runtime runs full-int8 models: convert "
                              "the float model with --data to quantize it fully")
-      if not constant and dtype != "int8":
+      exit_accumulators = layer.op == ops.EXIT_ACCUMULATE and dtype == "int32" and k in (
+          int(op.outputs[0]), int(op.inputs[2]))
+      if not constant and dtype != "int8" and not exit_accumulators:
         raise ConverterError(f"{describe_op(layer, keras)} has {dtype} activations; the FreeML "
                              "runtime runs int8 activations only")
     if layer.op == "CONCATENATION":

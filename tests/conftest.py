@@ -45,5 +45,17 @@ def digits_out(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def digits_gnet_out(tmp_path_factory) -> Path:
+  """The default model converted with gNet exits (--exits auto), once per
+  session and worker; its stderr is kept as stderr.txt."""
+  out = tmp_path_factory.mktemp("digits_gnet")
+  result = run_converter("--in", DIGITS_H5, "--data", "digits", "--exits", "auto",
+                         "--exit-steps", "1500", "--out", out)
+  assert result.returncode == 0, result.stderr
+  (out / "stderr.txt").write_text(result.stderr)
+  return out
+
+
+@pytest.fixture(scope="session")
 def digits_model(digits_out) -> bytes:
   return (digits_out / "model.tflite").read_bytes()

@@ -39,10 +39,11 @@ import numpy as np
 from converter import ops, tflite_graph, tflite_writer
 from converter.errors import ConverterError
 
-CUSTOM_OP = "FREEML_EXIT_ACCUMULATE"
+CUSTOM_OP = ops.EXIT_ACCUMULATE
 METADATA_NAME = "FREEML_GNET"
 METADATA_MAGIC = 0x4E474D46  # "FMGN" in little-endian bytes
 METADATA_VERSION = 1
+MAX_EXITS = 16  # the runtime's FREEML_MAX_EXITS
 # An int8 logit margin never reaches this: the exit is never taken for
 # confidence alone (energy may still take it).
 NEVER = 256
@@ -355,11 +356,12 @@ def head_reference(reference: bytes) -> bytes:
   return tflite_writer.pack(root)
 
 
-def exit_logits_reference(head_model: bytes, features: np.ndarray, offsets: Sequence[int],
+def exit_logits_reference(head_interpreter, features: np.ndarray, offsets: Sequence[int],
                           zero_point: int, exit_index: int) -> np.ndarray:
-  """TFLM's int8 logits for exit `exit_index`: the head on the features with
-  every later exit at the zero point (what the runtime must match)."""
+  """TFLM's int8 logits for exit `exit_index` (head_interpreter: TFLM on
+  exit_head.tflite): the head on the features with every later exit at the
+  zero point, what the runtime must match."""
   from converter import tflm_oracle
   x = np.array(features, np.int8).reshape(1, -1)
   x[:, offsets[exit_index + 1]:] = zero_point
-  return tflm_oracle.invoke(head_model, [x])[0]
+  return tflm_oracle.invoke_on(head_interpreter, [x], 1)[0]

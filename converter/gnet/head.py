@@ -175,7 +175,7 @@ def train_head(teacher_outputs: np.ndarray, features: Sequence[np.ndarray], y: n
         soft = tf.nn.softmax_cross_entropy_with_logits(target, logits / temperature)
         loss = (1 - alpha) * loss + alpha * temperature**2 * tf.reduce_mean(soft)
     grads = tape.gradient(loss, [kernel, bias])
-    optimizer.apply_gradients(zip(grads, [kernel, bias]))
+    optimizer.apply_gradients(zip(grads, [kernel, bias], strict=True))
 
   order = np.empty(0, np.int64)
   for _ in range(config.steps):

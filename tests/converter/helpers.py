@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from converter.pipeline import OUTPUT_FILES, REFERENCE_FILE
+from converter.pipeline import EXIT_HEAD_FILE, OUTPUT_FILES, REFERENCE_FILE
 
 REPO = Path(__file__).resolve().parents[2]
 DIGITS_H5 = REPO / "examples" / "digits" / "digits_cnn.h5"
@@ -35,7 +35,7 @@ def assert_refused(result: subprocess.CompletedProcess, out: Path, *fragments: s
   assert "Traceback" not in result.stderr, result.stderr
   if out.exists():
     leftovers = [p.name for p in out.iterdir()
-                 if p.name in OUTPUT_FILES or p.name == REFERENCE_FILE
+                 if p.name in OUTPUT_FILES or p.name in (REFERENCE_FILE, EXIT_HEAD_FILE)
                  or p.name.endswith(".tmp")]
     assert not leftovers, leftovers
   return lines[0]

@@ -1,0 +1,89 @@
+"""Per-exit confidence thresholds for a user's accuracy target.
+
+Confidence is the margin between the two largest int8 logits of an exit:
+integer, as the device computes it, and free of the softmax. An exit whose
+margin reaches its threshold answers at once ("cascade"); otherwise the
+inference goes on, to the network's own output at the end.
+
+Calibration (validation split): exits are taken in order, and each gets the
+lowest threshold at which the whole cascade still scores within `max_drop`
+points of the network's own accuracy on the same samples; early exits are
+the cheap ones, so they are served first. The result is checked on the test
+split by the caller and reported, never tuned on it.
+
+Example:
+  thresholds = calibrate(exit_logits, final_predictions, y_val, max_drop=1.0)
+  predictions, taken = cascade(exit_logits, final_predictions, thresholds)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Sequence, Tuple
+
+import numpy as np
+
+NEVER = 256  # no int8 margin reaches it
+
+
+def margins(exit_logits: np.ndarray) -> np.ndarray:
+  """(N, exits) top-1 minus top-2 int8 logit of every exit."""
+  top = np.sort(exit_logits.astype(np.int32), axis=-1)
+  return top[..., -1] - top[..., -2] if exit_logits.shape[-1] > 1 else \
+      np.full(exit_logits.shape[:-1], 255)
+
+
+def cascade(exit_logits: np.ndarray, final_predictions: np.ndarray,
+            thresholds: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+  """The cascade's answers and the exit each sample took (exits = the network's
+  own output).
+
+  Args:
+    exit_logits: (N, exits, classes) int8 logits of every exit.
+    final_predictions: (N,) the network's own answers.
+    thresholds: one margin per exit.
+  """
+  n, exits = exit_logits.shape[:2]
+  confident = margins(exit_logits) >= np.asarray(thresholds)[None, :]
+  taken = np.where(confident.any(1), np.argmax(confident, 1), exits)
+  exit_answers = np.argmax(exit_logits, -1)
+  answers = np.where(taken < exits, exit_answers[np.arange(n), np.minimum(taken, exits - 1)],
+                     final_predictions)
+  return answers, taken
+
+
+@dataclasses.dataclass(frozen=True)
+class CascadeResult:
+  """How a cascade did on one split: accuracy, the network's own accuracy,
+  and the fraction of samples answered by each exit (the last: the network)."""
+  accuracy: float
+  full_accuracy: float
+  exit_rates: Tuple[float, ...]
+
+
+def measure(exit_logits: np.ndarray, final_predictions: np.ndarray, y: np.ndarray,
+            thresholds: Sequence[int]) -> CascadeResult:
+  answers, taken = cascade(exit_logits, final_predictions, thresholds)
+  exits = exit_logits.shape[1]
+  rates = np.bincount(taken, minlength=exits + 1) / max(len(y), 1)
+  return CascadeResult(accuracy=float(np.mean(answers == y)),
+                       full_accuracy=float(np.mean(final_predictions == y)),
+                       exit_rates=tuple(float(r) for r in rates))
+
+
+def calibrate(exit_logits: np.ndarray, final_predictions: np.ndarray, y: np.ndarray,
+              max_drop: float) -> List[int]:
+  """The lowest thresholds, exit by exit, that keep the cascade within
+  `max_drop` accuracy points of the network's own answers on (exit_logits,
+  y). Exits that never qualify get NEVER."""
+  exits = exit_logits.shape[1]
+  floor = float(np.mean(final_predictions == y)) - max_drop / 100.0
+  thresholds = [NEVER] * exits
+  for k in range(exits):
+    for candidate in range(0, NEVER):
+      trial = thresholds[:k] + [candidate] + thresholds[k + 1:]
+      answers, _ = cascade(exit_logits, final_predictions, trial)
+      if np.mean(answers == y) >= floor - 1e-12:
+        thresholds[k] = candidate
+        break
+  return thresholds

@@ -1,0 +1,154 @@
+"""python -m converter --exits: the gNet head is trained, stored in
+model.tflite as documented (exit ops, head subgraph, metadata), equals TFLM
+exit by exit, and its thresholds hold on the test split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from converter import datasets, tflite_graph, tflm_oracle
+from converter.evaluate import model_inputs
+from converter.gnet import exits, graph, head, thresholds
+from converter.model_loading import load_model
+from converter.ops import EXIT_ACCUMULATE
+from tests.converter.helpers import DIGITS_H5, assert_refused, run_converter
+from tflm_freeml.runtime import Runtime
+
+
+def test_report_and_files(digits_gnet_out):
+  report = json.loads((digits_gnet_out / "report.json").read_text())
+  g = report["gnet"]
+  assert [e["layer"] for e in g["exits"]] == ["residual", "maxpool", "avgpool"]
+  assert g["tflm_compared"] == g["tflm_identical"] == report["evaluation"]["samples"]
+  assert (digits_gnet_out / "exit_head.tflite").exists()
+  assert (digits_gnet_out / "reference.tflite").exists()
+  stderr = (digits_gnet_out / "stderr.txt").read_text()
+  assert "gNet: calibrating exit thresholds" in stderr
+  assert "## gNet exits" in (digits_gnet_out / "report.md").read_text()
+  # The head's bytes are those of the weight and bias buffers in the model.
+  model = (digits_gnet_out / "model.tflite").read_bytes()
+  root = tflite_graph.parse(model)
+  head_fc = root.subgraphs[1].operators[0]
+  weights, bias = (root.subgraphs[1].tensors[int(k)] for k in head_fc.inputs[1:3])
+  assert g["head_bytes"] == len(root.buffers[weights.buffer].data) + \
+      len(root.buffers[bias.buffer].data)
+
+
+def test_model_layout(digits_gnet_out):
+  """One EXIT_ACCUMULATE op right after each exit's pooling, chained from the
+  bias; the head subgraph; the plan in the metadata (docs/gnet.md)."""
+  model = (digits_gnet_out / "model.tflite").read_bytes()
+  root = tflite_graph.parse(model)
+  plan = graph.read_plan(model)
+  assert plan is not None and len(root.subgraphs) == 2
+  ops = root.subgraphs[0].operators
+  names = [graph._op_name(root, op) for op in ops]  # noqa: SLF001
+  positions = [i for i, n in enumerate(names) if n == f"CUSTOM({EXIT_ACCUMULATE})"]
+  assert len(positions) == len(plan.accumulators) == 3
+  assert [int(ops[i].outputs[0]) for i in positions] == list(plan.accumulators)
+  for k, i in enumerate(positions[1:], 1):
+    assert int(ops[i].inputs[2]) == plan.accumulators[k - 1]
+  assert all(names[i - 1] == "MEAN" for i in positions)  # pooling just before
+  assert "CONCATENATION" not in names[positions[0]:positions[-1]]
+  assert list(root.subgraphs[0].outputs) == [int(root.subgraphs[0].outputs[0])]
+
+
+def test_thresholds_hold_on_the_test_split(digits_gnet_out):
+  report = json.loads((digits_gnet_out / "report.json").read_text())
+  g = report["gnet"]
+  assert g["validation"]["accuracy"] >= g["validation"]["full_accuracy"] - g["max_drop"] / 100
+  assert g["test"]["accuracy"] >= g["test"]["full_accuracy"] - g["max_drop"] / 100
+  assert sum(g["test"]["exit_rates"][:-1]) > 0  # some answers come early
+  assert g["mean_macs_fraction"] < 1
+
+
+def test_exit_logits_equal_tflm(digits_gnet_out):
+  """Exit k's logits from the runtime equal TFLM running the head on TFLM's
+  features with the later exits at the zero point."""
+  model = (digits_gnet_out / "model.tflite").read_bytes()
+  reference = (digits_gnet_out / "reference.tflite").read_bytes()
+  head_model = (digits_gnet_out / "exit_head.tflite").read_bytes()
+  rt = Runtime(model)
+  heads = tflm_oracle.make_interpreter(head_model)
+  zero_point = int(heads.get_input_details(0)["quantization_parameters"]["zero_points"][0])
+  x = model_inputs(datasets.load("digits").x_test[:20], rt.inputs[0])
+  rng = np.random.default_rng(0)
+  x = np.concatenate([x, rng.integers(-128, 128, (20,) + x.shape[1:], dtype=np.int8)])
+  offsets = [0, 16, 32, 48]
+  for sample in x:
+    outputs, logits = rt.invoke_exits([sample[None]])
+    theirs = tflm_oracle.invoke(reference, [sample[None]])
+    assert np.array_equal(outputs[0], theirs[0])
+    for k in range(3):
+      expected = graph.exit_logits_reference(heads, theirs[1], offsets, zero_point, k)
+      assert np.array_equal(expected.reshape(-1), logits[k])
+    assert np.array_equal(theirs[2].reshape(-1), logits[2])  # every exit reached
+
+
+def test_cascade_and_calibration():
+  # 3 samples, 2 exits, 2 classes; margins: exit 0 9, 1, 3; exit 1 0, 5, 2.
+  logits = np.array([[[9, 0], [0, 0]], [[0, 1], [5, 0]], [[3, 0], [0, 2]]], np.int8)
+  finals = np.array([0, 0, 1])
+  answers, taken = thresholds.cascade(logits, finals, [5, 5])
+  assert list(taken) == [0, 1, 2] and list(answers) == [0, 0, 1]
+  y = np.array([0, 0, 1])
+  # Exit 0 is right on sample 0 only: its threshold must exceed sample 2's
+  # margin (3), where it is wrong; exit 1 is right wherever it is asked.
+  assert thresholds.calibrate(logits, finals, y, 0.0) == [4, 0]
+  result = thresholds.measure(logits, finals, y, [4, 0])
+  assert result.accuracy == result.full_accuracy == 1.0
+  assert result.exit_rates == pytest.approx((1 / 3, 2 / 3, 0))
+  # A 50-point drop lets exit 0 answer 2 of 3 (one wrong); 70 lets it answer all.
+  assert thresholds.calibrate(logits, finals, y, 50.0)[0] == 2
+  assert thresholds.calibrate(logits, finals, y, 70.0)[0] == 0
+
+
+def test_unknown_exit_layer_is_a_clear_error(tmp_path):
+  out = tmp_path / "out"
+  result = run_converter("--in", DIGITS_H5, "--data", "digits", "--exits", "maxpool,nosuch",
+                         "--out", out)
+  assert_refused(result, out, "--exits", "no layer 'nosuch'", "maxpool (MaxPooling2D)")
+
+
+def test_bad_exit_requests(tmp_path):
+  out = tmp_path / "out"
+  assert_refused(run_converter("--in", DIGITS_H5, "--data", "digits", "--exits", "classifier",
+                               "--out", out), out, "'classifier' is the model's output")
+  assert_refused(run_converter("--in", DIGITS_H5, "--exits", "auto", "--out", out), out,
+                 "needs --data")
+  assert_refused(run_converter("--in", DIGITS_H5, "--data", "digits", "--exits", "auto",
+                               "--exit-grid", "0", "--out", out), out, "--exit-grid")
+
+
+def test_auto_exits_of_a_plain_stack():
+  """A stack of Conv2D blocks with no pooling (a DS-CNN) exits after each
+  block's activation, except the last before the classifier."""
+  import tf_keras
+  x = tf_keras.Input((8, 8, 1))
+  y = x
+  for i in range(3):
+    y = tf_keras.layers.Conv2D(4, 3, padding="same", name=f"conv{i}")(y)
+    y = tf_keras.layers.BatchNormalization(name=f"bn{i}")(y)
+    y = tf_keras.layers.ReLU(name=f"relu{i}")(y)
+  y = tf_keras.layers.GlobalAveragePooling2D()(y)
+  model = tf_keras.Model(x, tf_keras.layers.Dense(3)(y))
+  assert exits.exit_points(model, "auto") == ["relu0", "relu1"]
+  assert exits.exit_points(model, "relu1, conv0") == ["conv0", "relu1"]
+
+
+def test_pooling_to_a_grid():
+  model = load_model(Path(DIGITS_H5)).keras_model
+  extractor = head.exit_features(model, ["residual"], 2)
+  _, features = head.compute_features(extractor, datasets.load("digits").x_test[:4])
+  assert features[0].shape == (4, 2 * 2 * 16)
+
+
+@pytest.mark.parametrize("spec,expected", [("uniform", [1 / 3] * 3),
+                                           ("falling", [6 / 11, 3 / 11, 2 / 11]),
+                                           ("1,0,1", [0.5, 0, 0.5])])
+def test_exit_draw_weights(spec, expected):
+  assert np.allclose(head.exit_draw_weights(spec, 3), expected)

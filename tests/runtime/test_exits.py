@@ -1,0 +1,129 @@
+"""gNet exits in the runtime: freeml_run answers early by confidence or by
+energy (--energy-budget, --energy-schedule), the answer and the exit taken
+do not depend on where power fails, and an early answer is the exit's
+logits as the runtime computes them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Tuple
+
+import pytest
+
+from converter import datasets
+from converter.evaluate import model_inputs
+from converter.gnet import graph
+from tests.runtime.test_intermittent_cli import EXIT_POWER_FAILURE, run, stats, write_input
+from tflm_freeml.runtime import Runtime
+
+BUDGETS = (0, 20_000, 36_000, 40_000, 10**9)
+
+
+@pytest.fixture(scope="module")
+def gnet_model(digits_gnet_out) -> bytes:
+  return (digits_gnet_out / "model.tflite").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def energy_only(gnet_model, tmp_path_factory) -> Path:
+  """The gNet model with every threshold NEVER: exits only for energy."""
+  path = tmp_path_factory.mktemp("energy_only") / "model.tflite"
+  path.write_bytes(graph.set_thresholds(gnet_model, [graph.NEVER] * 3))
+  return path
+
+
+@pytest.fixture(scope="module")
+def samples(gnet_model):
+  rt = Runtime(gnet_model)
+  return model_inputs(datasets.load("digits").x_test[:3], rt.inputs[0])
+
+
+def answer(freeml_run: Path, model: Path, x: Path, out: Path, *args) -> Tuple[int, bytes]:
+  result = run(freeml_run, model, "--input", x, "--output", out, *args)
+  assert result.returncode == 0, result.stderr
+  found = re.findall(r"^exit=(\d+)$", result.stdout, re.M)
+  assert len(found) == 1, result.stdout
+  return int(found[0]), out.read_bytes()
+
+
+def test_energy_decides_the_exit(freeml_run, energy_only, samples, tmp_path):
+  rt = Runtime(energy_only.read_bytes())
+  x = write_input(tmp_path, samples[0][None])
+  taken = []
+  for budget in BUDGETS:
+    exit_index, output = answer(freeml_run, energy_only, x, tmp_path / "out.bin",
+                                "--energy-budget", budget)
+    outputs, logits = rt.invoke_exits([samples[0][None]])
+    expected = logits[exit_index] if exit_index < 3 else outputs[0].reshape(-1)
+    assert output == expected.tobytes(), budget
+    taken.append(exit_index)
+  assert taken[0] == 0 and taken[-1] == 3  # the first exit is always reached
+  assert taken == sorted(taken) and len(set(taken)) > 2, taken
+  # Without a budget the whole network answers.
+  assert answer(freeml_run, energy_only, x, tmp_path / "out.bin")[0] == 3
+
+
+def test_schedule_form(freeml_run, energy_only, samples, tmp_path):
+  x = write_input(tmp_path, samples[0][None])
+  out = tmp_path / "out.bin"
+  plenty = answer(freeml_run, energy_only, x, out, "--energy-schedule", "0:1000000")
+  assert plenty[0] == 3
+  # Energy drops to 10 MACs once 30,000 are done: the next exit is out of reach.
+  dropped = answer(freeml_run, energy_only, x, out, "--energy-schedule", "0:1000000,30000:10")
+  assert dropped[0] < 3
+  assert dropped == answer(freeml_run, energy_only, x, out, "--energy-schedule",
+                           "0:1000000,30000:10,60000:1000000")
+
+
+@pytest.mark.parametrize("energy", [("--energy-budget", "20000"), ("--energy-budget", "40000"),
+                                    ("--energy-schedule", "0:90000,35000:0"), ()])
+def test_same_exit_and_answer_through_power_failures(freeml_run, digits_gnet_out, energy_only,
+                                                     samples, energy, tmp_path):
+  for model in (digits_gnet_out / "model.tflite", energy_only):
+    for sample in samples[:2]:
+      x = write_input(tmp_path, sample[None])
+      expected = answer(freeml_run, model, x, tmp_path / "plain.bin", *energy)
+      for every in (6, 7, 13):  # a boot must afford a tile and its commit
+        nvm = tmp_path / "state.nvm"
+        nvm.unlink(missing_ok=True)
+        for _ in range(500):
+          result = run(freeml_run, model, "--input", x, "--output", tmp_path / "out.bin",
+                       "--nvm", nvm, "--fail-after-writes", every, *energy)
+          if result.returncode != EXIT_POWER_FAILURE:
+            break
+        assert result.returncode == 0, result.stderr
+        assert answer(freeml_run, model, x, tmp_path / "out.bin", "--nvm", nvm,
+                      *energy) == expected, (model.name, energy, every)
+
+
+def test_an_early_answer_is_committed(freeml_run, energy_only, samples, tmp_path):
+  x = write_input(tmp_path, samples[1][None])
+  nvm, out = tmp_path / "state.nvm", tmp_path / "out.bin"
+  first = answer(freeml_run, energy_only, x, out, "--nvm", nvm, "--energy-budget", 20000)
+  assert first[0] < 3
+  again = run(freeml_run, energy_only, "--input", x, "--output", out, "--nvm", nvm,
+              "--energy-budget", 20000, "--print-stats")
+  assert again.returncode == 0 and stats(again.stdout)["tiles"] == 0
+  assert f"exit={first[0]}" in again.stdout and out.read_bytes() == first[1]
+
+
+def test_confidence_exits(freeml_run, gnet_model, samples, tmp_path):
+  """Threshold 0 answers at the first exit whatever the energy."""
+  path = tmp_path / "eager.tflite"
+  path.write_bytes(graph.set_thresholds(gnet_model, [0, 0, 0]))
+  x = write_input(tmp_path, samples[0][None])
+  assert answer(freeml_run, path, x, tmp_path / "out.bin", "--energy-budget", 10**9)[0] == 0
+
+
+def test_energy_option_errors(freeml_run, digits_out, energy_only, samples, tmp_path):
+  x = write_input(tmp_path, samples[0][None])
+  out = tmp_path / "out.bin"
+  for bad in (("--energy-budget", "-1"), ("--energy-budget", "12x"),
+              ("--energy-schedule", "5:100"), ("--energy-schedule", "0:1,0:2"),
+              ("--energy-schedule", "0:1,"), ("--energy-budget", "1", "--energy-schedule", "0:1")):
+    result = run(freeml_run, energy_only, "--input", x, "--output", out, *bad)
+    assert result.returncode == 2 and "freeml_run:" in result.stderr, bad
+  plain = run(freeml_run, digits_out / "model.tflite", "--input", x, "--output", out,
+              "--energy-budget", "100")
+  assert plain.returncode == 2 and "need a model with gNet exits" in plain.stderr
