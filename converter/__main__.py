@@ -92,7 +92,10 @@ flags.DEFINE_string(
     "each pooling layer or residual block; each Conv2D block in a plain stack) or layer names "
     "separated by commas. Needs a float Keras model and --data. Writes exit_head.tflite too.")
 flags.DEFINE_integer("exit-grid", 1,
-                     "gNet: average-pool each exit's feature map to this many cells per side.")
+                     "gNet: pool each exit's feature map to this many cells per side.")
+flags.DEFINE_enum("exit-pool", "avg+max", ["avg", "max", "avg+max"],
+                  "gNet: how each exit is pooled: average, maximum, or both side by side (twice "
+                  "the head's bytes).")
 flags.DEFINE_float(
     "exit-max-drop", 1.0,
     "gNet: the exit thresholds keep the answers within this many accuracy points of the "
@@ -175,7 +178,8 @@ def main(argv: List[str]) -> int:
         round_steps=FLAGS["round-steps"].value, final_steps=FLAGS["final-steps"].value,
         learning_rate=FLAGS["learning-rate"].value,
         separation_energy=FLAGS["separation-energy"].value, exits=FLAGS.exits,
-        exit_grid=FLAGS["exit-grid"].value, exit_max_drop=FLAGS["exit-max-drop"].value,
+        exit_grid=FLAGS["exit-grid"].value, exit_pool=FLAGS["exit-pool"].value,
+        exit_max_drop=FLAGS["exit-max-drop"].value,
         exit_steps=FLAGS["exit-steps"].value))
   except ConverterError as e:
     _fail(" ".join(str(e).split()))  # one line, whatever the message held

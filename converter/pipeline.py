@@ -60,8 +60,9 @@ class Options:
     separation_energy: the search's settings (converter/sparsecomp/search.py,
     SearchOptions).
   exits: "auto" or layer names: add the gNet exit head (docs/gnet.md);
-    None: no exits. exit_grid, exit_max_drop, exit_steps: its pooling grid,
-    the thresholds' accuracy target (points) and training steps.
+    None: no exits. exit_grid, exit_pool, exit_max_drop, exit_steps: its
+    pooling grid and kind, the thresholds' accuracy target (points) and
+    training steps.
   """
   model_path: Path
   out_dir: Path
@@ -81,6 +82,7 @@ class Options:
   separation_energy: float = 0.9
   exits: Optional[str] = None
   exit_grid: int = 1
+  exit_pool: str = "avg+max"
   exit_max_drop: float = 1.0
   exit_steps: int = 3000
 
@@ -128,7 +130,8 @@ def _check_search_options(options: Options) -> None:
 
 def _gnet_settings(options: Options) -> gnet_attach.GnetSettings:
   return gnet_attach.GnetSettings(
-      exits=options.exits or "auto", grid=options.exit_grid, max_drop=options.exit_max_drop,
+      exits=options.exits or "auto", grid=options.exit_grid, pooling=options.exit_pool,
+      max_drop=options.exit_max_drop,
       head=gnet_head.HeadConfig(steps=options.exit_steps, seed=options.seed))
 
 
@@ -313,6 +316,7 @@ def _measure_exits(gnet, calibration, runtime, reference: bytes, head_model: byt
       dataset.y_test[:n], options.tflm_samples, [layer.macs for layer in graph.layers],
       first_exit.weight_bytes, options.exit_max_drop)
   section["grid"] = options.exit_grid
+  section["pooling"] = options.exit_pool
   t = section["test"]
   progress(f"gNet: test {t['accuracy']:.2%} with exits (network {t['full_accuracy']:.2%}), "
            f"{section['mean_macs_fraction']:.0%} of the MACs on average")

@@ -260,7 +260,7 @@ def _gnet_markdown(g: Dict[str, Any]) -> List[str]:
   t, v = g["test"], g["validation"]
   lines = [
       "", "## gNet exits", "",
-      f"One head shared by {len(g['exits'])} exits, features average-pooled to "
+      f"One head shared by {len(g['exits'])} exits, features {g['pooling']}-pooled to "
       f"{g['grid']}x{g['grid']}: {g['head_bytes']:,} B of head weights and bias, "
       f"{g['accumulator_bytes']:,} B of int32 accumulators. Thresholds keep the answers within "
       f"{g['max_drop']:g} points of the network on validation ({_pct(v['accuracy'])} vs "

@@ -11,7 +11,7 @@ out=$(realpath -m "${1:-$(dirname "$0")/../build/fuzz}")
 cd "$(dirname "$0")/.."
 
 runtime_sources=(
-  kernels/{conv,elementwise,fc,pool,quant,reduce,shape,softmax,sparse}/*.c
+  kernels/{conv,elementwise,exit,fc,pool,quant,reduce,shape,softmax,sparse}/*.c
   tflm_freeml/crc32.c tflm_freeml/errors.c tflm_freeml/flatbuffer.c
   tflm_freeml/intermittent.c tflm_freeml/model_reader.c tflm_freeml/planner.c
   tflm_freeml/runtime.c tflm_freeml/exits.c tflm_freeml/ops/*.c tflm_freeml/host/nvm_memory.c

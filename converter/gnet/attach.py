@@ -24,9 +24,11 @@ from converter.gnet import graph, head, thresholds
 
 @dataclasses.dataclass(frozen=True)
 class GnetSettings:
-  """--exits, --exit-grid, --exit-max-drop and the head's training."""
+  """--exits, --exit-grid, --exit-pool, --exit-max-drop and the head's
+  training."""
   exits: str = "auto"
   grid: int = 1
+  pooling: str = "avg+max"
   max_drop: float = 1.0
   head: head.HeadConfig = head.HeadConfig()
 
@@ -43,6 +45,9 @@ class TrainedGnet:
 def check_settings(settings: GnetSettings) -> None:
   if settings.grid < 1:
     raise ConverterError(f"--exit-grid must be >= 1, got {settings.grid}")
+  if settings.pooling not in head.POOLINGS:
+    raise ConverterError(f"--exit-pool must be one of {', '.join(head.POOLINGS)}, got "
+                         f"'{settings.pooling}'")
   if not settings.max_drop >= 0:
     raise ConverterError(f"--exit-max-drop must be >= 0 accuracy points, got "
                          f"{settings.max_drop:g}")
@@ -62,11 +67,11 @@ def train(model, dataset: datasets.Dataset, settings: GnetSettings,
   x_train, y_train = dataset.training()
   x_train = datasets.fit_to_shape(x_train, shape, name)
   x_val = datasets.fit_to_shape(dataset.x_validation, shape, name)
-  progress(f"gNet: {len(names)} exits ({', '.join(names)}), features pooled to "
-           f"{settings.grid}x{settings.grid}; computing them on {len(x_train):,} training "
+  progress(f"gNet: {len(names)} exits ({', '.join(names)}), features {settings.pooling}-pooled "
+           f"to {settings.grid}x{settings.grid}; computing them on {len(x_train):,} training "
            "samples")
   start = time.monotonic()
-  extractor = head.exit_features(model, names, settings.grid)
+  extractor = head.exit_features(model, names, settings.grid, settings.pooling)
   teacher, features = head.compute_features(extractor, x_train)
   _, val_features = head.compute_features(extractor, x_val)
   progress(f"gNet: training the head ({settings.head.steps} steps, "
@@ -77,7 +82,8 @@ def train(model, dataset: datasets.Dataset, settings: GnetSettings,
   progress("gNet: float head on validation: " + ", ".join(
       f"exit {k} {a:.2%}" for k, a in enumerate(accuracy)) +
       f" ({time.monotonic() - start:.0f} s)")
-  return TrainedGnet(head.gnet_model(model, names, settings.grid, trained), names,
+  return TrainedGnet(head.gnet_model(model, names, settings.grid, settings.pooling, trained),
+                     names,
                      [f.shape[1] for f in features], accuracy)
 
 

@@ -3,9 +3,10 @@
 `auto` takes the end of every block: the output of each pooling layer and
 of each residual Add. A plain stack of convolutions without either (a
 DS-CNN) has no such marks, so there `auto` takes the output of each Conv2D
-(after its BatchNorm and activation, when they follow it alone). Exits whose
-output is the network's last feature map before the classifier are dropped:
-there the full network answers at almost the same cost.
+(after its BatchNorm, activation and dropout, when they follow it alone).
+The classifier at the end (dense, flatten, global pooling) and the last
+feature map feeding it are never exits: there the network answers at
+almost the same cost.
 
 Example:
   exit_points(model, "auto")          # ['maxpool', 'avgpool']
@@ -20,14 +21,15 @@ from converter.errors import ConverterError
 from converter.sparsecomp.rebuild import layer_graph
 
 _POOLING = ("MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D")
-_GLOBAL = ("GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalAveragePooling1D",
-           "GlobalMaxPooling1D", "Flatten")
-_FOLLOWERS = ("BatchNormalization", "ReLU", "Activation", "LeakyReLU")
+# Layers of the classifier at the end of a network (with pooling to 1x1).
+_CLASSIFIER = ("Dense", "Flatten", "Dropout", "Activation", "ReLU", "Softmax",
+               "BatchNormalization", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+               "GlobalAveragePooling1D", "GlobalMaxPooling1D")
+_FOLLOWERS = ("BatchNormalization", "ReLU", "Activation", "LeakyReLU", "Dropout")
 
 
-def _block_end(model, name: str, readers: dict) -> str:
+def _block_end(by_name: dict, name: str, readers: dict) -> str:
   """The last layer of `name`'s chain of BatchNorm/activation followers."""
-  by_name = {layer.name: layer for layer in model.layers}
   while len(readers.get(name, [])) == 1 and \
       type(by_name[readers[name][0]]).__name__ in _FOLLOWERS:
     name = readers[name][0]
@@ -35,23 +37,42 @@ def _block_end(model, name: str, readers: dict) -> str:
 
 
 def _spatial(layer) -> bool:
-  shape = layer.output.shape
-  return len(shape) in (3, 4)
+  return len(layer.output.shape) in (3, 4)
+
+
+def _classifier(by_name: dict, producers: dict, output: str) -> set:
+  """The classifier layers walking back from the output, and the layer that
+  feeds them (the last feature map)."""
+  tail, name = set(), output
+  while True:
+    layer = by_name.get(name)
+    pools_to_one = layer is not None and type(layer).__name__ in _POOLING and all(
+        d == 1 for d in layer.output.shape[1:-1])
+    if layer is None or not (type(layer).__name__ in _CLASSIFIER or pools_to_one) or \
+        len(producers.get(name, [])) != 1:
+      tail.add(name)
+      return tail
+    tail.add(name)
+    name = producers[name][0]
 
 
 def _auto(model) -> List[str]:
-  readers = layer_graph(model).consumers
-  marked = [layer.name for layer in model.layers
-            if type(layer).__name__ in _POOLING + ("Add",) and _spatial(layer)]
-  if not marked:
-    marked = [_block_end(model, layer.name, readers) for layer in model.layers
-              if type(layer).__name__ == "Conv2D" and _spatial(layer)]
-  # The last spatial feature map feeds the classifier directly: not an early exit.
+  graph = layer_graph(model)
   by_name = {layer.name: layer for layer in model.layers}
-  while marked and all(type(by_name[r]).__name__ in _GLOBAL
-                       for r in readers.get(marked[-1], [])):
-    marked.pop()
-  return marked
+  readers = graph.consumers
+  tail = set()
+  for output in graph.outputs:
+    tail |= _classifier(by_name, graph.producers, output)
+  marked = [layer.name for layer in model.layers
+            if type(layer).__name__ in _POOLING + ("Add",) and _spatial(layer)
+            and layer.name not in tail]
+  if not marked:
+    marked = [layer.name for layer in model.layers
+              if type(layer).__name__ == "Conv2D" and _spatial(layer)
+              and layer.name not in tail]
+    marked = [_block_end(by_name, name, readers) for name in marked]
+  # The last feature map feeds the classifier: there the network answers.
+  return [name for name in marked if name not in tail]
 
 
 def exit_points(model, spec: str) -> List[str]:

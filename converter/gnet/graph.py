@@ -129,24 +129,30 @@ def _roles(root) -> _Roles:
 
 
 def _chain(graph, producer: Dict[int, int], tensor: int, stop: set) -> List[int]:
-  """Ops computing `tensor` that only serve it, back to the first op whose
-  output is read elsewhere (the exit layer's op, which stays in place)."""
-  readers: Dict[int, int] = {}
-  for op in graph.operators:
+  """The ops that compute `tensor` and serve nothing else (an exit's pooling),
+  in graph order; the exit layer's op, whose output others read, stays
+  where it is."""
+  readers: Dict[int, set] = {}
+  for i, op in enumerate(graph.operators):
     for t in op.inputs:
-      readers[int(t)] = readers.get(int(t), 0) + 1
-  chain, t = [], tensor
-  while t in producer and producer[t] not in stop:
-    op = graph.operators[producer[t]]
-    if t != tensor and readers.get(t, 0) > 1:
-      break
-    chain.append(producer[t])
-    data_inputs = [int(i) for i in op.inputs
-                   if i >= 0 and int(i) in producer]
-    if len(data_inputs) != 1:
-      break
-    t = data_inputs[0]
-  return chain[::-1]
+      readers.setdefault(int(t), set()).add(i)
+  chain: set = set()
+  pending = [tensor]
+  while pending:
+    t = pending.pop()
+    op_index = producer.get(t)
+    if op_index is None or op_index in stop or op_index in chain:
+      continue
+    if t != tensor and not readers.get(t, set()) <= chain:
+      continue  # read outside the chain: the exit layer itself
+    chain.add(op_index)
+    pending += [int(i) for i in graph.operators[op_index].inputs if i >= 0]
+  # An op whose output something outside reads is not the chain's alone.
+  for op_index in sorted(chain, reverse=True):
+    outs = [int(t) for t in graph.operators[op_index].outputs]
+    if any(t != tensor and not readers.get(t, set()) <= chain for t in outs):
+      chain.discard(op_index)
+  return sorted(chain)
 
 
 def _schedule(graph, early: List[List[int]]) -> List[int]:
@@ -224,6 +230,18 @@ def _empty_buffer(root) -> int:
   return len(root.buffers) - 1
 
 
+def _zero_bias(root, classes: int) -> int:
+  """A constant int32 zero bias tensor of subgraph 0; its index."""
+  schema = _schema()
+  buffer = schema.BufferT()
+  buffer.data = np.zeros(4 * classes, np.uint8)
+  root.buffers.append(buffer)
+  graph = root.subgraphs[0]
+  graph.tensors.append(_tensor(schema, "gnet_head_bias", [classes], schema.TensorType.INT32,
+                               len(root.buffers) - 1))
+  return len(graph.tensors) - 1
+
+
 def _metadata(root, name: str, data: bytes) -> None:
   schema = _schema()
   root.metadata = [m for m in (root.metadata or [])
@@ -248,10 +266,14 @@ def rewrite(reference: bytes, thresholds: Optional[Sequence[int]] = None) -> byt
   roles = _roles(root)
   head = graph.operators[roles.head_op]
   x_in, w_in, b_in = (int(t) for t in head.inputs[:3])
-  weights, bias, logits = graph.tensors[w_in], graph.tensors[b_in], graph.tensors[roles.logits]
+  weights, logits = graph.tensors[w_in], graph.tensors[roles.logits]
   classes, features = (int(d) for d in weights.shape)
-  if b_in < 0 or bias.type != schema.TensorType.INT32 or int(weights.shape[0]) != classes:
-    raise ConverterError("the gNet head has no int32 bias; it cannot start the accumulators")
+  if b_in < 0:  # the converter drops an all-zero bias; the accumulators start from one
+    b_in = _zero_bias(root, classes)
+    head.inputs = np.array([x_in, w_in, b_in], np.int32)
+  if graph.tensors[b_in].type != schema.TensorType.INT32:
+    raise ConverterError("the gNet head's bias is not int32; it cannot start the accumulators")
+  bias = graph.tensors[b_in]
   if head.builtinOptions.fusedActivationFunction != 0:
     raise ConverterError("the gNet head must be linear (no fused activation)")
 

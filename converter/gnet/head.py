@@ -15,9 +15,10 @@ that cost no device memory, each measured by bench/gnet.py:
                  the raw pooled features).
 
 Example:
-  features = exit_features(model, ["pool1", "pool2"], grid=1)
-  head = train_head(features, x_train, y_train, HeadConfig())
-  gnet = gnet_model(model, ["pool1", "pool2"], 1, head)   # for int8 conversion
+  extractor = exit_features(model, ["pool1", "pool2"], grid=1, pooling="avg")
+  teacher, features = compute_features(extractor, x_train)
+  head = train_head(teacher, features, y_train, HeadConfig())
+  gnet = gnet_model(model, ["pool1", "pool2"], 1, "avg", head)  # for int8 conversion
 """
 
 from __future__ import annotations
@@ -63,38 +64,57 @@ class Head:
     return features[:, :end] @ self.kernel[:end] + self.bias
 
 
-def pooling_layers(model, name: str, grid: int) -> List:
-  """Keras layers that pool layer `name`'s output to `grid` x `grid` (or
-  `grid` steps) and flatten it; a (N, features) output is taken as it is."""
+POOLINGS = ("avg", "max", "avg+max")
+
+
+def _pool_layers(name: str, kind: str, spatial: tuple, channels: int, grid: int) -> List:
+  """Layers pooling a (N, *spatial, C) map to `grid` cells per side, flat.
+
+  Every kind ends in a global average (TFLite's MEAN, which requantizes):
+  the exit features share one scale (the head's input), and without a
+  requantizing op that scale would be forced back onto the exit layer by
+  max or average pooling, which keep their input's scale, changing how the
+  network itself is quantized. After pooling to cells, the cells are laid
+  out as one 1x1 map so that the final average leaves them as they are."""
   import tf_keras
-  shape = tuple(model.get_layer(name).output.shape[1:])
-  if len(shape) == 1:
-    return []
-  spatial = shape[:-1]
   pool = tuple(max(1, size // grid) for size in spatial)
-  if all(p == size for p, size in zip(pool, spatial, strict=True)):
-    layers = [tf_keras.layers.GlobalAveragePooling2D(name=f"{name}_exit_pool")
-              if len(spatial) == 2 else
-              tf_keras.layers.GlobalAveragePooling1D(name=f"{name}_exit_pool")]
-  else:
-    pooling = (tf_keras.layers.AveragePooling2D if len(spatial) == 2
-               else tf_keras.layers.AveragePooling1D)
-    layers = [pooling(pool, strides=pool, name=f"{name}_exit_pool"),
-              tf_keras.layers.Flatten(name=f"{name}_exit_flat")]
-  return layers
+  if kind == "avg" and pool == tuple(spatial):
+    return [tf_keras.layers.GlobalAveragePooling2D(name=f"{name}_exit_avg")
+            if len(spatial) == 2 else
+            tf_keras.layers.GlobalAveragePooling1D(name=f"{name}_exit_avg")]
+  two_d = len(spatial) == 2
+  layer = {("avg", True): tf_keras.layers.AveragePooling2D,
+           ("avg", False): tf_keras.layers.AveragePooling1D,
+           ("max", True): tf_keras.layers.MaxPooling2D,
+           ("max", False): tf_keras.layers.MaxPooling1D}[(kind, two_d)]
+  cells = int(np.prod([size // p for size, p in zip(spatial, pool, strict=True)]))
+  return [layer(pool, strides=pool, name=f"{name}_exit_{kind}"),
+          tf_keras.layers.Reshape((1, 1, cells * channels), name=f"{name}_exit_{kind}_cells"),
+          tf_keras.layers.GlobalAveragePooling2D(name=f"{name}_exit_{kind}_requantize")]
 
 
-def _pooled(model, name: str, grid: int):
+def _pooled(model, name: str, grid: int, pooling: str):
+  """Layer `name`'s output pooled by `pooling` (POOLINGS) to `grid` cells
+  per side and flattened; a (N, features) output as it is."""
+  import tf_keras
   out = model.get_layer(name).output
-  for layer in pooling_layers(model, name, grid):
-    out = layer(out)
-  return out
+  if len(out.shape) == 2:
+    return out
+  spatial = tuple(int(d) for d in out.shape[1:-1])
+  parts = []
+  for kind in pooling.split("+"):
+    part = out
+    for layer in _pool_layers(name, kind, spatial, int(out.shape[-1]), grid):
+      part = layer(part)
+    parts.append(part)
+  return parts[0] if len(parts) == 1 else \
+      tf_keras.layers.Concatenate(name=f"{name}_exit_features")(parts)
 
 
-def exit_features(model, exits: Sequence[str], grid: int):
+def exit_features(model, exits: Sequence[str], grid: int, pooling: str = "avg"):
   """A Keras model: input -> [the model's output, pooled features of each exit]."""
   import tf_keras
-  outputs = [model.outputs[0]] + [_pooled(model, name, grid) for name in exits]
+  outputs = [model.outputs[0]] + [_pooled(model, name, grid, pooling) for name in exits]
   return tf_keras.Model(model.inputs, outputs, name="gnet_features")
 
 
@@ -196,7 +216,7 @@ def exit_accuracies(head: Head, features: Sequence[np.ndarray], y: np.ndarray) -
   return [float(np.mean(np.argmax(head.logits(x, k), -1) == y)) for k in range(len(features))]
 
 
-def gnet_model(model, exits: Sequence[str], grid: int, head: Head,
+def gnet_model(model, exits: Sequence[str], grid: int, pooling: str, head: Head,
                name: Optional[str] = None):
   """The network with its gNet for int8 conversion: input -> [the model's
   output, the concatenated pooled features, the head's logits with every exit
@@ -204,7 +224,7 @@ def gnet_model(model, exits: Sequence[str], grid: int, head: Head,
   features share one scale (the concatenation's) and the head is a
   FULLY_CONNECTED op on them."""
   import tf_keras
-  pooled = [_pooled(model, e, grid) for e in exits]
+  pooled = [_pooled(model, e, grid, pooling) for e in exits]
   concat = tf_keras.layers.Concatenate(name="gnet_features")(pooled) if len(pooled) > 1 \
       else pooled[0]
   dense = tf_keras.layers.Dense(head.kernel.shape[1], name="gnet_head")

@@ -6,10 +6,13 @@ margin reaches its threshold answers at once ("cascade"); otherwise the
 inference goes on, to the network's own output at the end.
 
 Calibration (validation split): exits are taken in order, and each gets the
-lowest threshold at which the whole cascade still scores within `max_drop`
-points of the network's own accuracy on the same samples; early exits are
-the cheap ones, so they are served first. The result is checked on the test
-split by the caller and reported, never tuned on it.
+lowest threshold at which the whole cascade still loses at most `max_drop`
+points: samples the network gets right and the cascade wrong. Samples the
+cascade gets right and the network wrong are not counted against that
+loss: they are few and do not carry over from one split to another, and
+counting them would spend the target on luck. Early exits are the cheap
+ones, so they are served first. The result is checked on the test split by
+the caller and reported, never tuned on it.
 
 Example:
   thresholds = calibrate(exit_logits, final_predictions, y_val, max_drop=1.0)
@@ -73,17 +76,17 @@ def measure(exit_logits: np.ndarray, final_predictions: np.ndarray, y: np.ndarra
 
 def calibrate(exit_logits: np.ndarray, final_predictions: np.ndarray, y: np.ndarray,
               max_drop: float) -> List[int]:
-  """The lowest thresholds, exit by exit, that keep the cascade within
-  `max_drop` accuracy points of the network's own answers on (exit_logits,
-  y). Exits that never qualify get NEVER."""
+  """The lowest thresholds, exit by exit, at which the cascade loses at most
+  `max_drop` accuracy points against the network's own answers on
+  (exit_logits, y). Exits that never qualify get NEVER."""
   exits = exit_logits.shape[1]
-  floor = float(np.mean(final_predictions == y)) - max_drop / 100.0
+  network_right = final_predictions == y
   thresholds = [NEVER] * exits
   for k in range(exits):
     for candidate in range(0, NEVER):
       trial = thresholds[:k] + [candidate] + thresholds[k + 1:]
       answers, _ = cascade(exit_logits, final_predictions, trial)
-      if np.mean(answers == y) >= floor - 1e-12:
+      if np.mean(network_right & (answers != y)) <= max_drop / 100.0 + 1e-12:
         thresholds[k] = candidate
         break
   return thresholds

@@ -5,6 +5,7 @@ exit by exit, and its thresholds hold on the test split."""
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,13 @@ def test_model_layout(digits_gnet_out):
   assert [int(ops[i].outputs[0]) for i in positions] == list(plan.accumulators)
   for k, i in enumerate(positions[1:], 1):
     assert int(ops[i].inputs[2]) == plan.accumulators[k - 1]
-  assert all(names[i - 1] == "MEAN" for i in positions)  # pooling just before
-  assert "CONCATENATION" not in names[positions[0]:positions[-1]]
+  # Each exit's pooling (average and maximum, each ending in a requantizing
+  # MEAN, side by side) comes right before its accumulation.
+  for i in positions:
+    assert names[i - 4:i] == ["MEAN", "MAX_POOL_2D", "MEAN", "CONCATENATION"], names
+  features = [struct.unpack("<4i", bytes(bytearray(ops[i].customOptions))) for i in positions]
+  assert [f[2] for f in features] == [0, 1, 2]  # exit indexes
+  assert [f[0] for f in features] == [0, 32, 64] and all(f[1] == 32 for f in features)
   assert list(root.subgraphs[0].outputs) == [int(root.subgraphs[0].outputs[0])]
 
 
@@ -78,7 +84,7 @@ def test_exit_logits_equal_tflm(digits_gnet_out):
   x = model_inputs(datasets.load("digits").x_test[:20], rt.inputs[0])
   rng = np.random.default_rng(0)
   x = np.concatenate([x, rng.integers(-128, 128, (20,) + x.shape[1:], dtype=np.int8)])
-  offsets = [0, 16, 32, 48]
+  offsets = [0, 32, 64, 96]  # avg+max of 16 channels per exit
   for sample in x:
     outputs, logits = rt.invoke_exits([sample[None]])
     theirs = tflm_oracle.invoke(reference, [sample[None]])

@@ -1,0 +1,287 @@
+"""Benchmark: gNet (one head shared by every exit) against per-exit branches
+and against no exit, for the MLPerf Tiny DS-CNN (speech commands), ResNet-8
+(CIFAR-10) and the FreeML paper's CIFAR-10 "S" network.
+
+Every variant trains on the same frozen network, the same exits (`--exits
+auto`), the same train split, steps and loss:
+  gNet, paper recipe      global average pooling, uniform exit draw,
+                          cross-entropy;
+  + falling exit draw     early exits drawn more often;
+  + distillation          the full network's softened output in the loss;
+  + feature scaling       each exit's features divided by their RMS (all
+                          three cost no device memory);
+  + max pooling too       global average and global maximum side by side
+                          (twice the head; the converter's default);
+  gNet, grid 2            the same at 2x2 cells (8x the paper's head);
+  per-exit linear         one linear head per exit on the default's features
+                          (gNet's bytes, no sharing across exits);
+  per-exit branches       BranchyNet style: per exit, features average-pooled
+                          to --branch-grid, a hidden ReLU layer of
+                          --branch-hidden units, then the classes.
+Accuracies are float, on the test split, at each exit. The default gNet is
+also converted (python -m converter --exits auto) and run by the FreeML
+runtime: its int8 exit accuracies, head bytes and MACs come from that model.
+
+Bytes: gNet stores the head (int8 weights, int32 bias) and keeps int32
+accumulators (one [classes] vector per exit, in NVM); a branch stores its
+two int8 layers and int32 biases, and to answer at any moment a device
+evaluates each branch when its exit completes, keeping its hidden layer as
+scratch and its logits. Under an energy budget (a fraction of the full
+network's MACs) an answer comes from the last exit the budget reaches,
+branches paying their own MACs; without exits there is no answer below
+100%.
+
+  FREEML_DATA_DIR=../shared/datasets .venv/bin/python bench/gnet.py [--models kws,ic,s]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+from absl import app, flags
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import REPO, SHARED, print_table  # noqa: E402
+
+MODELS = {
+    "kws": (SHARED / "models" / "kws_dscnn.h5", "speech_commands"),
+    "ic": (SHARED / "models" / "ic_resnet8.h5", "cifar10"),
+    "s": (REPO / "out" / "bench" / "cifar_s.h5", "cifar10"),
+}
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("models", list(MODELS), "Models: " + ", ".join(MODELS))
+flags.DEFINE_integer("steps", 3000, "Optimizer steps of every head and branch.")
+flags.DEFINE_integer("branch-grid", 2, "Per-exit branches: pooling grid.")
+flags.DEFINE_integer("branch-hidden", 64, "Per-exit branches: hidden ReLU units.")
+flags.DEFINE_list("budgets", ["0.25", "0.5", "0.75", "1.0"],
+                  "Energy budgets per inference, as fractions of the full network's MACs.")
+flags.DEFINE_integer("max-eval", -1, "Test samples for the int8 conversion (-1: all).")
+flags.DEFINE_string("out", str(REPO / "out" / "bench" / "gnet"), "Output folder.")
+
+
+@dataclasses.dataclass
+class Variant:
+  name: str
+  accuracy: List[float]  # per exit, float, test split
+  parameter_bytes: int
+  state_bytes: int
+  branch_macs: List[int]  # MACs each exit's answer costs beyond the network
+
+
+def _train_branch(features: np.ndarray, teacher: np.ndarray, y: np.ndarray, hidden: int,
+                  config) -> object:
+  """A per-exit branch, trained with the loss and steps of the gNet head."""
+  import tensorflow as tf
+  import tf_keras
+
+  from converter.gnet.head import _probabilities
+  tf.random.set_seed(config.seed)
+  classes = teacher.shape[1]
+  model = tf_keras.Sequential([tf_keras.layers.Dense(hidden, activation="relu"),
+                               tf_keras.layers.Dense(classes)])
+  model.build((None, features.shape[1]))
+  scale = 1.0 / max(float(np.sqrt(np.mean(np.square(features)))), 1e-6)
+  x = (features * scale).astype(np.float32)
+  soft = np.power(_probabilities(teacher), 1.0 / config.temperature).astype(np.float32)
+  soft /= soft.sum(-1, keepdims=True)
+  optimizer = tf_keras.optimizers.Adam(
+      tf_keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps))
+  alpha, t = config.distillation, config.temperature
+
+  @tf.function
+  def step(xb, yb, sb):
+    with tf.GradientTape() as tape:
+      logits = model(xb, training=True)
+      loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, logits))
+      distilled = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(sb, logits / t))
+      loss = (1 - alpha) * loss + alpha * t**2 * distilled
+    grads = tape.gradient(loss, model.trainable_variables)
+    optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+
+  rng = np.random.default_rng(config.seed)
+  for _ in range(config.steps):
+    chosen = rng.integers(0, len(x), config.batch_size)
+    step(tf.constant(x[chosen]), tf.constant(y[chosen]), tf.constant(soft[chosen]))
+  return lambda f: np.asarray(model(f * scale, training=False))
+
+
+def _gnet_variants(teacher, train, test, y_train, y_test, classes: int,
+                   recipes) -> List[Variant]:
+  from converter.gnet import head
+  variants = []
+  exits = len(train)
+  for name, changes in recipes:
+    config = head.HeadConfig(steps=FLAGS.steps, **changes)
+    trained = head.train_head(teacher, train, y_train, config)
+    features = sum(f.shape[1] for f in train)
+    variants.append(Variant(name, head.exit_accuracies(trained, test, y_test),
+                            features * classes + 4 * classes, 4 * classes * exits,
+                            [0] * exits))
+  return variants
+
+
+def _per_exit_linear(teacher, train, test, y_train, y_test, classes: int) -> Variant:
+  from converter.gnet import head
+  config = head.HeadConfig(steps=FLAGS.steps, exit_weights="uniform")
+  accuracy = []
+  for f_train, f_test in zip(train, test, strict=True):
+    trained = head.train_head(teacher, [f_train], y_train, config)
+    accuracy.append(head.exit_accuracies(trained, [f_test], y_test)[0])
+  features = sum(f.shape[1] for f in train)
+  return Variant("per-exit linear heads", accuracy,
+                 features * classes + 4 * classes * len(train), 4 * classes,
+                 [f.shape[1] * classes for f in train])
+
+
+def _branches(teacher, train, test, y_train, y_test, classes: int) -> Variant:
+  from converter.gnet import head
+  hidden = FLAGS["branch-hidden"].value
+  config = head.HeadConfig(steps=FLAGS.steps)
+  accuracy, parameters, macs = [], 0, []
+  for f_train, f_test in zip(train, test, strict=True):
+    predict = _train_branch(f_train, teacher, y_train, hidden, config)
+    accuracy.append(float(np.mean(np.argmax(predict(f_test), -1) == y_test)))
+    parameters += f_train.shape[1] * hidden + hidden * classes + 4 * (hidden + classes)
+    macs.append(f_train.shape[1] * hidden + hidden * classes)
+  scratch = max(f.shape[1] for f in train) + hidden  # int8 pooled input + hidden
+  return Variant(f"per-exit branches ({FLAGS['branch-grid'].value}x"
+                 f"{FLAGS['branch-grid'].value}, {hidden} hidden)", accuracy, parameters,
+                 scratch + 4 * classes, macs)
+
+
+def _converted(path: Path, data: str, out: Path) -> dict:
+  from converter.pipeline import Options, convert
+  return convert(Options(model_path=path, out_dir=out, data=data, exits="auto",
+                         exit_steps=FLAGS.steps, max_eval=FLAGS["max-eval"].value,
+                         tflm_samples=200))
+
+
+def _budget_accuracy(variant: Variant, exit_macs: Sequence[int], total_macs: int,
+                     full_accuracy: float, budget: float) -> str:
+  """Accuracy of the answer the budget reaches (the full network at 100%)."""
+  if budget >= 1.0:
+    return f"{100 * full_accuracy:.1f}%"
+  spent, reached = 0, None
+  for k, macs in enumerate(exit_macs):
+    spent = macs + sum(variant.branch_macs[:k + 1])
+    if spent <= budget * total_macs:
+      reached = k
+  if reached is None:
+    return "no answer"
+  return f"{100 * variant.accuracy[reached]:.1f}% (exit {reached})"
+
+
+def _bench_model(name: str, path: Path, data: str, out: Path) -> Dict[str, object]:
+  import tf_keras
+
+  from converter import datasets
+  from converter.gnet import exits as exit_points
+  from converter.gnet import head
+  start = time.monotonic()
+  dataset = datasets.load(data, training=True)
+  model = tf_keras.models.load_model(path, compile=False)
+  names = exit_points.exit_points(model, "auto")
+  shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+  x_train, y_train = dataset.training()
+  x_train = datasets.fit_to_shape(x_train, shape, data)
+  x_test = datasets.fit_to_shape(dataset.x_test, shape, data)
+  y_test = dataset.y_test
+  features = {}
+  for grid, pooling in sorted({(1, "avg"), (1, "avg+max"), (2, "avg+max"),
+                               (FLAGS["branch-grid"].value, "avg")}):
+    extractor = head.exit_features(model, names, grid, pooling)
+    teacher, train = head.compute_features(extractor, x_train)
+    test_out, test = head.compute_features(extractor, x_test)
+    features[grid, pooling] = (train, test)
+  classes = teacher.reshape(len(teacher), -1).shape[1]
+  full_float = float(np.mean(np.argmax(test_out.reshape(len(x_test), -1), -1) == y_test))
+  print(f"[bench] {name}: exits {names}, features in {time.monotonic() - start:.0f} s",
+        file=sys.stderr, flush=True)
+  free = dict(exit_weights="uniform", distillation=0.0, feature_scaling=False)
+  variants = _gnet_variants(teacher, *features[1, "avg"], y_train, y_test, classes, [
+      ("gNet, paper recipe", free),
+      ("+ falling exit draw", {**free, "exit_weights": "falling"}),
+      ("+ distillation", {**free, "exit_weights": "falling", "distillation": 0.5}),
+      ("+ feature scaling", {})])
+  variants += _gnet_variants(teacher, *features[1, "avg+max"], y_train, y_test, classes,
+                             [("+ max pooling too (default)", {})])
+  variants += _gnet_variants(teacher, *features[2, "avg+max"], y_train, y_test, classes,
+                             [("gNet, grid 2", {})])
+  variants += [_per_exit_linear(teacher, *features[1, "avg+max"], y_train, y_test, classes),
+               _branches(teacher, *features[FLAGS["branch-grid"].value, "avg"], y_train,
+                         y_test, classes)]
+  print(f"[bench] {name}: heads trained, converting ({time.monotonic() - start:.0f} s)",
+        file=sys.stderr, flush=True)
+  report = _converted(path, data, out / name)
+  g = report["gnet"]
+  total_macs = report["model"]["macs"]
+  exit_macs = [round(e["macs_fraction"] * total_macs) for e in g["exits"]]
+  return {"model": name, "exits": names, "classes": classes, "full_float": full_float,
+          "full_int8": g["test"]["full_accuracy"], "total_macs": total_macs,
+          "exit_macs": exit_macs, "int8": g, "variants": [dataclasses.asdict(v) for v in variants],
+          "seconds": time.monotonic() - start}
+
+
+def _tables(results: List[Dict[str, object]]) -> None:
+  budgets = [float(b) for b in FLAGS.budgets]
+  rows = []
+  for r in results:
+    gnet_default = next(v for v in r["variants"] if v["name"].endswith("(default)"))
+    int8 = r["int8"]
+    rows.append({"model": r["model"], "variant": "gNet int8 (FreeML runtime)",
+                 "accuracy per exit": ", ".join(f"{100 * e['int8_test_accuracy']:.1f}%"
+                                                for e in int8["exits"]),
+                 "exit params B": f"{int8['head_bytes']:,}",
+                 "state B": f"{int8['accumulator_bytes']:,}", "x smaller": "-"})
+    for v in r["variants"]:
+      ratio = (v["parameter_bytes"] + v["state_bytes"]) / (
+          gnet_default["parameter_bytes"] + gnet_default["state_bytes"])
+      rows.append({"model": r["model"], "variant": v["name"],
+                   "accuracy per exit": ", ".join(f"{100 * a:.1f}%" for a in v["accuracy"]),
+                   "exit params B": f"{v['parameter_bytes']:,}", "state B": f"{v['state_bytes']:,}",
+                   "x smaller": f"{ratio:.2f}x" if not v["name"].startswith(("gNet", "+"))
+                   else "-"})
+  print_table(rows)
+  print()
+  rows = []
+  for r in results:
+    for v in r["variants"]:
+      if not v["name"].startswith(("+ max", "per-exit")):
+        continue
+      variant = Variant(**v)
+      rows.append({"model": r["model"], "variant": v["name"], **{
+          f"{100 * b:.0f}% MACs": _budget_accuracy(variant, r["exit_macs"], r["total_macs"],
+                                                   r["full_float"], b) for b in budgets}})
+    rows.append({"model": r["model"], "variant": "no exit", **{
+        f"{100 * b:.0f}% MACs": (f"{100 * r['full_float']:.1f}%" if b >= 1 else "no answer")
+        for b in budgets}})
+  print_table(rows)
+
+
+def main(argv: List[str]) -> None:
+  del argv
+  from converter.native_output import import_tensorflow_quietly
+  import_tensorflow_quietly()
+  out = Path(FLAGS.out)
+  out.mkdir(parents=True, exist_ok=True)
+  results = []
+  for name in FLAGS.models:
+    path, data = MODELS[name]
+    if not path.exists():
+      print(f"skipping {name}: {path} not found", file=sys.stderr)
+      continue
+    results.append(_bench_model(name, path, data, out))
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=float) + "\n")
+  _tables(results)
+
+
+if __name__ == "__main__":
+  app.run(main)
