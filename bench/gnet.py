@@ -194,13 +194,20 @@ def _bench_model(name: str, path: Path, data: str, out: Path) -> Dict[str, objec
   x_train = datasets.fit_to_shape(x_train, shape, data)
   x_test = datasets.fit_to_shape(dataset.x_test, shape, data)
   y_test = dataset.y_test
-  features = {}
-  for grid, pooling in sorted({(1, "avg"), (1, "avg+max"), (2, "avg+max"),
-                               (FLAGS["branch-grid"].value, "avg")}):
-    extractor = head.exit_features(model, names, grid, pooling)
-    teacher, train = head.compute_features(extractor, x_train)
-    test_out, test = head.compute_features(extractor, x_test)
-    features[grid, pooling] = (train, test)
+  configs = sorted({(1, "avg"), (1, "avg+max"), (2, "avg+max"),
+                    (FLAGS["branch-grid"].value, "avg")})
+  # One pass over the data for every pooling: the exit features of each
+  # config are consecutive outputs after the network's own.
+  outputs = [model.outputs[0]]
+  for grid, pooling in configs:
+    tag = f"_{grid}_{pooling.replace('+', '_')}"
+    outputs += head.exit_features(model, names, grid, pooling, tag).outputs[1:]
+  extractor = tf_keras.Model(model.inputs, outputs)
+  teacher, train_all = head.compute_features(extractor, x_train)
+  test_out, test_all = head.compute_features(extractor, x_test)
+  exits = len(names)
+  features = {config: (train_all[i * exits:(i + 1) * exits], test_all[i * exits:(i + 1) * exits])
+              for i, config in enumerate(configs)}
   classes = teacher.reshape(len(teacher), -1).shape[1]
   full_float = float(np.mean(np.argmax(test_out.reshape(len(x_test), -1), -1) == y_test))
   print(f"[bench] {name}: exits {names}, features in {time.monotonic() - start:.0f} s",

@@ -68,6 +68,7 @@ POOLINGS = ("avg", "max", "avg+max")
 
 
 def _pool_layers(name: str, kind: str, spatial: tuple, channels: int, grid: int) -> List:
+  # `name` prefixes the new layers' names (Keras wants them unique).
   """Layers pooling a (N, *spatial, C) map to `grid` cells per side, flat.
 
   Every kind ends in a global average (TFLite's MEAN, which requantizes):
@@ -93,9 +94,10 @@ def _pool_layers(name: str, kind: str, spatial: tuple, channels: int, grid: int)
           tf_keras.layers.GlobalAveragePooling2D(name=f"{name}_exit_{kind}_requantize")]
 
 
-def _pooled(model, name: str, grid: int, pooling: str):
+def _pooled(model, name: str, grid: int, pooling: str, tag: str = ""):
   """Layer `name`'s output pooled by `pooling` (POOLINGS) to `grid` cells
-  per side and flattened; a (N, features) output as it is."""
+  per side and flattened; a (N, features) output as it is. `tag` sets the
+  new layers' names apart from another pooling of the same layer."""
   import tf_keras
   out = model.get_layer(name).output
   if len(out.shape) == 2:
@@ -104,17 +106,19 @@ def _pooled(model, name: str, grid: int, pooling: str):
   parts = []
   for kind in pooling.split("+"):
     part = out
-    for layer in _pool_layers(name, kind, spatial, int(out.shape[-1]), grid):
+    for layer in _pool_layers(name + tag, kind, spatial, int(out.shape[-1]), grid):
       part = layer(part)
     parts.append(part)
   return parts[0] if len(parts) == 1 else \
-      tf_keras.layers.Concatenate(name=f"{name}_exit_features")(parts)
+      tf_keras.layers.Concatenate(name=f"{name}{tag}_exit_features")(parts)
 
 
-def exit_features(model, exits: Sequence[str], grid: int, pooling: str = "avg"):
-  """A Keras model: input -> [the model's output, pooled features of each exit]."""
+def exit_features(model, exits: Sequence[str], grid: int, pooling: str = "avg",
+                  tag: str = ""):
+  """A Keras model: input -> [the model's output, pooled features of each
+  exit]; `tag` as for _pooled."""
   import tf_keras
-  outputs = [model.outputs[0]] + [_pooled(model, name, grid, pooling) for name in exits]
+  outputs = [model.outputs[0]] + [_pooled(model, name, grid, pooling, tag) for name in exits]
   return tf_keras.Model(model.inputs, outputs, name="gnet_features")
 
 

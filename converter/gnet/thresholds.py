@@ -7,12 +7,14 @@ inference goes on, to the network's own output at the end.
 
 Calibration (validation split): exits are taken in order, and each gets the
 lowest threshold at which the whole cascade still loses at most `max_drop`
-points: samples the network gets right and the cascade wrong. Samples the
-cascade gets right and the network wrong are not counted against that
-loss: they are few and do not carry over from one split to another, and
-counting them would spend the target on luck. Early exits are the cheap
-ones, so they are served first. The result is checked on the test split by
-the caller and reported, never tuned on it.
+points, a loss being a sample the network gets right and the cascade
+wrong. The loss rate counted is not the one seen on validation but its 90%
+upper confidence bound (Wilson score): thresholds chosen on a few hundred
+samples would otherwise fit their luck and lose more on new data. Samples
+the cascade gets right and the network wrong are not credited, for the
+same reason. Early exits are the cheap ones, so they are served first. The
+result is checked on the test split by the caller and reported, never
+tuned on it.
 
 Example:
   thresholds = calibrate(exit_logits, final_predictions, y_val, max_drop=1.0)
@@ -27,6 +29,18 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 NEVER = 256  # no int8 margin reaches it
+_Z90 = 1.2816  # one-sided 90% normal quantile
+
+
+def loss_bound(losses: int, samples: int) -> float:
+  """90% upper confidence bound of a rate seen as losses / samples (Wilson
+  score interval)."""
+  if samples == 0:
+    return 1.0
+  p, z2 = losses / samples, _Z90 * _Z90
+  centre = p + z2 / (2 * samples)
+  spread = _Z90 * np.sqrt(p * (1 - p) / samples + z2 / (4 * samples * samples))
+  return float((centre + spread) / (1 + z2 / samples))
 
 
 def margins(exit_logits: np.ndarray) -> np.ndarray:
@@ -78,7 +92,8 @@ def calibrate(exit_logits: np.ndarray, final_predictions: np.ndarray, y: np.ndar
               max_drop: float) -> List[int]:
   """The lowest thresholds, exit by exit, at which the cascade loses at most
   `max_drop` accuracy points against the network's own answers on
-  (exit_logits, y). Exits that never qualify get NEVER."""
+  (exit_logits, y), counted as loss_bound. Exits that never qualify get
+  NEVER."""
   exits = exit_logits.shape[1]
   network_right = final_predictions == y
   thresholds = [NEVER] * exits
@@ -86,7 +101,8 @@ def calibrate(exit_logits: np.ndarray, final_predictions: np.ndarray, y: np.ndar
     for candidate in range(0, NEVER):
       trial = thresholds[:k] + [candidate] + thresholds[k + 1:]
       answers, _ = cascade(exit_logits, final_predictions, trial)
-      if np.mean(network_right & (answers != y)) <= max_drop / 100.0 + 1e-12:
+      losses = int(np.sum(network_right & (answers != y)))
+      if loss_bound(losses, len(y)) <= max_drop / 100.0:
         thresholds[k] = candidate
         break
   return thresholds

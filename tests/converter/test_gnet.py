@@ -95,22 +95,39 @@ def test_exit_logits_equal_tflm(digits_gnet_out):
     assert np.array_equal(theirs[2].reshape(-1), logits[2])  # every exit reached
 
 
-def test_cascade_and_calibration():
+def test_cascade():
   # 3 samples, 2 exits, 2 classes; margins: exit 0 9, 1, 3; exit 1 0, 5, 2.
   logits = np.array([[[9, 0], [0, 0]], [[0, 1], [5, 0]], [[3, 0], [0, 2]]], np.int8)
   finals = np.array([0, 0, 1])
   answers, taken = thresholds.cascade(logits, finals, [5, 5])
   assert list(taken) == [0, 1, 2] and list(answers) == [0, 0, 1]
-  y = np.array([0, 0, 1])
-  # Exit 0 is right on sample 0 only: its threshold must exceed sample 2's
-  # margin (3), where it is wrong; exit 1 is right wherever it is asked.
-  assert thresholds.calibrate(logits, finals, y, 0.0) == [4, 0]
-  result = thresholds.measure(logits, finals, y, [4, 0])
+  result = thresholds.measure(logits, finals, np.array([0, 0, 1]), [4, 0])
   assert result.accuracy == result.full_accuracy == 1.0
   assert result.exit_rates == pytest.approx((1 / 3, 2 / 3, 0))
-  # A 50-point drop lets exit 0 answer 2 of 3 (one wrong); 70 lets it answer all.
-  assert thresholds.calibrate(logits, finals, y, 50.0)[0] == 2
-  assert thresholds.calibrate(logits, finals, y, 70.0)[0] == 0
+
+
+def test_loss_bound():
+  assert thresholds.loss_bound(0, 1000) < 0.002
+  assert 0.01 < thresholds.loss_bound(10, 1000) < 0.016
+  assert thresholds.loss_bound(1, 100) > thresholds.loss_bound(10, 1000) > 0.01
+  assert thresholds.loss_bound(0, 3) > 0.3  # three samples prove little
+
+
+def test_calibration():
+  """Exit 0 answers right exactly when its margin is at least 10; the network
+  is always right. A 1-point budget admits no loss at 1,000 samples: the
+  threshold is 10. Exit 1 is always right: threshold 0."""
+  n = 1000
+  margins = np.arange(n) % 20
+  y = np.zeros(n, np.int64)
+  logits = np.zeros((n, 2, 2), np.int8)
+  logits[:, 0, 0] = np.where(margins >= 10, margins, 0)
+  logits[:, 0, 1] = np.where(margins >= 10, 0, margins)
+  logits[:, 1, 0] = 5
+  assert thresholds.calibrate(logits, y.copy(), y, 1.0) == [10, 0]
+  # 3 points admit 2.5% of losses (bound 3%): margin 9 (5% of samples) still not.
+  assert thresholds.calibrate(logits, y.copy(), y, 3.0)[0] == 10
+  assert thresholds.calibrate(logits, y.copy(), y, 6.0)[0] == 9
 
 
 def test_unknown_exit_layer_is_a_clear_error(tmp_path):
