@@ -2,8 +2,11 @@
 
 `auto` takes the end of every block: the output of each pooling layer and
 of each residual Add. A plain stack of convolutions without either (a
-DS-CNN) has no such marks, so there `auto` takes the output of each Conv2D
-(after its BatchNorm, activation and dropout, when they follow it alone).
+DS-CNN) has no such marks, so there `auto` takes the output of each Conv2D.
+An exit is always taken after the BatchNorm, activation and dropout layers
+that follow its layer alone (named exits too): those are part of the block,
+and TFLite fuses them into the layer's op only while nothing else reads the
+layer's own output.
 The classifier at the end (dense, flatten, global pooling) and the last
 feature map feeding it are never exits: there the network answers at
 almost the same cost.
@@ -70,9 +73,9 @@ def _auto(model) -> List[str]:
     marked = [layer.name for layer in model.layers
               if type(layer).__name__ == "Conv2D" and _spatial(layer)
               and layer.name not in tail]
-    marked = [_block_end(by_name, name, readers) for name in marked]
+  marked = [_block_end(by_name, name, readers) for name in marked]
   # The last feature map feeds the classifier: there the network answers.
-  return [name for name in marked if name not in tail]
+  return [name for name in dict.fromkeys(marked) if name not in tail]
 
 
 def exit_points(model, spec: str) -> List[str]:
@@ -110,7 +113,11 @@ def exit_points(model, spec: str) -> List[str]:
       raise ConverterError(f"--exits: layer '{name}' has output shape "
                            f"{tuple(by_name[name].output.shape)}; an exit needs (N, features), "
                            "(N, steps, channels) or (N, H, W, C)")
-  return sorted(names, key=order.index)
+  readers = layer_graph(model).consumers
+  ends = [_block_end(by_name, name, readers) for name in names]
+  if len(set(ends)) != len(ends):
+    raise ConverterError(f"--exits {spec}: two names end the same block ({', '.join(ends)})")
+  return sorted(ends, key=order.index)
 
 
 def _describe(layers: Sequence) -> List[str]:

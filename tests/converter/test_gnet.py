@@ -13,6 +13,7 @@ import pytest
 
 from converter import datasets, tflite_graph, tflm_oracle
 from converter.evaluate import model_inputs
+from converter.errors import ConverterError
 from converter.gnet import exits, graph, head, thresholds
 from converter.model_loading import load_model
 from converter.ops import EXIT_ACCUMULATE
@@ -160,7 +161,10 @@ def test_auto_exits_of_a_plain_stack():
   y = tf_keras.layers.GlobalAveragePooling2D()(y)
   model = tf_keras.Model(x, tf_keras.layers.Dense(3)(y))
   assert exits.exit_points(model, "auto") == ["relu0", "relu1"]
-  assert exits.exit_points(model, "relu1, conv0") == ["conv0", "relu1"]
+  # A named layer's exit comes after its BatchNorm and activation.
+  assert exits.exit_points(model, "relu1, conv0") == ["relu0", "relu1"]
+  with pytest.raises(ConverterError, match="end the same block"):
+    exits.exit_points(model, "conv0,bn0")
 
 
 def test_pooling_to_a_grid():
