@@ -8,7 +8,7 @@ inference goes on, to the network's own output at the end.
 Calibration (validation split): exits are taken in order, and each gets the
 lowest threshold at which the whole cascade still loses at most `max_drop`
 points, a loss being a sample the network gets right and the cascade
-wrong. The loss rate counted is not the one seen on validation but its 90%
+wrong. The loss rate counted is not the one seen on validation but its 95%
 upper confidence bound (Wilson score): thresholds chosen on a few hundred
 samples would otherwise fit their luck and lose more on new data. Samples
 the cascade gets right and the network wrong are not credited, for the
@@ -29,17 +29,17 @@ from typing import List, Sequence, Tuple
 import numpy as np
 
 NEVER = 256  # no int8 margin reaches it
-_Z90 = 1.2816  # one-sided 90% normal quantile
+_Z95 = 1.6449  # one-sided 95% normal quantile
 
 
 def loss_bound(losses: int, samples: int) -> float:
-  """90% upper confidence bound of a rate seen as losses / samples (Wilson
+  """95% upper confidence bound of a rate seen as losses / samples (Wilson
   score interval)."""
   if samples == 0:
     return 1.0
-  p, z2 = losses / samples, _Z90 * _Z90
+  p, z2 = losses / samples, _Z95 * _Z95
   centre = p + z2 / (2 * samples)
-  spread = _Z90 * np.sqrt(p * (1 - p) / samples + z2 / (4 * samples * samples))
+  spread = _Z95 * np.sqrt(p * (1 - p) / samples + z2 / (4 * samples * samples))
   return float((centre + spread) / (1 + z2 / samples))
 
 

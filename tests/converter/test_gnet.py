@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from converter import datasets, tflite_graph, tflm_oracle
-from converter.evaluate import model_inputs
 from converter.errors import ConverterError
+from converter.evaluate import model_inputs
 from converter.gnet import exits, graph, head, thresholds
 from converter.model_loading import load_model
 from converter.ops import EXIT_ACCUMULATE
@@ -108,8 +108,8 @@ def test_cascade():
 
 
 def test_loss_bound():
-  assert thresholds.loss_bound(0, 1000) < 0.002
-  assert 0.01 < thresholds.loss_bound(10, 1000) < 0.016
+  assert thresholds.loss_bound(0, 1000) < 0.003
+  assert 0.01 < thresholds.loss_bound(10, 1000) < 0.018
   assert thresholds.loss_bound(1, 100) > thresholds.loss_bound(10, 1000) > 0.01
   assert thresholds.loss_bound(0, 3) > 0.3  # three samples prove little
 
@@ -126,9 +126,9 @@ def test_calibration():
   logits[:, 0, 1] = np.where(margins >= 10, 0, margins)
   logits[:, 1, 0] = 5
   assert thresholds.calibrate(logits, y.copy(), y, 1.0) == [10, 0]
-  # 3 points admit 2.5% of losses (bound 3%): margin 9 (5% of samples) still not.
+  # 3 points admit about 2% of losses (bound 3%), 7 points the 5% at margin 9.
   assert thresholds.calibrate(logits, y.copy(), y, 3.0)[0] == 10
-  assert thresholds.calibrate(logits, y.copy(), y, 6.0)[0] == 9
+  assert thresholds.calibrate(logits, y.copy(), y, 7.0)[0] == 9
 
 
 def test_unknown_exit_layer_is_a_clear_error(tmp_path):
