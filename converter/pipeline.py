@@ -291,7 +291,7 @@ def _calibrate_exits(tflite: bytes, runtime, dataset: datasets.Dataset,
   x_val = datasets.fit_to_shape(dataset.x_validation, runtime.inputs[0].shape[1:],
                                 options.data or "")
   progress(f"gNet: calibrating exit thresholds on {len(x_val):,} validation samples "
-           f"(at most {options.exit_max_drop:g} points below the network)")
+           f"(--exit-max-drop {options.exit_max_drop:g})")
   tflite, calibration = gnet_attach.calibrate(
       tflite, runtime, model_inputs(x_val, runtime.inputs[0]), dataset.y_validation,
       options.exit_max_drop)

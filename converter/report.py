@@ -262,9 +262,9 @@ def _gnet_markdown(g: Dict[str, Any]) -> List[str]:
       "", "## gNet exits", "",
       f"One head shared by {len(g['exits'])} exits, features {g['pooling']}-pooled to "
       f"{g['grid']}x{g['grid']}: {g['head_bytes']:,} B of head weights and bias, "
-      f"{g['accumulator_bytes']:,} B of int32 accumulators. Thresholds keep the answers within "
-      f"{g['max_drop']:g} points of the network on validation ({_pct(v['accuracy'])} vs "
-      f"{_pct(v['full_accuracy'])}); on {g['test_samples']} test samples "
+      f"{g['accumulator_bytes']:,} B of int32 accumulators. Thresholds calibrated for "
+      f"--exit-max-drop {g['max_drop']:g} (docs/gnet.md): validation {_pct(v['accuracy'])} vs "
+      f"{_pct(v['full_accuracy'])} for the network; on {g['test_samples']} test samples "
       f"{_pct(t['accuracy'])} vs {_pct(t['full_accuracy'])}, with "
       f"{g['mean_macs_fraction']:.0%} of the MACs on average. TFLM on reference.tflite and "
       f"exit_head.tflite: {g['tflm_identical']}/{g['tflm_compared']} samples with every exit "
