@@ -15,9 +15,11 @@ auto`), the same train split, steps and loss:
   gNet, grid 2            the same at 2x2 cells (8x the paper's head);
   per-exit linear         one linear head per exit on the default's features
                           (gNet's bytes, no sharing across exits);
-  per-exit branches       BranchyNet style: per exit, features average-pooled
-                          to --branch-grid, a hidden ReLU layer of
-                          --branch-hidden units, then the classes.
+  per-exit branches       BranchyNet style: per exit, a hidden ReLU layer of
+                          --branch-hidden units, then the classes, on the
+                          default's features (1x1, average and maximum) and,
+                          larger, on features average-pooled to
+                          --branch-grid cells.
 Accuracies are float, on the test split, at each exit. The default gNet is
 also converted (python -m converter --exits auto) and run by the FreeML
 runtime: its int8 exit accuracies, head bytes and MACs come from that model.
@@ -141,7 +143,7 @@ def _per_exit_linear(teacher, train, test, y_train, y_test, classes: int) -> Var
                  [f.shape[1] * classes for f in train])
 
 
-def _branches(teacher, train, test, y_train, y_test, classes: int) -> Variant:
+def _branches(teacher, train, test, y_train, y_test, classes: int, pooling: str) -> Variant:
   from converter.gnet import head
   hidden = FLAGS["branch-hidden"].value
   config = head.HeadConfig(steps=FLAGS.steps)
@@ -152,8 +154,7 @@ def _branches(teacher, train, test, y_train, y_test, classes: int) -> Variant:
     parameters += f_train.shape[1] * hidden + hidden * classes + 4 * (hidden + classes)
     macs.append(f_train.shape[1] * hidden + hidden * classes)
   scratch = max(f.shape[1] for f in train) + hidden  # int8 pooled input + hidden
-  return Variant(f"per-exit branches ({FLAGS['branch-grid'].value}x"
-                 f"{FLAGS['branch-grid'].value}, {hidden} hidden)", accuracy, parameters,
+  return Variant(f"per-exit branches ({pooling}, {hidden} hidden)", accuracy, parameters,
                  scratch + 4 * classes, macs)
 
 
@@ -222,9 +223,12 @@ def _bench_model(name: str, path: Path, data: str, out: Path) -> Dict[str, objec
                              [("+ max pooling too (default)", {})])
   variants += _gnet_variants(teacher, *features[2, "avg+max"], y_train, y_test, classes,
                              [("gNet, grid 2", {})])
+  grid = FLAGS["branch-grid"].value
   variants += [_per_exit_linear(teacher, *features[1, "avg+max"], y_train, y_test, classes),
-               _branches(teacher, *features[FLAGS["branch-grid"].value, "avg"], y_train,
-                         y_test, classes)]
+               _branches(teacher, *features[1, "avg+max"], y_train, y_test, classes,
+                         "1x1 avg+max"),
+               _branches(teacher, *features[grid, "avg"], y_train, y_test, classes,
+                         f"{grid}x{grid} avg")]
   print(f"[bench] {name}: heads trained, converting ({time.monotonic() - start:.0f} s)",
         file=sys.stderr, flush=True)
   report = _converted(path, data, out / name)
