@@ -148,6 +148,13 @@ def test_bad_exit_requests(tmp_path):
                                "--exit-grid", "0", "--out", out), out, "--exit-grid")
 
 
+def test_an_int8_tflite_gets_no_exits(tmp_path, digits_out):
+  out = tmp_path / "out"
+  assert_refused(run_converter("--in", digits_out / "model.tflite", "--data", "digits",
+                               "--exits", "auto", "--out", out), out,
+                 "--exits trains on the float model")
+
+
 def test_auto_exits_of_a_plain_stack():
   """A stack of Conv2D blocks with no pooling (a DS-CNN) exits after each
   block's activation, except the last before the classifier."""

@@ -142,7 +142,7 @@ def test_no_data_is_refused(tmp_path):
 def test_an_int8_tflite_cannot_be_retrained(tmp_path, compressed):
   result = run_converter("--in", compressed / "reference.tflite", "--data", "digits",
                          "--target-kb", "4", "--out", tmp_path)
-  assert_refused(result, tmp_path, "--target-kb retrains the float model")
+  assert_refused(result, tmp_path, "--target-kb trains on the float model")
 
 
 def test_data_of_the_wrong_shape_is_refused(tmp_path):
