@@ -14,6 +14,9 @@ that cost no device memory, each measured by bench/gnet.py:
                  folded into the head's weights afterwards (the device sees
                  the raw pooled features).
 
+and one that doubles the head: pooling each exit by its maximum beside its
+average (POOLINGS; the converter's default).
+
 Example:
   extractor = exit_features(model, ["pool1", "pool2"], grid=1, pooling="avg")
   teacher, features = compute_features(extractor, x_train)
@@ -35,8 +38,9 @@ _PREDICT_BATCH = 256
 class HeadConfig:
   """How the head is trained.
 
-  exit_weights: relative probability of drawing each exit per batch; empty
-    means uniform (the paper's recipe), "falling" weights exit k by 1/(k+1).
+  exit_weights: relative probability of drawing each exit per batch:
+    "uniform" (or empty; the paper's recipe), "falling" (exit k by 1/(k+1)),
+    or one number per exit separated by commas.
   distillation: weight of the softened full-network output in the loss
     (0: labels only); temperature: its softening.
   """
