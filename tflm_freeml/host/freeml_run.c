@@ -337,7 +337,8 @@ static int run_plain(const options *o, const uint8_t *model,
   if (freeml_runtime_invoke(&rt, &error) != FREEML_OK) {
     return fail(EXIT_USAGE, error.message);
   }
-  if ((status = write_outputs(&rt, 0, o->output)) != 0) return status;
+  status = write_outputs(&rt, rt.exits.count, o->output);
+  if (status != 0) return status;
   if (o->print_memory) print_memory(&rt);
   return 0;
 }
