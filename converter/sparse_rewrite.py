@@ -83,19 +83,6 @@ def _filter_of(root, op, name: str, use_counts: Dict[int, int],
   return np.frombuffer(bytes(bytearray(buffer.data)), np.int8).reshape(shape)
 
 
-def _custom_opcode(root, custom_name: str) -> int:
-  schema = _schema()
-  for i, opcode in enumerate(root.operatorCodes):
-    if ops.builtin_code(opcode) == ops.CUSTOM and opcode.customCode == custom_name.encode():
-      return i
-  opcode = schema.OperatorCodeT()
-  opcode.builtinCode = opcode.deprecatedBuiltinCode = ops.CUSTOM
-  opcode.customCode = custom_name
-  opcode.version = 1
-  root.operatorCodes.append(opcode)
-  return len(root.operatorCodes) - 1
-
-
 def sparsify(reference: bytes) -> Tuple[bytes, List[FilterStorage]]:
   """The model with each filter in its smallest format, and how each filter
   of a CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED op is stored. When
@@ -143,7 +130,7 @@ def sparsify(reference: bytes) -> Tuple[bytes, List[FilterStorage]]:
         sparse_format.custom_options(name, code, rows, weights.shape, options), np.uint8)
     op.customOptionsFormat = 0
     op.builtinOptionsType, op.builtinOptions = 0, None
-    op.opcodeIndex = _custom_opcode(root, sparse_format.CUSTOM_OPS[name])
+    op.opcodeIndex = tflite_writer.custom_opcode(root, sparse_format.CUSTOM_OPS[name])
     root.buffers[tensor.buffer].data = np.frombuffer(blob, np.uint8)
     tensor.type = schema.TensorType.UINT8
     tensor.shape = np.array([len(blob)], np.int32)

@@ -65,3 +65,19 @@ def pack(model) -> bytes:
     return bytes(builder.Output())
   finally:
     model.buffers = originals
+
+
+def custom_opcode(model, custom_name: str) -> int:
+  """Index of the OperatorCode of custom op `custom_name` in a schema.ModelT,
+  added when the model has none."""
+  schema = _schema()
+  for i, opcode in enumerate(model.operatorCodes):
+    code = max(int(opcode.builtinCode), int(opcode.deprecatedBuiltinCode))
+    if code == schema.BuiltinOperator.CUSTOM and opcode.customCode in (
+        custom_name, custom_name.encode()):
+      return i
+  opcode = schema.OperatorCodeT()
+  opcode.builtinCode = opcode.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+  opcode.customCode, opcode.version = custom_name, 1
+  model.operatorCodes.append(opcode)
+  return len(model.operatorCodes) - 1

@@ -211,19 +211,6 @@ def _tensor(schema, name: str, shape: Sequence[int], dtype: int, buffer: int,
   return t
 
 
-def _custom_opcode(root) -> int:
-  schema = _schema()
-  for i, opcode in enumerate(root.operatorCodes):
-    if ops.builtin_code(opcode) == ops.CUSTOM and opcode.customCode in (CUSTOM_OP,
-                                                                       CUSTOM_OP.encode()):
-      return i
-  opcode = schema.OperatorCodeT()
-  opcode.builtinCode = opcode.deprecatedBuiltinCode = ops.CUSTOM
-  opcode.customCode, opcode.version = CUSTOM_OP, 1
-  root.operatorCodes.append(opcode)
-  return len(root.operatorCodes) - 1
-
-
 def _empty_buffer(root) -> int:
   buffer = _schema().BufferT()
   root.buffers.append(buffer)
@@ -277,7 +264,7 @@ def rewrite(reference: bytes, thresholds: Optional[Sequence[int]] = None) -> byt
   if head.builtinOptions.fusedActivationFunction != 0:
     raise ConverterError("the gNet head must be linear (no fused activation)")
 
-  opcode = _custom_opcode(root)
+  opcode = tflite_writer.custom_opcode(root, CUSTOM_OP)
   accumulators, new_ops = [], {}
   previous, offset = b_in, 0
   for k, pooled in enumerate(roles.pooled):
