@@ -13,14 +13,17 @@ DEMO_OUT := out/digits
 setup:
 	@bash scripts/setup.sh
 
-# The host runner and the Python binding's shared library, built by Bazel and
-# copied to build/ so that scripts find them at a fixed path.
+# The host runner, the Python binding's shared library and the TFLM adapter
+# for the tflite-micro wheel, built by Bazel and copied to build/ so that
+# scripts find them at a fixed path.
 build: setup
-	$(BAZEL) build $(BAZEL_OPT) //tflm_freeml/host:freeml_run //tflm_freeml/host:libfreeml.so
+	$(BAZEL) build $(BAZEL_OPT) //tflm_freeml/host:freeml_run //tflm_freeml/host:libfreeml.so \
+	  //tflm_freeml/tflm:libfreeml_tflm.so
 	@mkdir -p build/bin build/lib
 	@bin=$$($(BAZEL) info $(BAZEL_OPT) bazel-bin 2>/dev/null); \
 	  install -m 755 $$bin/tflm_freeml/host/freeml_run build/bin/freeml_run; \
-	  install -m 755 $$bin/tflm_freeml/host/libfreeml.so build/lib/libfreeml.so
+	  install -m 755 $$bin/tflm_freeml/host/libfreeml.so build/lib/libfreeml.so; \
+	  install -m 755 $$bin/tflm_freeml/tflm/libfreeml_tflm.so build/lib/libfreeml_tflm.so
 
 # Cortex-M4 firmware for a converter output folder (default: the demo's):
 # writes build/firmware/freeml_fw.elf. See docs/firmware.md.

@@ -65,8 +65,10 @@ static freeml_status set_unit_bytes(const freeml_runtime *rt,
   return FREEML_OK;
 }
 
-static freeml_status prepare_ops(freeml_runtime *rt, uint32_t *arena_used,
-                                 freeml_error *error) {
+/* Prepares every op, or with `custom_only` only FreeML's custom ops (the
+ * others are marked FREEML_FOREIGN_OP and left to another interpreter). */
+static freeml_status prepare_ops(freeml_runtime *rt, int custom_only,
+                                 uint32_t *arena_used, freeml_error *error) {
   uint32_t i;
   for (i = 0; i < rt->num_ops; ++i) {
     freeml_operator_info info;
@@ -76,6 +78,12 @@ static freeml_status prepare_ops(freeml_runtime *rt, uint32_t *arena_used,
     freeml_status status =
         freeml_model_operator(&rt->model, (int32_t)i, &info, error);
     if (status != FREEML_OK) return status;
+    rt->ops[i].model_index = (uint16_t)i;
+    rt->ops[i].output = freeml_op_output(&rt->model, &info, 0);
+    if (custom_only && info.opcode != FREEML_CUSTOM_OPCODE) {
+      rt->ops[i].kind = FREEML_FOREIGN_OP;
+      continue;
+    }
     registration =
         info.opcode == FREEML_CUSTOM_OPCODE
             ? freeml_find_custom_op(rt->model.fb.data + info.custom_code.pos,
@@ -86,12 +94,10 @@ static freeml_status prepare_ops(freeml_runtime *rt, uint32_t *arena_used,
                       "operator not supported by the FreeML runtime", error);
     }
     rt->ops[i].kind = freeml_op_kind(registration);
-    rt->ops[i].model_index = (uint16_t)i;
     ctx.rt = rt;
     ctx.arena_used = arena_used;
     ctx.op = &info;
     ctx.error = &reason;
-    rt->ops[i].output = freeml_op_output(&rt->model, &info, 0);
     rt->ops[i].unit_macs = 1;
     status = registration->prepare(&ctx, &rt->ops[i]);
     if (status == FREEML_OK && rt->ops[i].unit_macs > FREEML_MAX_UNIT_MACS) {
@@ -205,11 +211,12 @@ static freeml_status compute_lifetimes(freeml_runtime *rt,
   return FREEML_OK;
 }
 
-freeml_status freeml_runtime_prepare(freeml_runtime *rt,
-                                     const uint8_t *model, uint32_t model_size,
-                                     uint8_t *arena, uint32_t arena_size,
-                                     freeml_error *error) {
-  uint32_t used = 0;
+/* Opens the model and lays out the op and tensor tables at the start of
+ * the arena; *used gets their bytes. */
+static freeml_status open_tables(freeml_runtime *rt, const uint8_t *model,
+                                 uint32_t model_size, uint8_t *arena,
+                                 uint32_t arena_size, uint32_t *used,
+                                 freeml_error *error) {
   uint32_t skip;
   uint32_t bytes;
   freeml_status status;
@@ -245,13 +252,23 @@ freeml_status freeml_runtime_prepare(freeml_runtime *rt,
                        (unsigned)rt->arena_size, (unsigned)bytes);
   }
   rt->ops = (freeml_op *)(void *)rt->arena;
-  used = rt->num_ops * (uint32_t)sizeof(freeml_op);
-  used = (used + 7u) & ~7u;
-  rt->tensors = (freeml_tensor_plan *)(void *)(rt->arena + used);
-  used += rt->num_tensors * (uint32_t)sizeof(freeml_tensor_plan);
-  memset(rt->arena, 0, used);
+  *used = rt->num_ops * (uint32_t)sizeof(freeml_op);
+  *used = (*used + 7u) & ~7u;
+  rt->tensors = (freeml_tensor_plan *)(void *)(rt->arena + *used);
+  *used += rt->num_tensors * (uint32_t)sizeof(freeml_tensor_plan);
+  memset(rt->arena, 0, *used);
+  return FREEML_OK;
+}
 
-  if ((status = prepare_ops(rt, &used, error)) != FREEML_OK ||
+freeml_status freeml_runtime_prepare(freeml_runtime *rt,
+                                     const uint8_t *model, uint32_t model_size,
+                                     uint8_t *arena, uint32_t arena_size,
+                                     freeml_error *error) {
+  uint32_t used = 0;
+  freeml_status status = open_tables(rt, model, model_size, arena, arena_size,
+                                     &used, error);
+  if (status != FREEML_OK) return status;
+  if ((status = prepare_ops(rt, 0, &used, error)) != FREEML_OK ||
       (status = freeml_exits_prepare(rt, &used, error)) != FREEML_OK ||
       (status = compute_lifetimes(rt, error)) != FREEML_OK) {
     return status;
@@ -266,6 +283,21 @@ freeml_status freeml_runtime_prepare(freeml_runtime *rt,
   rt->memory.persistent_bytes = used;
   rt->memory.activation_bytes =
       freeml_plan_greedy(rt->tensors, rt->num_tensors);
+  return FREEML_OK;
+}
+
+freeml_status freeml_runtime_prepare_custom_ops(
+    freeml_runtime *rt, const uint8_t *model, uint32_t model_size,
+    uint8_t *arena, uint32_t arena_size, freeml_error *error) {
+  uint32_t used = 0;
+  freeml_status status = open_tables(rt, model, model_size, arena, arena_size,
+                                     &used, error);
+  if (status != FREEML_OK ||
+      (status = prepare_ops(rt, 1, &used, error)) != FREEML_OK ||
+      (status = freeml_exits_prepare(rt, &used, error)) != FREEML_OK) {
+    return status;
+  }
+  rt->memory.persistent_bytes = used;
   return FREEML_OK;
 }
 
@@ -359,6 +391,10 @@ freeml_status freeml_runtime_run_tile(freeml_runtime *rt, uint32_t op_index,
                        (unsigned)rt->num_ops);
   }
   op = &rt->ops[op_index];
+  if (op->kind == FREEML_FOREIGN_OP) {
+    return freeml_fail(error, FREEML_ERR_ARG, "op %u was not prepared here",
+                       (unsigned)op_index);
+  }
   if (tile.start < 0 || tile.start > tile.end || tile.end > op->units) {
     return freeml_fail(error, FREEML_ERR_ARG,
                        "tile [%d, %d) outside op %u's %d units",

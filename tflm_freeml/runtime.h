@@ -35,8 +35,12 @@
 /* One prepared operator. `params` is the arena offset of its kind's
  * parameter struct (see ops/ops.h). The kernel's work is `units` units; unit
  * u writes output bytes [u * unit_bytes, (u + 1) * unit_bytes). */
+/* freeml_op.kind of an op left to another interpreter (see
+ * freeml_runtime_prepare_custom_ops). */
+#define FREEML_FOREIGN_OP 0xFFu
+
 typedef struct {
-  uint8_t kind;         /* freeml_op_kind */
+  uint8_t kind;         /* freeml_op_kind, or FREEML_FOREIGN_OP */
   uint8_t reserved;
   uint16_t model_index; /* operator index in the model */
   uint32_t params;
@@ -153,6 +157,16 @@ freeml_status freeml_runtime_prepare(freeml_runtime *rt,
                                      const uint8_t *model, uint32_t model_size,
                                      uint8_t *arena, uint32_t arena_size,
                                      freeml_error *error);
+
+/* For another interpreter that runs the builtin ops (tflm_freeml/tflm/):
+ * reads the model and prepares only its FreeML custom ops and exit plan,
+ * using `memory.persistent_bytes` of the arena. Builtin ops are neither
+ * checked nor prepared, and no activations are planned: the caller points
+ * `activations` and the tensors' offsets at its own buffers before running
+ * a custom op with freeml_runtime_run_tile. */
+freeml_status freeml_runtime_prepare_custom_ops(
+    freeml_runtime *rt, const uint8_t *model, uint32_t model_size,
+    uint8_t *arena, uint32_t arena_size, freeml_error *error);
 
 /* Runs a tile of op `op_index` and writes its output units to `output`
  * (tile.end - tile.start units of `unit_bytes` each), reading the inputs
