@@ -121,9 +121,14 @@ def _pruned_copy(source: Path, out: Path) -> Path:
   return out
 
 
-@pytest.mark.parametrize("name, data", [("kws_dscnn", "speech_commands"),
-                                        ("ic_resnet8", "cifar10")])
-def test_shared_models_bit_exact(shared_dir, tmp_path, name, data, monkeypatch):
+SPARSE_CONV, SPARSE_DEPTHWISE = b"FREEML_SPARSE_CONV_2D", b"FREEML_SPARSE_DEPTHWISE_CONV_2D"
+
+
+@pytest.mark.parametrize("name, data, sparse_ops", [
+    ("kws_dscnn", "speech_commands", {SPARSE_CONV, SPARSE_DEPTHWISE}),
+    ("ic_resnet8", "cifar10", {SPARSE_CONV}),
+])
+def test_shared_models_bit_exact(shared_dir, tmp_path, name, data, sparse_ops, monkeypatch):
   monkeypatch.setenv("FREEML_DATA_DIR", str(shared_dir / "datasets"))
   pruned = _pruned_copy(shared_dir / "models" / f"{name}.h5", tmp_path / f"{name}.h5")
   result = run_converter("--in", pruned, "--data", data, "--exits", "auto", "--exit-steps",
@@ -131,6 +136,6 @@ def test_shared_models_bit_exact(shared_dir, tmp_path, name, data, monkeypatch):
                          tmp_path / "out")
   assert result.returncode == 0, result.stderr
   model = (tmp_path / "out" / "model.tflite").read_bytes()
-  assert any(op.startswith(b"FREEML_SPARSE_") for op in _custom_ops(model)), _custom_ops(model)
+  assert sparse_ops <= set(_custom_ops(model)), _custom_ops(model)
   images = datasets.load(data).x_test[:6]
   assert_same_as_runtime(model, _inputs(model, images, random=4))
