@@ -109,9 +109,13 @@ class NvmTensor:
 
 @dataclasses.dataclass(frozen=True)
 class Boot:
-  """What one boot did (counts of this boot only) and the progress it left."""
+  """What one boot did (counts of this boot only) and the progress it left.
+  A finished run answered from `exit` (the number of exits, 0 without any:
+  the network's end), and `outputs` are then the graph's outputs, or the
+  exit's int8 logits as one array for an early exit."""
   done: bool
   outputs: Optional[List[np.ndarray]]
+  exit: int
   notice: str
   tiles: int
   macs: int
@@ -171,6 +175,37 @@ def latest_commit(nvm: bytes | np.ndarray) -> Optional[ControlSlot]:
   return max(slots, key=lambda s: s.sequence) if slots else None
 
 
+# freeml_py_write_hook and freeml_py_energy_hook of host/python_api.c.
+WRITE_HOOK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32,
+                              ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)
+ENERGY_HOOK = ctypes.CFUNCTYPE(ctypes.c_uint64, ctypes.c_void_p, ctypes.c_uint64)
+
+
+class Supervisor:
+  """What drives a boot from outside, as a power supply would (the energy
+  simulator, converter/simulate). Subclasses override both."""
+
+  def on_write(self, state: str, op: int, tile: int, tiles_computed: int, nbytes: int) -> bool:
+    """Before each NVM write: the committed progress, the tiles this boot
+    has computed (a new count: tile (op, tile) was just computed, and these
+    are its writes) and the write's size. True: power fails during this
+    write."""
+    return False
+
+  def available(self, work_done: int) -> int:
+    """Before each tile once an exit is reached: the energy left, in the
+    runtime's work units (MACs), given the work the run has committed."""
+    return 2**63
+
+
+def _hooks(supervisor: Optional[Supervisor]):
+  if supervisor is None:
+    return WRITE_HOOK(), ENERGY_HOOK()
+  return (WRITE_HOOK(lambda _user, state, op, tile, computed, nbytes: int(bool(
+              supervisor.on_write(STATES.get(state, "?"), op, tile, computed, nbytes)))),
+          ENERGY_HOOK(lambda _user, work_done: int(supervisor.available(work_done))))
+
+
 class IntermittentRuntime:
   """A model with its tile plan; boots on NVM buffers the caller keeps."""
 
@@ -203,9 +238,11 @@ class IntermittentRuntime:
     # so every boot also checks that the reported SRAM is enough.
     self._arena = np.zeros(plan.total_bytes + 16, dtype=np.uint8)
     self._arena_offset = (-self._arena.ctypes.data) % 16
-    plain = Runtime(model)  # the graph's inputs and outputs
+    plain = Runtime(model)  # the graph's inputs and outputs, the exits
     self.inputs = plain.inputs
     self.outputs = plain.outputs
+    self.num_exits = len(plain.exits)
+    self.exit_classes = plain.exit_classes if plain.exits else 0
     self._output_bytes = [int(np.prod(d.shape)) * np.dtype(d.dtype).itemsize
                           for d in self.outputs]
 
@@ -217,7 +254,8 @@ class IntermittentRuntime:
     lib.freeml_py_intermittent_plan.argtypes = [p, u32, p, u32, p, p] + [p] * 10
     lib.freeml_py_intermittent_boot.restype = ctypes.c_int32
     lib.freeml_py_intermittent_boot.argtypes = [
-        p, u32, p, u32, p, p, u32, ctypes.c_uint64, p, p, u32, p, p, p]
+        p, u32, p, u32, p, p, u32, ctypes.c_uint64, WRITE_HOOK, ENERGY_HOOK, p, p, p, u32, p,
+        ctypes.POINTER(u32), p, p]
 
   @property
   def total_macs(self) -> int:
@@ -233,32 +271,39 @@ class IntermittentRuntime:
     start = (-raw.ctypes.data) % 16
     return raw[start:start + self.memory.nvm_bytes]
 
-  def boot(self, nvm: np.ndarray, inputs: Sequence[np.ndarray], fail_at_write: int = 0) -> Boot:
+  def boot(self, nvm: np.ndarray, inputs: Sequence[np.ndarray], fail_at_write: int = 0,
+           supervisor: Optional[Supervisor] = None) -> Boot:
     """One power-on: resume (or start) the inference for `inputs` on `nvm`,
     with a power failure at NVM write `fail_at_write` of this boot (1-based;
-    0: none). Raises FreemlError for errors other than a power failure."""
+    0: none) and the network run to its end; or, with a `supervisor`, run
+    adaptively (gNet exits by confidence and by the energy it reports) with
+    power failing where it says. Raises FreemlError for errors other than a
+    power failure."""
     if nvm.ctypes.data % 16 or not nvm.flags.c_contiguous or nvm.dtype != np.uint8:
       raise FreemlError("NVM must be a contiguous, 16-byte aligned uint8 array (new_nvm())")
     arrays = [np.ascontiguousarray(x, dtype=d.dtype) for x, d in zip(inputs, self.inputs,
                                                                       strict=True)]
     pointers = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
-    out = np.zeros(sum(self._output_bytes), dtype=np.uint8)
-    result, notice, error = _Boot(), _Error(), _Error()
+    out = np.zeros(max(sum(self._output_bytes), self.exit_classes), dtype=np.uint8)
+    result, notice, error, exit_taken = _Boot(), _Error(), _Error(), ctypes.c_uint32()
     arena = self._arena[self._arena_offset:]
+    hooks = _hooks(supervisor)  # referenced until the call returns
     status = self._lib.freeml_py_intermittent_boot(
         self._model.ctypes.data, len(self._model), arena.ctypes.data, len(arena),
-        ctypes.byref(self._config), nvm.ctypes.data, len(nvm), fail_at_write, pointers,
-        out.ctypes.data, len(out), ctypes.byref(result), ctypes.byref(notice),
-        ctypes.byref(error))
+        ctypes.byref(self._config), nvm.ctypes.data, len(nvm), fail_at_write, *hooks, None,
+        pointers, out.ctypes.data, len(out), ctypes.byref(result), ctypes.byref(exit_taken),
+        ctypes.byref(notice), ctypes.byref(error))
     if status not in (_STATUS_OK, _STATUS_INTERRUPTED):
       raise FreemlError(error.message.decode("utf-8", "replace"))
     outputs = None
-    if status == _STATUS_OK:
+    if status == _STATUS_OK and exit_taken.value < self.num_exits:
+      outputs = [out[:self.exit_classes].view(np.int8).copy()]
+    elif status == _STATUS_OK:
       outputs, start = [], 0
       for details, size in zip(self.outputs, self._output_bytes, strict=True):
         outputs.append(out[start:start + size].view(details.dtype).reshape(details.shape))
         start += size
-    return Boot(done=status == _STATUS_OK, outputs=outputs,
+    return Boot(done=status == _STATUS_OK, outputs=outputs, exit=exit_taken.value,
                 notice=notice.message.decode("utf-8", "replace"), tiles=result.tiles,
                 macs=result.macs, commits=result.commits, nvm_writes=result.nvm_writes,
                 nvm_bytes_written=result.nvm_bytes_written, state=STATES.get(result.state, "?"),

@@ -16,7 +16,7 @@ from converter import datasets
 from converter.evaluate import model_inputs
 from converter.gnet import graph
 from tests.runtime.test_intermittent_cli import EXIT_POWER_FAILURE, run, stats, write_input
-from tflm_freeml.intermittent import IntermittentRuntime
+from tflm_freeml.intermittent import IntermittentRuntime, Supervisor
 from tflm_freeml.runtime import Runtime
 
 
@@ -135,3 +135,50 @@ def test_energy_option_errors(freeml_run, digits_out, energy_only, samples, tmp_
   plain = run(freeml_run, digits_out / "model.tflite", "--input", x, "--output", out,
               "--energy-budget", "100")
   assert plain.returncode == 2 and "need a model with gNet exits" in plain.stderr
+
+
+class _Budget(Supervisor):
+  """The energy port of `--energy-budget N`, and a power failure at every
+  `every`-th NVM write of a boot (0: none); records the progress it sees."""
+
+  def __init__(self, budget: int, every: int = 0):
+    self.budget, self.every, self.writes, self.computed, self.seen = budget, every, 0, 0, []
+
+  def new_boot(self):
+    self.writes = self.computed = 0
+
+  def on_write(self, state, op, tile, tiles_computed, nbytes):
+    self.writes += 1
+    if tiles_computed > self.computed:
+      self.computed = tiles_computed
+      self.seen.append((op, tile))
+    return self.every > 0 and self.writes % self.every == 0
+
+  def available(self, work_done):
+    return max(self.budget - work_done, 0)
+
+
+@pytest.mark.parametrize("budget", [20000, 40000, 10**12])
+def test_supervised_boots_answer_as_freeml_run(freeml_run, energy_only, samples, budget,
+                                               tmp_path):
+  """The binding's supervised boot (the energy simulator's hook into the
+  runtime) takes the exit and gives the answer freeml_run gives for the same
+  budget, with and without power failures at the supervisor's say."""
+  model = energy_only.read_bytes()
+  it = IntermittentRuntime(model)
+  x = samples[0][None]
+  expected = answer(freeml_run, energy_only, write_input(tmp_path, x), tmp_path / "out.bin",
+                    "--energy-budget", budget)
+  for every in (0, 7, 13):
+    nvm, supervisor = it.new_nvm(), _Budget(budget, every)
+    boots = [it.boot(nvm, [x], supervisor=supervisor)]
+    while not boots[-1].done:
+      supervisor.new_boot()
+      boots.append(it.boot(nvm, [x], supervisor=supervisor))
+    assert len(boots) > 1 or every == 0
+    done = boots[-1]
+    assert (done.exit, done.outputs[0].tobytes()) == expected, (budget, every)
+    if every == 0:
+      # Each computed tile is named once, in order.
+      assert supervisor.seen == sorted(set(supervisor.seen))
+      assert len(supervisor.seen) == sum(b.tiles for b in boots)

@@ -123,27 +123,106 @@ typedef struct {
   uint32_t sequence;
 } freeml_py_boot;
 
+/* The co-simulation's hooks (converter/simulate): before every NVM write
+ * it learns the committed progress (state, op, tile), how many tiles this
+ * boot has computed (a tile's writes follow its computation, so a new count
+ * means tile (op, tile) was just computed) and the write's size, and may
+ * make power fail during that write (nonzero); the adaptive run asks it for
+ * the energy available before every tile. */
+typedef int (*freeml_py_write_hook)(void *user, uint32_t state, uint32_t op,
+                                    uint32_t tile, uint32_t tiles_computed,
+                                    uint32_t bytes);
+typedef uint64_t (*freeml_py_energy_hook)(void *user, uint64_t work_done);
+
+typedef struct {
+  freeml_nvm_memory memory;
+  freeml_nvm_port port; /* asks the hook, then writes to `memory` */
+  const freeml_intermittent *it;
+  freeml_py_write_hook on_write;
+  void *user;
+} supervised_nvm;
+
+static int supervised_write(void *context, uint32_t offset, const void *data,
+                            uint32_t bytes) {
+  supervised_nvm *s = (supervised_nvm *)context;
+  if (s->on_write(s->user, s->it->committed.state, s->it->committed.op,
+                  s->it->committed.tile, s->it->stats.tiles, bytes) != 0) {
+    s->memory.fail_at_write = s->memory.writes + 1u;
+  }
+  return s->memory.port.write(&s->memory, offset, data, bytes);
+}
+
+static int supervised_barrier(void *context) {
+  supervised_nvm *s = (supervised_nvm *)context;
+  return s->memory.port.barrier(&s->memory);
+}
+
+/* Copies the answer to `outputs`: exit k's int8 logits for an early exit,
+ * else the graph outputs one after the other. */
+static freeml_status copy_answer(const freeml_intermittent *it,
+                                 uint8_t *outputs, uint32_t outputs_size,
+                                 freeml_error *error) {
+  const uint32_t exit = freeml_intermittent_exit(it);
+  uint32_t i, written = 0;
+  if (exit < it->rt.exits.count) {
+    if ((uint32_t)it->rt.exits.logits.classes > outputs_size) {
+      return freeml_fail(error, FREEML_ERR_ARG, "output buffer too small");
+    }
+    return freeml_exit_logits(&it->rt, exit, (int8_t *)outputs);
+  }
+  for (i = 0; i < freeml_runtime_num_outputs(&it->rt); ++i) {
+    freeml_tensor_view view;
+    freeml_runtime_tensor(&it->rt, freeml_runtime_output(&it->rt, i), &view);
+    if (view.bytes > outputs_size - written) {
+      return freeml_fail(error, FREEML_ERR_ARG, "output buffer too small");
+    }
+    memcpy(outputs + written, view.data, view.bytes);
+    written += view.bytes;
+  }
+  return FREEML_OK;
+}
+
 /* One power-on: SRAM (the arena) starts as garbage, the runtime is built
- * again, and the run resumes from `nvm`. On success the graph outputs are
- * copied to `outputs`, one after the other. */
+ * again, and the run resumes from `nvm`. Without hooks (on_write 0) power
+ * fails at write `fail_at_write` (0: never) and the run goes to the end;
+ * with them, the run is adaptive (exits by confidence and energy) and the
+ * hooks decide where power fails. On success the answer is copied to
+ * `outputs` (see copy_answer) and *exit is the exit answered from. */
 int32_t freeml_py_intermittent_boot(
     const uint8_t *model, uint32_t model_size, uint8_t *arena,
     uint32_t arena_size, const freeml_intermittent_config *config,
     uint8_t *nvm_data, uint32_t nvm_size, uint64_t fail_at_write,
-    const void *const *inputs, uint8_t *outputs, uint32_t outputs_size,
-    freeml_py_boot *result, freeml_error *notice, freeml_error *error) {
+    freeml_py_write_hook on_write, freeml_py_energy_hook available,
+    void *user, const void *const *inputs, uint8_t *outputs,
+    uint32_t outputs_size, freeml_py_boot *result, uint32_t *exit,
+    freeml_error *notice, freeml_error *error) {
   freeml_intermittent it;
-  freeml_nvm_memory nvm;
+  supervised_nvm nvm;
+  freeml_energy_port energy;
   freeml_status status;
-  uint32_t i, written = 0;
   memset(result, 0, sizeof(*result));
   notice->message[0] = '\0';
   memset(arena, 0xA5, arena_size);
   status = freeml_intermittent_init(&it, model, model_size, arena, arena_size,
                                     config, error);
   if (status != FREEML_OK) return status;
-  freeml_nvm_memory_init(&nvm, nvm_data, nvm_size, fail_at_write);
-  status = freeml_intermittent_run(&it, &nvm.port, inputs, notice, error);
+  freeml_nvm_memory_init(&nvm.memory, nvm_data, nvm_size, fail_at_write);
+  if (on_write == 0) {
+    status = freeml_intermittent_run(&it, &nvm.memory.port, inputs, notice,
+                                     error);
+  } else {
+    nvm.port = nvm.memory.port;
+    nvm.port.context = &nvm;
+    nvm.port.write = supervised_write;
+    nvm.port.barrier = supervised_barrier;
+    nvm.it = &it;
+    nvm.on_write = on_write;
+    nvm.user = user;
+    energy.available = available;
+    energy.context = user;
+    status = freeml_intermittent_run_adaptive(&it, &nvm.port, inputs, &energy,
+                                              0, notice, error);
+  }
   result->macs = it.stats.macs;
   result->nvm_bytes_written = it.stats.nvm_bytes_written;
   result->tiles = it.stats.tiles;
@@ -155,14 +234,6 @@ int32_t freeml_py_intermittent_boot(
   result->tile = it.committed.tile;
   result->sequence = it.committed.sequence;
   if (status != FREEML_OK) return status;
-  for (i = 0; i < freeml_runtime_num_outputs(&it.rt); ++i) {
-    freeml_tensor_view view;
-    freeml_runtime_tensor(&it.rt, freeml_runtime_output(&it.rt, i), &view);
-    if (view.bytes > outputs_size - written) {
-      return freeml_fail(error, FREEML_ERR_ARG, "output buffer too small");
-    }
-    memcpy(outputs + written, view.data, view.bytes);
-    written += view.bytes;
-  }
-  return FREEML_OK;
+  *exit = freeml_intermittent_exit(&it);
+  return copy_answer(&it, outputs, outputs_size, error);
 }
