@@ -1,0 +1,220 @@
+"""Co-simulation: the FreeML runtime on a simulated batteryless device.
+
+The real runtime (the C code, through the Python binding's supervised
+boots) computes every tile; the simulator charges each computed tile's
+instructions to the capacitor at the MCU's power while the trace recharges
+it. When the capacitor reaches v_off during a tile, power fails during that
+tile's NVM writes (the runtime loses the tile, exactly as a device loses
+everything since its last commit); the device stays off until the
+capacitor is back at v_on, boots (paying the boot's instructions) and
+resumes from NVM. The exit policy reads the energy left through the
+runtime's energy port. Everything is a function of the trace, the inputs
+and the seed: the same arguments give the same run.
+
+Instruction counts come from the converter report's "device" section when
+`make profile` wrote one (per op, measured under QEMU), else from a model
+fitted to the QEMU totals of bench/firmware.py (DSP kernels, intermittent
+mode, 16,384-MAC tiles): 1.63 instructions per MAC plus 102 per output
+byte (within 0.1% for the shared DS-CNN and ResNet-8, 9% over for the
+default digits model), and 1,000,000 for a boot (measured: 0.42M to 1.11M).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import List, Optional, Sequence
+
+import numpy as np
+
+from converter.simulate.energy import Capacitor, Ledger, Mcu, PowerPath
+from converter.simulate.traces import PowerTrace
+from tflm_freeml.intermittent import IntermittentRuntime, Supervisor
+
+INSTRUCTIONS_PER_MAC = 1.63
+INSTRUCTIONS_PER_OUTPUT_BYTE = 102.0
+BOOT_INSTRUCTIONS = 1_000_000.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Costs:
+  """Cortex-M4 instructions of a boot and of one tile of each op (its
+  computation and NVM writes)."""
+  boot: float
+  tile: Sequence[float]
+  source: str
+
+  @classmethod
+  def modelled(cls, it: IntermittentRuntime) -> "Costs":
+    return cls(BOOT_INSTRUCTIONS,
+               [(INSTRUCTIONS_PER_MAC * op.macs +
+                 INSTRUCTIONS_PER_OUTPUT_BYTE * op.units * op.unit_bytes) / op.tiles
+                for op in it.ops], "cost model")
+
+  @classmethod
+  def from_report(cls, report: dict, it: IntermittentRuntime) -> "Costs":
+    """The report's measured counts when it has them for this tile plan."""
+    device = report.get("device")
+    if not device or device.get("mode") != "intermittent":
+      return cls.modelled(it)
+    ops = {op["index"]: op for op in device["ops"]}
+    if len(ops) != len(it.ops) or any(ops[i]["tiles"] != op.tiles for i, op in
+                                      enumerate(it.ops)):
+      return cls.modelled(it)
+    return cls(float(device["boot_instructions"]),
+               [ops[i]["instructions"] / op.tiles for i, op in enumerate(it.ops)],
+               f"QEMU profile ({device.get('board', 'Cortex-M4')})")
+
+
+class Clock:
+  """Simulated time and the capacitor, driven through the trace (which
+  repeats when it ends)."""
+
+  def __init__(self, trace: PowerTrace, path: PowerPath):
+    self.trace, self.path, self.time_s = trace, path, 0.0
+
+  def _segment(self) -> tuple:
+    """(harvested power now, seconds until it changes)."""
+    t = self.time_s % self.trace.duration_s
+    i = int(np.searchsorted(self.trace.time_s, t, side="right")) - 1
+    end = self.trace.time_s[i + 1] if i + 1 < len(self.trace.time_s) else self.trace.duration_s
+    return float(self.trace.power_w[i]), max(float(end - t), 1e-12)
+
+  def run(self, seconds: float, load_w: float) -> bool:
+    """The load for `seconds`; False if the capacitor browned out first
+    (the time advanced to that moment)."""
+    left = seconds
+    while left > 0:
+      power, span = self._segment()
+      step = min(left, span)
+      ran = self.path.advance(step, power, load_w)
+      self.time_s += ran
+      left -= ran
+      if ran < step:
+        return False
+    return True
+
+  def charge(self, limit_s: float) -> bool:
+    """Off until the capacitor reaches v_on; False if it did not within
+    limit_s seconds."""
+    cap = self.path.capacitor
+    deadline = self.time_s + limit_s
+    while self.path.volts < cap.v_on:
+      if self.time_s >= deadline:
+        return False
+      power, span = self._segment()
+      step = min(span, deadline - self.time_s)
+      net = power * self.path.efficiency
+      if cap.leakage_a == 0 and net > 0:
+        # Exact: the stored energy rises linearly within the segment.
+        step = min(step, (cap.energy_j(cap.v_on) - self.path.stored_j) / net)
+      elif cap.leakage_a > 0:
+        step = min(step, PowerPath.max_step_s)
+      self.path.advance(step, power, 0.0)
+      self.time_s += step
+    return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Inference:
+  """One input's way through the device."""
+  answer: int  # top class of the answer
+  exit: int  # exits of the model: the network's end
+  correct: Optional[bool]
+  started_s: float
+  latency_s: float  # to the answer, off time included
+  failures: int
+  energy_j: float  # the MCU's energy for this inference, boots included
+  wasted_j: float  # of which spent on work power failures cut short (tiles, boots)
+
+
+class _Device(Supervisor):
+  """A boot's supervisor: charges each computed tile to the clock and fails
+  power during its writes when the capacitor cannot finish it."""
+
+  def __init__(self, clock: Clock, mcu: Mcu, costs: Costs, joules_per_work: float,
+               energy_aware: bool):
+    self.clock, self.mcu, self.costs = clock, mcu, costs
+    self.joules_per_work, self.energy_aware = joules_per_work, energy_aware
+    self.computed = 0
+    self.energy_j = self.wasted_j = 0.0
+
+  def spend(self, instructions: float) -> bool:
+    seconds = self.mcu.seconds(instructions)
+    used_before = self.clock.path.ledger.used
+    finished = self.clock.run(seconds, self.mcu.power_w)
+    spent = self.clock.path.ledger.used - used_before
+    self.energy_j += spent
+    if not finished:
+      self.wasted_j += spent
+    return finished
+
+  def on_write(self, state, op, tile, tiles_computed, nbytes) -> bool:
+    if tiles_computed > self.computed:
+      self.computed = tiles_computed
+      return not self.spend(self.costs.tile[op])
+    return False
+
+  def available(self, work_done: int) -> int:
+    if not self.energy_aware:
+      return 2**63
+    cap = self.clock.path.capacitor
+    left = max(self.clock.path.stored_j - cap.energy_j(cap.v_off), 0.0)
+    return int(left / self.joules_per_work)
+
+
+@dataclasses.dataclass(frozen=True)
+class Simulation:
+  inferences: List[Inference]
+  time_s: float  # simulated time at the end
+  ledger: Ledger  # the power path's joules
+  stored_change_j: float  # the capacitor starts empty
+  stalled: str  # why it stopped before the last input; "" if it did not
+
+
+def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
+             labels: Optional[Sequence[int]], trace: PowerTrace, capacitor: Capacitor,
+             mcu: Mcu, costs: Costs, efficiency: float = 0.8, energy_aware: bool = True,
+             off_limit_s: float = 3600.0, max_failures: int = 1000) -> Simulation:
+  """Runs the inputs one after another on one device, from an empty
+  capacitor at the trace's start. `energy_aware` lets the exit policy see
+  the energy left (FreeML's policy); without it only confidence answers
+  early. Stops early when the trace cannot turn the device on within
+  off_limit_s, or an inference fails max_failures times (a charge that
+  cannot pay for a boot, or for a tile, never finishes)."""
+  clock = Clock(trace, PowerPath(capacitor, efficiency))
+  total_work = sum(op.macs for op in it.ops)
+  joules_per_work = mcu.energy_j(sum(c * op.tiles for c, op in zip(costs.tile, it.ops,
+                                                                   strict=True))) / total_work
+  nvm = it.new_nvm()
+  results: List[Inference] = []
+  powered = False  # on, with the runtime booted
+
+  def stop(why: str) -> Simulation:
+    return Simulation(results, clock.time_s, clock.path.ledger, clock.path.stored_j, why)
+
+  for n, x in enumerate(inputs):
+    device = _Device(clock, mcu, costs, joules_per_work, energy_aware)
+    started, failures = clock.time_s, 0
+    while True:
+      if failures >= max_failures:
+        return stop(f"input {n} failed {failures} times without finishing")
+      if not powered:
+        if not clock.charge(off_limit_s):
+          return stop(f"the device stayed off for {off_limit_s:g} s")
+        if not device.spend(costs.boot):
+          failures += 1
+          continue
+        powered = True
+      device.computed = 0
+      boot = it.boot(nvm, [x], supervisor=device)
+      if boot.done:
+        break
+      powered = False
+      failures += 1
+    answer = int(np.argmax(boot.outputs[0]))
+    results.append(Inference(
+        answer=answer, exit=boot.exit,
+        correct=None if labels is None else answer == int(labels[n]), started_s=started,
+        latency_s=clock.time_s - started, failures=failures, energy_j=device.energy_j,
+        wasted_j=device.wasted_j))
+  return stop("")

@@ -1,0 +1,79 @@
+"""The co-simulation (converter/simulate/cosim.py): the real runtime on a
+simulated device. Power fails where the capacitor runs out, yet no answer
+is wrong because of it; a run repeats exactly; the joules balance; the
+energy-aware policy answers from exits when energy is short."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from converter import datasets
+from converter.evaluate import model_inputs
+from converter.gnet import graph
+from converter.simulate import cosim, traces
+from converter.simulate.energy import MCU_PRESETS, Capacitor
+from tflm_freeml.intermittent import IntermittentRuntime
+from tflm_freeml.runtime import Runtime
+
+MSP430 = MCU_PRESETS["msp430fr5994-8mhz"]
+CAPACITOR = Capacitor(470e-6)
+
+
+@pytest.fixture(scope="module")
+def model(digits_gnet_out) -> bytes:
+  """The gNet model answering early only for energy (thresholds never met)."""
+  return graph.set_thresholds((digits_gnet_out / "model.tflite").read_bytes(), [graph.NEVER] * 3)
+
+
+@pytest.fixture(scope="module")
+def inputs(model):
+  data = datasets.load("digits")
+  return model_inputs(data.x_test[:12], Runtime(model).inputs[0])[:, None], data.y_test[:12]
+
+
+def _run(model, inputs, trace="square:3e-3:2e-4:2", capacitor=CAPACITOR, **options):
+  it = IntermittentRuntime(model)
+  x, y = inputs
+  return cosim.simulate(it, x, y, traces.load(trace, duration_s=600), capacitor, MSP430,
+                        cosim.Costs.modelled(it), **options)
+
+
+def test_answers_survive_power_failures(model, inputs):
+  sim = _run(model, inputs)
+  assert not sim.stalled and len(sim.inferences) == len(inputs[0])
+  assert sum(r.failures for r in sim.inferences) > 0
+  rt = Runtime(model)
+  for r, x in zip(sim.inferences, inputs[0], strict=True):
+    outputs, logits = rt.invoke_exits([x])
+    expected = logits[r.exit] if r.exit < len(rt.exits) else outputs[0].reshape(-1)
+    assert r.answer == int(np.argmax(expected))
+
+
+def test_same_arguments_same_run(model, inputs):
+  first, second = _run(model, inputs), _run(model, inputs)
+  assert first.inferences == second.inferences and first.time_s == second.time_s
+
+
+def test_energy_balance(model, inputs):
+  sim = _run(model, inputs, capacitor=Capacitor(470e-6, leakage_a=1e-6))
+  ledger = sim.ledger
+  assert ledger.harvested > 0 and ledger.used > 0
+  assert abs(ledger.balance(sim.stored_change_j)) <= 1e-9 * ledger.harvested
+  assert sum(r.energy_j for r in sim.inferences) <= ledger.used + 1e-12
+
+
+def test_energy_aware_policy_takes_exits(model, inputs):
+  """A supply short of the load: the capacitor drains while the device
+  runs, so the policy sees too little energy for the network's end."""
+  weak = dict(trace="constant:2.5e-3", capacitor=Capacitor(220e-6))
+  aware = _run(model, inputs, **weak)
+  blind = _run(model, inputs, energy_aware=False, **weak)
+  exits = len(Runtime(model).exits)
+  assert all(r.exit == exits for r in blind.inferences)
+  assert any(r.exit < exits for r in aware.inferences)
+
+
+def test_a_supply_that_cannot_boot_stalls(model, inputs):
+  sim = _run(model, inputs, trace="constant:1e-5", capacitor=Capacitor(10e-6), max_failures=20)
+  assert sim.inferences == [] and "failed 20 times" in sim.stalled
