@@ -1,5 +1,6 @@
 # The two commands a new user needs:
-#   make demo   set up, convert the bundled digits model, run it, compare with TFLM
+#   make demo   set up, convert the bundled digits model, run it, compare with TFLM,
+#               profile it on a Cortex-M4, and simulate it with exits on a harvesting trace
 #   make test   set up and run every test
 # Both install what is missing (Debian packages, .venv) and skip what is there.
 
@@ -40,6 +41,9 @@ demo: build
 	$(PYTHON) -m converter --in examples/digits/digits_cnn.h5 --data digits --out $(DEMO_OUT)
 	$(PYTHON) examples/digits/run_demo.py --model-dir $(DEMO_OUT)
 	@$(MAKE) --no-print-directory profile MODEL_DIR=$(DEMO_OUT)
+	$(PYTHON) -m converter --in examples/digits/digits_cnn.h5 --data digits --exits auto \
+	  --out $(DEMO_OUT)_exits
+	$(PYTHON) -m converter.simulate --model $(DEMO_OUT)_exits
 
 # C unit tests on the host, under AddressSanitizer + UBSan, and cross-built
 # for the Cortex-M4 and run in QEMU (netduinoplus2). The fuzz targets run

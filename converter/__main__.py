@@ -18,13 +18,13 @@ hybrid .tflite, bad flags, missing data) prints one line starting
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import List
 
 from absl import app, flags
 
-from converter.errors import EXIT_STATUS, ConverterError
+from converter import cli
+from converter.errors import ConverterError
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -104,19 +104,7 @@ flags.DEFINE_integer("exit-steps", 3000, "gNet: optimizer steps (batches of 128)
 
 
 def _fail(message: str) -> None:
-  print(f"converter: error: {message}", file=sys.stderr)
-  sys.exit(EXIT_STATUS)
-
-
-def _parse_flags(argv: List[str]) -> List[str]:
-  """absl's parsing, with flag errors reported like every other refusal."""
-  try:
-    return FLAGS(argv)
-  except flags.Error as e:
-    _fail(f"{e} (see --help)")
-  except SystemExit as e:  # absl exits 1 after printing --help: asking for help is no error
-    sys.exit(0 if e.code == 1 else e.code)
-  return []  # not reached
+  cli.fail("converter", message)
 
 
 def _summary(result: dict, out_dir: Path) -> str:
@@ -188,4 +176,4 @@ def main(argv: List[str]) -> int:
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=_parse_flags)
+  app.run(main, flags_parser=cli.flags_parser("converter"))

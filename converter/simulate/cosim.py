@@ -22,7 +22,7 @@ default digits model), and 1,000,000 for a boot (measured: 0.42M to 1.11M).
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -71,6 +71,10 @@ class Clock:
 
   def __init__(self, trace: PowerTrace, path: PowerPath):
     self.trace, self.path, self.time_s = trace, path, 0.0
+    self.voltage: List[Tuple[float, float]] = [(0.0, path.volts)]  # (s, V) for plots
+
+  def _record(self) -> None:
+    self.voltage.append((self.time_s, self.path.volts))
 
   def _segment(self) -> tuple:
     """(harvested power now, seconds until it changes)."""
@@ -90,7 +94,9 @@ class Clock:
       self.time_s += ran
       left -= ran
       if ran < step:
+        self._record()
         return False
+    self._record()
     return True
 
   def charge(self, limit_s: float) -> bool:
@@ -111,6 +117,7 @@ class Clock:
         step = min(step, PowerPath.max_step_s)
       self.path.advance(step, power, 0.0)
       self.time_s += step
+      self._record()
     return True
 
 
@@ -169,6 +176,8 @@ class Simulation:
   ledger: Ledger  # the power path's joules
   stored_change_j: float  # the capacitor starts empty
   stalled: str  # why it stopped before the last input; "" if it did not
+  voltage: List[Tuple[float, float]]  # capacitor (s, V) after each step
+  failures_s: List[float]  # when power failed
 
 
 def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
@@ -189,8 +198,11 @@ def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
   results: List[Inference] = []
   powered = False  # on, with the runtime booted
 
+  failures_s: List[float] = []
+
   def stop(why: str) -> Simulation:
-    return Simulation(results, clock.time_s, clock.path.ledger, clock.path.stored_j, why)
+    return Simulation(results, clock.time_s, clock.path.ledger, clock.path.stored_j, why,
+                      clock.voltage, failures_s)
 
   for n, x in enumerate(inputs):
     device = _Device(clock, mcu, costs, joules_per_work, energy_aware)
@@ -203,6 +215,7 @@ def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
           return stop(f"the device stayed off for {off_limit_s:g} s")
         if not device.spend(costs.boot):
           failures += 1
+          failures_s.append(clock.time_s)
           continue
         powered = True
       device.computed = 0
@@ -211,6 +224,7 @@ def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
         break
       powered = False
       failures += 1
+      failures_s.append(clock.time_s)
     answer = int(np.argmax(boot.outputs[0]))
     results.append(Inference(
         answer=answer, exit=boot.exit,
