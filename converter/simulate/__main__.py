@@ -46,7 +46,10 @@ flags.DEFINE_float("leakage-ua", 0.0, "Capacitor leakage current (uA).")
 flags.DEFINE_string("mcu", "msp430fr5994-8mhz", "MCU preset (msp430fr5994-8mhz, "
                     "msp430fr5994-16mhz, stm32l4-80mhz) or custom:UA_PER_MHZ:MHZ[:V[:CPI]].")
 flags.DEFINE_float("efficiency", 0.8, "Converter (charger) efficiency.")
-flags.DEFINE_float("deadline", 10.0, "An answer later than this many seconds is a miss.")
+flags.DEFINE_float("period", 1.0, "An input arrives every this many seconds (0: all at once, "
+                   "run back to back).")
+flags.DEFINE_float("deadline", 2.0, "An answer later than this many seconds after its input "
+                   "arrived is a miss.")
 flags.DEFINE_list("policies", [], "Policies (default: full, freeml, confidence, exit-0; a "
                   "model without exits: full).")
 flags.DEFINE_integer("seed", 0, "Seed of the input draw and of random traces.")
@@ -97,9 +100,10 @@ def run() -> Path:
     it = IntermittentRuntime(policies.model_for(model, p))
     costs = cosim.Costs.from_report(result, it)
     sim = cosim.simulate(it, x, y, trace, capacitor, mcu, costs, FLAGS.efficiency,
-                         p.energy_aware)
+                         p.energy_aware, FLAGS.period)
     sims[p.name] = sim
-    s = policies.summarize(p.name, sim, exits, FLAGS.deadline)
+    s = policies.summarize(p.name, sim, exits, FLAGS.deadline,
+                           (FLAGS.samples - 1) * FLAGS.period)
     summaries.append(s)
     print(f"[simulate] {p.name}: {s.answers} answers, {100 * s.accuracy:.1f}% right, "
           f"{s.correct_per_minute:.2f} correct/min, {s.failures} power failures in "
@@ -111,7 +115,8 @@ def run() -> Path:
       f"{capacitor.v_off} V, max {capacitor.v_max} V, leakage {FLAGS['leakage-ua'].value:g} uA",
       "MCU": f"{mcu.name}: {1e3 * mcu.power_w:.2f} mW active", "converter efficiency":
       f"{FLAGS.efficiency:g}", "instructions": costs.source,
-      "inputs": f"{FLAGS.samples} from {result['data']}'s test split (seed {FLAGS.seed})",
+      "inputs": f"{FLAGS.samples} from {result['data']}'s test split (seed {FLAGS.seed}), "
+      f"one every {FLAGS.period:g} s",
       "deadline": f"{FLAGS.deadline:g} s"}
   accuracy = policies.exit_accuracy(sims, exits)
   shown = "freeml" if "freeml" in sims else names[0]

@@ -127,8 +127,9 @@ class Inference:
   answer: int  # top class of the answer
   exit: int  # exits of the model: the network's end
   correct: Optional[bool]
-  started_s: float
-  latency_s: float  # to the answer, off time included
+  arrived_s: float
+  started_s: float  # the device took it up (after the previous answer)
+  latency_s: float  # from its arrival to the answer, off time included
   failures: int
   energy_j: float  # the MCU's energy for this inference, boots included
   wasted_j: float  # of which spent on work power failures cut short (tiles, boots)
@@ -183,13 +184,16 @@ class Simulation:
 def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
              labels: Optional[Sequence[int]], trace: PowerTrace, capacitor: Capacitor,
              mcu: Mcu, costs: Costs, efficiency: float = 0.8, energy_aware: bool = True,
-             off_limit_s: float = 3600.0, max_failures: int = 1000) -> Simulation:
-  """Runs the inputs one after another on one device, from an empty
-  capacitor at the trace's start. `energy_aware` lets the exit policy see
-  the energy left (FreeML's policy); without it only confidence answers
-  early. Stops early when the trace cannot turn the device on within
-  off_limit_s, or an inference fails max_failures times (a charge that
-  cannot pay for a boot, or for a tile, never finishes)."""
+             period_s: float = 0.0, off_limit_s: float = 3600.0,
+             max_failures: int = 1000) -> Simulation:
+  """Runs the inputs on one device, from an empty capacitor at the trace's
+  start: input n arrives at n * period_s (0: all at once) and waits until
+  the device has answered the ones before; between them the device sleeps
+  (drawing nothing) while the capacitor charges. `energy_aware` lets the
+  exit policy see the energy left (FreeML's policy); without it only
+  confidence answers early. Stops early when the trace cannot turn the
+  device on within off_limit_s, or an inference fails max_failures times
+  (a charge that cannot pay for a boot, or for a tile, never finishes)."""
   clock = Clock(trace, PowerPath(capacitor, efficiency))
   total_work = sum(op.macs for op in it.ops)
   joules_per_work = mcu.energy_j(sum(c * op.tiles for c, op in zip(costs.tile, it.ops,
@@ -205,6 +209,10 @@ def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
                       clock.voltage, failures_s)
 
   for n, x in enumerate(inputs):
+    arrived = n * period_s
+    if clock.time_s < arrived:
+      clock.run(arrived - clock.time_s, 0.0)
+      powered = powered and clock.path.volts > capacitor.v_off  # leakage may end it
     device = _Device(clock, mcu, costs, joules_per_work, energy_aware)
     started, failures = clock.time_s, 0
     while True:
@@ -228,7 +236,8 @@ def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
     answer = int(np.argmax(boot.outputs[0]))
     results.append(Inference(
         answer=answer, exit=boot.exit,
-        correct=None if labels is None else answer == int(labels[n]), started_s=started,
-        latency_s=clock.time_s - started, failures=failures, energy_j=device.energy_j,
+        correct=None if labels is None else answer == int(labels[n]), arrived_s=arrived,
+        started_s=started, latency_s=clock.time_s - arrived, failures=failures,
+        energy_j=device.energy_j,
         wasted_j=device.wasted_j))
   return stop("")

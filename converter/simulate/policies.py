@@ -71,10 +71,14 @@ class Summary:
   stalled: str
 
 
-def summarize(name: str, sim: Simulation, exits: int, deadline_s: float) -> Summary:
+def summarize(name: str, sim: Simulation, exits: int, deadline_s: float,
+              arrivals_end_s: float = 0.0) -> Summary:
+  """Rates are per minute of the longer of the simulation and the inputs'
+  arrivals (arrivals_end_s: when the last input arrived)."""
   done = sim.inferences
   correct = [r.correct for r in done if r.correct is not None]
-  minutes = sim.time_s / 60.0 if sim.time_s > 0 else float("inf")
+  span = max(sim.time_s, arrivals_end_s)
+  minutes = span / 60.0 if span > 0 else float("inf")
   return Summary(
       policy=name, answers=len(done),
       accuracy=float(np.mean(correct)) if correct else float("nan"),
@@ -86,7 +90,7 @@ def summarize(name: str, sim: Simulation, exits: int, deadline_s: float) -> Summ
       failures=sum(r.failures for r in done),
       deadline_misses=sum(r.latency_s > deadline_s for r in done),
       answers_per_exit=np.bincount([r.exit for r in done], minlength=exits + 1).tolist(),
-      simulated_s=sim.time_s, stalled=sim.stalled)
+      simulated_s=span, stalled=sim.stalled)
 
 
 def exit_accuracy(sims: Dict[str, Simulation], exits: int) -> List[float]:

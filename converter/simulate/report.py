@@ -33,7 +33,7 @@ def voltage_plot(sim: Simulation, name: str, v_on: float, v_off: float,
               label="power failure")
   colors = matplotlib.colormaps["viridis"]
   for k in range(exits + 1):
-    at = [r.started_s + r.latency_s for r in sim.inferences if r.exit == k]
+    at = [r.arrived_s + r.latency_s for r in sim.inferences if r.exit == k]
     if at:
       axes.plot(at, [v_on] * len(at), "o", ms=4, color=colors(k / max(exits, 1)),
                 label="answer, network" if k == exits else f"answer, exit {k}")

@@ -77,3 +77,15 @@ def test_energy_aware_policy_takes_exits(model, inputs):
 def test_a_supply_that_cannot_boot_stalls(model, inputs):
   sim = _run(model, inputs, trace="constant:1e-5", capacitor=Capacitor(10e-6), max_failures=20)
   assert sim.inferences == [] and "failed 20 times" in sim.stalled
+
+
+def test_inputs_arrive_on_their_period(model, inputs):
+  """Input n arrives at n * period and is taken up once it has arrived and
+  the device is free; its latency counts from its arrival."""
+  sim = _run(model, inputs, period_s=5.0)
+  previous_answer = 0.0
+  for n, r in enumerate(sim.inferences):
+    assert r.arrived_s == n * 5.0
+    assert r.started_s == pytest.approx(max(r.arrived_s, previous_answer))
+    previous_answer = r.arrived_s + r.latency_s
+    assert previous_answer > r.started_s
