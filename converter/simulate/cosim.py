@@ -76,6 +76,9 @@ class Clock:
   def _record(self) -> None:
     self.voltage.append((self.time_s, self.path.volts))
 
+  def harvest_w(self) -> float:
+    return self._segment()[0]
+
   def _segment(self) -> tuple:
     """(harvested power now, seconds until it changes)."""
     t = self.time_s % self.trace.duration_s
@@ -163,11 +166,17 @@ class _Device(Supervisor):
     return False
 
   def available(self, work_done: int) -> int:
+    """The work the capacitor can pay above v_off while the harvester keeps
+    bringing what it brings now: a device reads both (its capacitor's
+    voltage, its charger's input). Unbounded when the harvest covers the
+    load."""
     if not self.energy_aware:
       return 2**63
     cap = self.clock.path.capacitor
     left = max(self.clock.path.stored_j - cap.energy_j(cap.v_off), 0.0)
-    return int(left / self.joules_per_work)
+    income = self.clock.harvest_w() * self.clock.path.efficiency
+    drain = self.joules_per_work * (1.0 - income / self.mcu.power_w)
+    return 2**63 if drain <= 0 else int(min(left / drain, 2**62))
 
 
 @dataclasses.dataclass(frozen=True)

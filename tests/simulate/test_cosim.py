@@ -89,3 +89,11 @@ def test_inputs_arrive_on_their_period(model, inputs):
     assert r.started_s == pytest.approx(max(r.arrived_s, previous_answer))
     previous_answer = r.arrived_s + r.latency_s
     assert previous_answer > r.started_s
+
+
+def test_no_early_answer_when_the_harvest_covers_the_load(model, inputs):
+  """The energy port counts the harvest coming in: when it exceeds the
+  MCU's draw, energy never runs short and the network always answers."""
+  sim = _run(model, inputs, trace="constant:5e-3", capacitor=Capacitor(47e-6))
+  exits = len(Runtime(model).exits)
+  assert all(r.exit == exits and r.failures == 0 for r in sim.inferences)
