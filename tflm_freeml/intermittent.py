@@ -242,7 +242,7 @@ class IntermittentRuntime:
     self.inputs = plain.inputs
     self.outputs = plain.outputs
     self.num_exits = len(plain.exits)
-    self.exit_classes = plain.exit_classes if plain.exits else 0
+    self.exit_classes = plain.exit_classes  # 0 without exits
     self._output_bytes = [int(np.prod(d.shape)) * np.dtype(d.dtype).itemsize
                           for d in self.outputs]
 

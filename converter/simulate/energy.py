@@ -118,8 +118,8 @@ class Ledger:
 class PowerPath:
   """The capacitor's state under harvest and load, advanced in steps of
   constant harvested power and load. Within a step the stored energy moves
-  linearly but for leakage, which is booked at the step's starting voltage:
-  callers keep steps short (the simulator's are at most `max_step_s`)."""
+  linearly, which is exact without leakage; leakage is booked at the step's
+  starting voltage, so with leakage a step lasts at most `max_step_s`."""
 
   max_step_s = 1e-3
 
@@ -136,12 +136,13 @@ class PowerPath:
     return self.capacitor.volts(self.stored_j)
 
   def advance(self, seconds: float, harvested_w: float, load_w: float) -> float:
-    """Runs `seconds` (split into steps of at most max_step_s) and returns
-    the time actually run: less when the load browns the capacitor out
-    (at v_off, exactly to rounding), the load then stopping."""
+    """Runs `seconds` (with leakage, in steps of at most max_step_s) and
+    returns the time actually run: less when the load browns the capacitor
+    out (at v_off, exactly to rounding), the load then stopping."""
+    longest = self.max_step_s if self.capacitor.leakage_a > 0 else seconds
     done = 0.0
     while done < seconds:
-      step = min(self.max_step_s, seconds - done)
+      step = min(longest, seconds - done)
       ran = self._step(step, harvested_w, load_w)
       done += ran
       if ran < step:

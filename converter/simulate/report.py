@@ -10,9 +10,19 @@ from converter.simulate.cosim import Simulation
 from converter.simulate.policies import Summary
 
 
+def _pyplot():
+  """pyplot on the Agg backend: files only, no display needed."""
+  import matplotlib
+  matplotlib.use("Agg")
+  from matplotlib import pyplot
+  return pyplot
+
+
 def _png(figure) -> bytes:
+  """The figure as PNG bytes; the figure is closed."""
   buffer = io.BytesIO()
   figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+  _pyplot().close(figure)
   return buffer.getvalue()
 
 
@@ -20,10 +30,7 @@ def voltage_plot(sim: Simulation, name: str, v_on: float, v_off: float,
                  exits: int) -> bytes:
   """Capacitor voltage over time, with power failures and answers (by exit)
   marked."""
-  import matplotlib
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt
-  figure, axes = plt.subplots(figsize=(10, 3.6))
+  figure, axes = _pyplot().subplots(figsize=(10, 3.6))
   t, v = zip(*sim.voltage, strict=True)
   axes.plot(t, v, lw=0.7, color="tab:blue", label="capacitor")
   axes.axhline(v_on, color="grey", ls="--", lw=0.6)
@@ -31,7 +38,7 @@ def voltage_plot(sim: Simulation, name: str, v_on: float, v_off: float,
   if sim.failures_s:
     axes.plot(sim.failures_s, [v_off] * len(sim.failures_s), "x", color="tab:red", ms=4,
               label="power failure")
-  colors = matplotlib.colormaps["viridis"]
+  colors = _pyplot().get_cmap("viridis")
   for k in range(exits + 1):
     at = [r.arrived_s + r.latency_s for r in sim.inferences if r.exit == k]
     if at:
@@ -41,30 +48,20 @@ def voltage_plot(sim: Simulation, name: str, v_on: float, v_off: float,
   axes.set_ylabel("V")
   axes.set_title(f"{name}: capacitor voltage, failures and answers")
   axes.legend(loc="upper right", fontsize=7, ncol=3)
-  data = _png(figure)
-  plt.close(figure)
-  return data
+  return _png(figure)
 
 
 def exit_accuracy_plot(accuracy: Sequence[float]) -> bytes:
-  import matplotlib
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt
-  figure, axes = plt.subplots(figsize=(5, 3))
+  figure, axes = _pyplot().subplots(figsize=(5, 3))
   labels = [f"exit {k}" for k in range(len(accuracy) - 1)] + ["network"]
   axes.bar(labels, [0 if math.isnan(a) else 100 * a for a in accuracy], color="tab:green")
   axes.set_ylabel("accuracy of its answers (%)")
   axes.set_ylim(0, 100)
-  data = _png(figure)
-  plt.close(figure)
-  return data
+  return _png(figure)
 
 
 def policies_plot(summaries: Sequence[Summary]) -> bytes:
-  import matplotlib
-  matplotlib.use("Agg")
-  from matplotlib import pyplot as plt
-  figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
+  figure, (left, right) = _pyplot().subplots(1, 2, figsize=(9, 3))
   names = [s.policy for s in summaries]
   left.bar(names, [0 if math.isnan(s.accuracy) else 100 * s.accuracy for s in summaries])
   left.set_ylabel("accuracy of answers (%)")
@@ -73,9 +70,7 @@ def policies_plot(summaries: Sequence[Summary]) -> bytes:
   right.set_ylabel("correct answers per minute")
   for axes in (left, right):
     axes.tick_params(axis="x", labelrotation=30)
-  data = _png(figure)
-  plt.close(figure)
-  return data
+  return _png(figure)
 
 
 def _number(value: float, digits: int = 2) -> str:
