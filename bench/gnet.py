@@ -50,6 +50,7 @@ from absl import app, flags
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import branches  # noqa: E402
 from bench.common import REPO, SHARED, print_table  # noqa: E402
 
 MODELS = {
@@ -76,43 +77,6 @@ class Variant:
   parameter_bytes: int
   state_bytes: int
   branch_macs: List[int]  # MACs each exit's answer costs beyond the network
-
-
-def _train_branch(features: np.ndarray, teacher: np.ndarray, y: np.ndarray, hidden: int,
-                  config) -> object:
-  """A per-exit branch, trained with the loss and steps of the gNet head."""
-  import tensorflow as tf
-  import tf_keras
-
-  from converter.gnet.head import _probabilities
-  tf.random.set_seed(config.seed)
-  classes = teacher.shape[1]
-  model = tf_keras.Sequential([tf_keras.layers.Dense(hidden, activation="relu"),
-                               tf_keras.layers.Dense(classes)])
-  model.build((None, features.shape[1]))
-  scale = 1.0 / max(float(np.sqrt(np.mean(np.square(features)))), 1e-6)
-  x = (features * scale).astype(np.float32)
-  soft = np.power(_probabilities(teacher), 1.0 / config.temperature).astype(np.float32)
-  soft /= soft.sum(-1, keepdims=True)
-  optimizer = tf_keras.optimizers.Adam(
-      tf_keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps))
-  alpha, t = config.distillation, config.temperature
-
-  @tf.function
-  def step(xb, yb, sb):
-    with tf.GradientTape() as tape:
-      logits = model(xb, training=True)
-      loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, logits))
-      distilled = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(sb, logits / t))
-      loss = (1 - alpha) * loss + alpha * t**2 * distilled
-    grads = tape.gradient(loss, model.trainable_variables)
-    optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-
-  rng = np.random.default_rng(config.seed)
-  for _ in range(config.steps):
-    chosen = rng.integers(0, len(x), config.batch_size)
-    step(tf.constant(x[chosen]), tf.constant(y[chosen]), tf.constant(soft[chosen]))
-  return lambda f: np.asarray(model(f * scale, training=False))
 
 
 def _gnet_variants(teacher, train, test, y_train, y_test, classes: int,
@@ -149,7 +113,7 @@ def _branches(teacher, train, test, y_train, y_test, classes: int, pooling: str)
   config = head.HeadConfig(steps=FLAGS.steps)
   accuracy, parameters, macs = [], 0, []
   for f_train, f_test in zip(train, test, strict=True):
-    predict = _train_branch(f_train, teacher, y_train, hidden, config)
+    predict = branches.train_branch(f_train, teacher, y_train, hidden, config)
     accuracy.append(float(np.mean(np.argmax(predict(f_test), -1) == y_test)))
     parameters += f_train.shape[1] * hidden + hidden * classes + 4 * (hidden + classes)
     macs.append(f_train.shape[1] * hidden + hidden * classes)

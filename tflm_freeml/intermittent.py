@@ -94,6 +94,11 @@ class OpTiles:
   def macs(self) -> int:
     return self.units * self.unit_macs
 
+  @property
+  def work(self) -> int:
+    """The energy port's unit: MACs, or output units for an op without."""
+    return self.units * max(self.unit_macs, 1)
+
 
 @dataclasses.dataclass(frozen=True)
 class NvmTensor:
@@ -242,6 +247,7 @@ class IntermittentRuntime:
     self.inputs = plain.inputs
     self.outputs = plain.outputs
     self.num_exits = len(plain.exits)
+    self.exit_ops = [e.op for e in plain.exits]
     self.exit_classes = plain.exit_classes  # 0 without exits
     self._output_bytes = [int(np.prod(d.shape)) * np.dtype(d.dtype).itemsize
                           for d in self.outputs]

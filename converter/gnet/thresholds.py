@@ -24,7 +24,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -69,13 +69,42 @@ def cascade(exit_logits: np.ndarray, final_predictions: np.ndarray,
   return answers, taken
 
 
+def stop_accuracy(exit_logits: np.ndarray, final_predictions: np.ndarray, y: np.ndarray,
+                  thresholds: Sequence[int]) -> List[List[Optional[float]]]:
+  """What answering later is worth, for an energy-aware exit policy: row k
+  holds, for the samples that reach exit k without a confident answer at
+  exits 0..k, the accuracy of answering at exit j = k, k+1, .. (the last:
+  the network's end), confident exits between k and j still answering.
+  None where no sample reaches exit k unconfident."""
+  exits = exit_logits.shape[1]
+  confident = margins(exit_logits) >= np.asarray(thresholds)[None, :]
+  table: List[List[Optional[float]]] = []
+  for k in range(exits):
+    reach = ~confident[:, :k + 1].any(1)
+    row: List[Optional[float]] = []
+    for j in range(k, exits + 1):
+      if not reach.any():
+        row.append(None)
+        continue
+      forced = [NEVER] * exits
+      forced[k + 1:j] = thresholds[k + 1:j]
+      if j < exits:
+        forced[j] = 0
+      answers, _ = cascade(exit_logits[reach], final_predictions[reach], forced)
+      row.append(float(np.mean(answers == y[reach])))
+    table.append(row)
+  return table
+
+
 @dataclasses.dataclass(frozen=True)
 class CascadeResult:
   """How a cascade did on one split: accuracy, the network's own accuracy,
-  and the fraction of samples answered by each exit (the last: the network)."""
+  the fraction of samples answered by each exit (the last: the network),
+  and stop_accuracy's table."""
   accuracy: float
   full_accuracy: float
   exit_rates: Tuple[float, ...]
+  stop_accuracy: Tuple[Tuple[Optional[float], ...], ...] = ()
 
 
 def measure(exit_logits: np.ndarray, final_predictions: np.ndarray, y: np.ndarray,
@@ -85,7 +114,9 @@ def measure(exit_logits: np.ndarray, final_predictions: np.ndarray, y: np.ndarra
   rates = np.bincount(taken, minlength=exits + 1) / max(len(y), 1)
   return CascadeResult(accuracy=float(np.mean(answers == y)),
                        full_accuracy=float(np.mean(final_predictions == y)),
-                       exit_rates=tuple(float(r) for r in rates))
+                       exit_rates=tuple(float(r) for r in rates),
+                       stop_accuracy=tuple(map(tuple, stop_accuracy(
+                           exit_logits, final_predictions, y, thresholds))))
 
 
 def calibrate(exit_logits: np.ndarray, final_predictions: np.ndarray, y: np.ndarray,

@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import List
 
-import numpy as np
 from absl import app, flags
 
 from converter import cli
@@ -56,20 +54,10 @@ flags.DEFINE_integer("seed", 0, "Seed of the input draw and of random traces.")
 flags.DEFINE_string("out", None, "Output folder (default: MODEL/simulation).")
 
 
-def _inputs(model: bytes, data_name: str, count: int, seed: int):
-  from converter import datasets
-  from converter.evaluate import model_inputs
-  from tflm_freeml.runtime import Runtime
-  data = datasets.load(data_name)
-  chosen = np.random.default_rng(seed).permutation(len(data.x_test))[:count]
-  return model_inputs(data.x_test[chosen], Runtime(model).inputs[0])[:, None], \
-      data.y_test[chosen]
-
-
 def run() -> Path:
   from converter.atomic_io import write_all
   from converter.gnet import graph
-  from converter.simulate import cosim, energy, policies, report, traces
+  from converter.simulate import cosim, energy, exit_rule, policies, report, traces
   from tflm_freeml.intermittent import IntermittentRuntime
 
   model_dir = Path(FLAGS.model)
@@ -88,26 +76,20 @@ def run() -> Path:
                                FLAGS["leakage-ua"].value * 1e-6)
   mcu = energy.mcu(FLAGS.mcu)
   plan = graph.read_plan(model)
-  calibrated = [] if plan is None else list(plan.thresholds)
-  names = FLAGS.policies or (["full", "freeml", "confidence", "exit-0"] if calibrated
-                             else ["full"])
-  chosen = [policies.policy(name, calibrated) for name in names]
-  x, y = _inputs(model, result["data"], FLAGS.samples, FLAGS.seed)
-  exits = len(calibrated)
-  sims, summaries = {}, []
-  for p in chosen:
-    start = time.monotonic()
-    it = IntermittentRuntime(policies.model_for(model, p))
-    costs = cosim.Costs.from_report(result, it)
-    sim = cosim.simulate(it, x, y, trace, capacitor, mcu, costs, FLAGS.efficiency,
-                         p.energy_aware, FLAGS.period)
-    sims[p.name] = sim
-    s = policies.summarize(p.name, sim, exits, FLAGS.deadline,
-                           (FLAGS.samples - 1) * FLAGS.period)
-    summaries.append(s)
-    print(f"[simulate] {p.name}: {s.answers} answers, {100 * s.accuracy:.1f}% right, "
-          f"{s.correct_per_minute:.2f} correct/min, {s.failures} power failures in "
-          f"{s.simulated_s:.1f} s simulated ({time.monotonic() - start:.1f} s)", flush=True)
+  exits = 0 if plan is None else len(plan.thresholds)
+  names = FLAGS.policies or (["full", "freeml", "confidence", "exit-0"] if exits else ["full"])
+  for name in names:  # refuse a bad name before the first long run
+    policies.policy(name, [0] * exits)
+  x, y, _ = policies.draw_inputs(model, result["data"], FLAGS.samples, FLAGS.seed)
+  setting = policies.Setting(trace, capacitor, mcu, FLAGS.efficiency, FLAGS.period,
+                             FLAGS.deadline)
+  sims, summaries = policies.compare(
+      model, result, names, x, y, setting,
+      progress=lambda line: print(f"[simulate] {line}", flush=True))
+  it = IntermittentRuntime(model)
+  costs = cosim.Costs.from_report(result, it)
+  stops = exit_rule.StopValues.from_report(
+      result, exit_rule.exit_work([op.work for op in it.ops], it.exit_ops))
   setup = {
       "model": str(model_dir / "model.tflite"), "trace": f"{trace.name}, "
       f"{trace.duration_s:.1f} s, mean {1e3 * trace.mean_power_w():.3f} mW",
@@ -115,6 +97,7 @@ def run() -> Path:
       f"{capacitor.v_off} V, max {capacitor.v_max} V, leakage {FLAGS['leakage-ua'].value:g} uA",
       "MCU": f"{mcu.name}: {1e3 * mcu.power_w:.2f} mW active", "converter efficiency":
       f"{FLAGS.efficiency:g}", "instructions": costs.source,
+      "FreeML's exit rule": stops.source,
       "inputs": f"{FLAGS.samples} from {result['data']}'s test split (seed {FLAGS.seed}), "
       f"one every {FLAGS.period:g} s",
       "deadline": f"{FLAGS.deadline:g} s"}

@@ -7,8 +7,8 @@ it. When the capacitor reaches v_off during a tile, power fails during that
 tile's NVM writes (the runtime loses the tile, exactly as a device loses
 everything since its last commit); the device stays off until the
 capacitor is back at v_on, boots (paying the boot's instructions) and
-resumes from NVM. The exit policy reads the energy left through the
-runtime's energy port. Everything is a function of the trace, the inputs
+resumes from NVM. The exit policy reads the energy through the runtime's
+energy port (exit_rule.py). Everything is a function of the trace, the inputs
 and the seed: the same arguments give the same run.
 
 Instruction counts come from the converter report's "device" section when
@@ -26,6 +26,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from converter.simulate import exit_rule
 from converter.simulate.energy import Capacitor, Ledger, Mcu, PowerPath
 from converter.simulate.traces import PowerTrace
 from tflm_freeml.intermittent import IntermittentRuntime, Supervisor
@@ -76,8 +77,13 @@ class Clock:
   def _record(self) -> None:
     self.voltage.append((self.time_s, self.path.volts))
 
-  def harvest_w(self) -> float:
-    return self._segment()[0]
+  def recent_harvest_w(self, window_s: float) -> float:
+    """The trace's mean power over the last window_s seconds (less at the
+    start)."""
+    span = min(window_s, self.time_s)
+    if span <= 0:
+      return self._segment()[0]
+    return (self.trace.energy_j(self.time_s) - self.trace.energy_j(self.time_s - span)) / span
 
   def _segment(self) -> tuple:
     """(harvested power now, seconds until it changes)."""
@@ -138,14 +144,42 @@ class Inference:
   wasted_j: float  # of which spent on work power failures cut short (tiles, boots)
 
 
+@dataclasses.dataclass(frozen=True)
+class Branches:
+  """Per-exit branches in place of the model's gNet exits (BranchyNet's
+  way, compared in bench/energy_policies.py): exit k's own head runs when
+  the op of exit k completes, costing instructions[k] more in that op's
+  last tile, and answers when it is confident; otherwise FreeML's exit rule
+  decides with the branches' own stop_accuracy table. The runtime computes
+  the network (with gNet's accumulators, a few hundred MACs), the port
+  stops it where a branch answers, and the branch's answer replaces
+  gNet's."""
+  answers: np.ndarray  # (inputs, exits) top class of each branch
+  confident: np.ndarray  # (inputs, exits) bool: its margin met its threshold
+  instructions: Sequence[float]  # per exit
+  stop_accuracy: Sequence[Sequence[Optional[float]]]  # as thresholds.stop_accuracy
+
+
 class _Device(Supervisor):
   """A boot's supervisor: charges each computed tile to the clock and fails
   power during its writes when the capacitor cannot finish it."""
 
-  def __init__(self, clock: Clock, mcu: Mcu, costs: Costs, joules_per_work: float,
-               energy_aware: bool):
+  def __init__(self, clock: Clock, mcu: Mcu, costs: Costs, it: IntermittentRuntime,
+               stops: Optional[exit_rule.StopValues], period_s: float,
+               branch_confident: Optional[np.ndarray] = None,
+               branch_instructions: Sequence[float] = ()):
     self.clock, self.mcu, self.costs = clock, mcu, costs
-    self.joules_per_work, self.energy_aware = joules_per_work, energy_aware
+    self.stops, self.period_s, self.started_s = stops, period_s, clock.time_s
+    ops = it.ops
+    self.exit_work = exit_rule.exit_work([op.work for op in ops], it.exit_ops)
+    self.branch_confident = branch_confident
+    self.extra = {(op, ops[op].tiles - 1): cost
+                  for op, cost in zip(it.exit_ops, branch_instructions, strict=False)}
+    instructions = sum(c * op.tiles for c, op in zip(costs.tile, ops, strict=True))
+    work = sum(op.work for op in ops)
+    self.joules_per_work = mcu.energy_j(instructions) / work
+    self.seconds_per_work = mcu.seconds(instructions) / work
+    self.half_tile_j = mcu.energy_j(instructions / sum(op.tiles for op in ops)) / 2
     self.computed = 0
     self.energy_j = self.wasted_j = 0.0
 
@@ -162,21 +196,27 @@ class _Device(Supervisor):
   def on_write(self, state, op, tile, tiles_computed, nbytes) -> bool:
     if tiles_computed > self.computed:
       self.computed = tiles_computed
-      return not self.spend(self.costs.tile[op])
+      return not self.spend(self.costs.tile[op] + self.extra.get((op, tile), 0.0))
     return False
 
   def available(self, work_done: int) -> int:
-    """The work the capacitor can pay above v_off while the harvester keeps
-    bringing what it brings now: a device reads both (its capacitor's
-    voltage, its charger's input). Unbounded when the harvest covers the
-    load."""
-    if not self.energy_aware:
+    """FreeML's rule (exit_rule.py) from what a device reads: its
+    capacitor's voltage and its charger's recent input."""
+    if self.branch_confident is not None:
+      if self.branch_confident[sum(w <= work_done for w in self.exit_work[:-1]) - 1]:
+        return 0
+    if self.stops is None:
       return 2**63
-    cap = self.clock.path.capacitor
-    left = max(self.clock.path.stored_j - cap.energy_j(cap.v_off), 0.0)
-    income = self.clock.harvest_w() * self.clock.path.efficiency
-    drain = self.joules_per_work * (1.0 - income / self.mcu.power_w)
-    return 2**63 if drain <= 0 else int(min(left / drain, 2**62))
+    clock, cap = self.clock, self.clock.path.capacitor
+    now = exit_rule.Outlook(
+        elapsed_s=clock.time_s - self.started_s, period_s=self.period_s,
+        bank_j=max(clock.path.stored_j - cap.energy_j(cap.v_off), 0.0),
+        harvest_w=clock.recent_harvest_w(exit_rule.HARVEST_WINDOW_S) * clock.path.efficiency,
+        mcu_w=self.mcu.power_w, joules_per_work=self.joules_per_work,
+        seconds_per_work=self.seconds_per_work,
+        charge_j=cap.energy_j(cap.v_on) - cap.energy_j(cap.v_off),
+        overhead_j=self.mcu.energy_j(self.costs.boot) + self.half_tile_j)
+    return exit_rule.work_allowed(self.stops, work_done, now)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,21 +232,19 @@ class Simulation:
 
 def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
              labels: Optional[Sequence[int]], trace: PowerTrace, capacitor: Capacitor,
-             mcu: Mcu, costs: Costs, efficiency: float = 0.8, energy_aware: bool = True,
+             mcu: Mcu, costs: Costs, efficiency: float = 0.8,
+             stops: Optional[exit_rule.StopValues] = None,
              period_s: float = 0.0, off_limit_s: float = 3600.0,
-             max_failures: int = 1000) -> Simulation:
+             max_failures: int = 1000, branches: Optional[Branches] = None) -> Simulation:
   """Runs the inputs on one device, from an empty capacitor at the trace's
   start: input n arrives at n * period_s (0: all at once) and waits until
   the device has answered the ones before; between them the device sleeps
-  (drawing nothing) while the capacitor charges. `energy_aware` lets the
-  exit policy see the energy left (FreeML's policy); without it only
-  confidence answers early. Stops early when the trace cannot turn the
+  (drawing nothing) while the capacitor charges. With `stops` the energy
+  port applies FreeML's rule (exit_rule.py); without, only confidence
+  answers early. Stops early when the trace cannot turn the
   device on within off_limit_s, or an inference fails max_failures times
   (a charge that cannot pay for a boot, or for a tile, never finishes)."""
   clock = Clock(trace, PowerPath(capacitor, efficiency))
-  total_work = sum(op.macs for op in it.ops)
-  joules_per_work = mcu.energy_j(sum(c * op.tiles for c, op in zip(costs.tile, it.ops,
-                                                                   strict=True))) / total_work
   nvm = it.new_nvm()
   results: List[Inference] = []
   powered = False  # on, with the runtime booted
@@ -222,7 +260,9 @@ def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
     if clock.time_s < arrived:
       clock.run(arrived - clock.time_s, 0.0)
       powered = powered and clock.path.volts > capacitor.v_off  # leakage may end it
-    device = _Device(clock, mcu, costs, joules_per_work, energy_aware)
+    device = _Device(clock, mcu, costs, it, stops, period_s,
+                     None if branches is None else branches.confident[n],
+                     () if branches is None else branches.instructions)
     started, failures = clock.time_s, 0
     while True:
       if failures >= max_failures:
@@ -243,6 +283,8 @@ def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
       failures += 1
       failures_s.append(clock.time_s)
     answer = int(np.argmax(boot.outputs[0]))
+    if branches is not None and boot.exit < it.num_exits:
+      answer = int(branches.answers[n, boot.exit])
     results.append(Inference(
         answer=answer, exit=boot.exit,
         correct=None if labels is None else answer == int(labels[n]), arrived_s=arrived,

@@ -3,25 +3,37 @@ delivered.
 
   full        no exit: the network always runs to its end
   freeml      FreeML: an exit answers when its confidence meets its
-              calibrated threshold, or when the energy left cannot reach
-              the next exit
+              calibrated threshold, or when going on would give fewer
+              correct answers per second for the energy at hand
+              (exit_rule.py)
   confidence  the calibrated thresholds alone
   exit-K      always answer at exit K (a fixed early exit)
+  branches    per-exit branches in place of gNet, answering as freeml does
+              (given by the caller: bench/energy_policies.py trains them)
 
 Each policy is the same model with its exit thresholds rewritten (256:
 never by confidence, 0: always) and the energy port on or off.
+
+Example:
+  x, y, _ = draw_inputs(model, "digits", 20, seed=0)
+  sims, summaries = compare(model, report, ["full", "freeml"], x, y, setting)
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from converter.errors import ConverterError
 from converter.gnet import graph
+from converter.simulate import cosim, exit_rule
 from converter.simulate.cosim import Simulation
+from converter.simulate.energy import Capacitor, Mcu
+from converter.simulate.traces import PowerTrace
+from tflm_freeml.intermittent import IntermittentRuntime
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,11 +55,72 @@ def policy(name: str, calibrated: Sequence[int]) -> Policy:
     return Policy(name, True, None)
   if name == "confidence":
     return Policy(name, False, None)
+  if name == "branches":
+    raise ConverterError("policy 'branches' needs trained per-exit branches "
+                         "(bench/energy_policies.py runs it)")
   if name.startswith("exit-") and name[5:].isdigit() and int(name[5:]) < exits:
     k = int(name[5:])
     return Policy(name, False, [0 if i == k else graph.NEVER for i in range(exits)])
   raise ConverterError(f"policy '{name}': one of full, freeml, confidence, exit-0 .. "
                        f"exit-{exits - 1}")
+
+
+def draw_inputs(model: bytes, data_name: str, count: int, seed: int):
+  """`count` test inputs drawn with `seed`: (inputs (count, 1, ...) in the
+  model's input type, labels, their indices in the test split)."""
+  from converter import datasets
+  from converter.evaluate import model_inputs
+  from tflm_freeml.runtime import Runtime
+  data = datasets.load(data_name)
+  chosen = np.random.default_rng(seed).permutation(len(data.x_test))[:count]
+  return (model_inputs(data.x_test[chosen], Runtime(model).inputs[0])[:, None],
+          data.y_test[chosen], chosen)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+  """The device and its supply, the same for every policy."""
+  trace: PowerTrace
+  capacitor: Capacitor
+  mcu: Mcu
+  efficiency: float
+  period_s: float
+  deadline_s: float
+
+
+def compare(model: bytes, report: dict, names: Sequence[str], x: np.ndarray,
+            y: Optional[np.ndarray], setting: Setting,
+            branches: Optional[cosim.Branches] = None,
+            progress: Callable[[str], None] = lambda line: None
+            ) -> Tuple[Dict[str, Simulation], List[Summary]]:
+  """Runs every named policy ("branches" needs `branches`) on the same
+  inputs and trace; report: the converter's report.json of the model."""
+  plan = graph.read_plan(model)
+  calibrated = [] if plan is None else list(plan.thresholds)
+  exits = len(calibrated)
+  sims: Dict[str, Simulation] = {}
+  summaries: List[Summary] = []
+  for name in names:
+    start = time.monotonic()
+    if name == "branches" and branches is not None:
+      chosen = Policy(name, True, [graph.NEVER] * exits)
+    else:
+      chosen = policy(name, calibrated)
+    it = IntermittentRuntime(model_for(model, chosen))
+    work = exit_rule.exit_work([op.work for op in it.ops], it.exit_ops)
+    stops = exit_rule.StopValues.from_report(report, work) if name != "branches" else \
+        exit_rule.StopValues(work, branches.stop_accuracy, "the branches' validation")
+    sim = cosim.simulate(it, x, y, setting.trace, setting.capacitor, setting.mcu,
+                         cosim.Costs.from_report(report, it), setting.efficiency,
+                         stops if chosen.energy_aware else None, setting.period_s,
+                         branches=branches if name == "branches" else None)
+    sims[name] = sim
+    s = summarize(name, sim, exits, setting.deadline_s, (len(x) - 1) * setting.period_s)
+    summaries.append(s)
+    progress(f"{name}: {s.answers} answers, {100 * s.accuracy:.1f}% right, "
+             f"{s.correct_per_minute:.2f} correct/min, {s.failures} power failures in "
+             f"{s.simulated_s:.1f} s simulated ({time.monotonic() - start:.1f} s)")
+  return sims, summaries
 
 
 def model_for(model: bytes, chosen: Policy) -> bytes:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import math
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -49,6 +50,19 @@ class PowerTrace:
   def mean_power_w(self) -> float:
     durations = np.diff(np.append(self.time_s, self.duration_s))
     return float(np.sum(self.power_w * durations) / self.duration_s)
+
+  @functools.cached_property
+  def _energy_at_samples(self) -> np.ndarray:
+    durations = np.diff(np.append(self.time_s, self.duration_s))
+    return np.concatenate([[0.0], np.cumsum(self.power_w * durations)])
+
+  def energy_j(self, t: float) -> float:
+    """Energy delivered from 0 to t seconds, the trace repeating."""
+    laps, into = divmod(t, self.duration_s)
+    i = int(np.searchsorted(self.time_s, into, side="right")) - 1
+    cumulative = self._energy_at_samples
+    return float(laps * cumulative[-1] + cumulative[i] +
+                 self.power_w[i] * (into - self.time_s[i]))
 
 
 def _checked(name: str, time_s: np.ndarray, power_w: np.ndarray,

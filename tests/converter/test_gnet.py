@@ -107,6 +107,22 @@ def test_cascade():
   assert result.exit_rates == pytest.approx((1 / 3, 2 / 3, 0))
 
 
+def test_stop_accuracy():
+  """Same samples, thresholds 5 and 5: sample 0 is confident at exit 0, so
+  row 0 holds samples 1 and 2; sample 1 is confident at exit 1, so row 1
+  holds sample 2 alone."""
+  logits = np.array([[[9, 0], [0, 0]], [[0, 1], [5, 0]], [[3, 0], [0, 2]]], np.int8)
+  finals, y = np.array([0, 0, 1]), np.array([0, 0, 1])
+  table = thresholds.stop_accuracy(logits, finals, y, [5, 5])
+  # Row 0: at exit 0 sample 1 answers 1 (wrong), sample 2 answers 0 (wrong);
+  # to exit 1: sample 1 answers there (0, right), sample 2 is forced there (1,
+  # right); to the end: sample 1 still answers at its confident exit 1.
+  assert table[0] == [0.0, 1.0, 1.0]
+  assert table[1] == [1.0, 1.0]
+  assert thresholds.stop_accuracy(logits, finals, y, [0, 0]) == [[None, None, None],
+                                                                 [None, None]]
+
+
 def test_loss_bound():
   assert thresholds.loss_bound(0, 1000) < 0.003
   assert 0.01 < thresholds.loss_bound(10, 1000) < 0.018

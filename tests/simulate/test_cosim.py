@@ -5,13 +5,15 @@ energy-aware policy answers from exits when energy is short."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 from converter import datasets
 from converter.evaluate import model_inputs
 from converter.gnet import graph
-from converter.simulate import cosim, traces
+from converter.simulate import cosim, exit_rule, traces
 from converter.simulate.energy import MCU_PRESETS, Capacitor
 from tflm_freeml.intermittent import IntermittentRuntime
 from tflm_freeml.runtime import Runtime
@@ -27,20 +29,29 @@ def model(digits_gnet_out) -> bytes:
 
 
 @pytest.fixture(scope="module")
+def stops(digits_gnet_out, model) -> exit_rule.StopValues:
+  it = IntermittentRuntime(model)
+  report = json.loads((digits_gnet_out / "report.json").read_text())
+  return exit_rule.StopValues.from_report(
+      report, exit_rule.exit_work([op.work for op in it.ops], it.exit_ops))
+
+
+@pytest.fixture(scope="module")
 def inputs(model):
   data = datasets.load("digits")
   return model_inputs(data.x_test[:12], Runtime(model).inputs[0])[:, None], data.y_test[:12]
 
 
 def _run(model, inputs, trace="square:3e-3:2e-4:2", capacitor=CAPACITOR, **options):
+  """Confidence alone unless options give `stops` (FreeML's rule)."""
   it = IntermittentRuntime(model)
   x, y = inputs
   return cosim.simulate(it, x, y, traces.load(trace, duration_s=600), capacitor, MSP430,
                         cosim.Costs.modelled(it), **options)
 
 
-def test_answers_survive_power_failures(model, inputs):
-  sim = _run(model, inputs)
+def test_answers_survive_power_failures(model, inputs, stops):
+  sim = _run(model, inputs, stops=stops)
   assert not sim.stalled and len(sim.inferences) == len(inputs[0])
   assert sum(r.failures for r in sim.inferences) > 0
   rt = Runtime(model)
@@ -50,8 +61,8 @@ def test_answers_survive_power_failures(model, inputs):
     assert r.answer == int(np.argmax(expected))
 
 
-def test_same_arguments_same_run(model, inputs):
-  first, second = _run(model, inputs), _run(model, inputs)
+def test_same_arguments_same_run(model, inputs, stops):
+  first, second = _run(model, inputs, stops=stops), _run(model, inputs, stops=stops)
   assert first.inferences == second.inferences and first.time_s == second.time_s
 
 
@@ -63,12 +74,12 @@ def test_energy_balance(model, inputs):
   assert sum(r.energy_j for r in sim.inferences) <= ledger.used + 1e-12
 
 
-def test_energy_aware_policy_takes_exits(model, inputs):
-  """A supply short of the load: the capacitor drains while the device
-  runs, so the policy sees too little energy for the network's end."""
+def test_energy_aware_policy_takes_exits(model, inputs, stops):
+  """A supply short of the load, inputs back to back: an exit's answers
+  per joule beat the network's end."""
   weak = dict(trace="constant:2.5e-3", capacitor=Capacitor(220e-6))
-  aware = _run(model, inputs, **weak)
-  blind = _run(model, inputs, energy_aware=False, **weak)
+  aware = _run(model, inputs, stops=stops, **weak)
+  blind = _run(model, inputs, **weak)
   exits = len(Runtime(model).exits)
   assert all(r.exit == exits for r in blind.inferences)
   assert any(r.exit < exits for r in aware.inferences)
@@ -91,9 +102,30 @@ def test_inputs_arrive_on_their_period(model, inputs):
     assert previous_answer > r.started_s
 
 
-def test_no_early_answer_when_the_harvest_covers_the_load(model, inputs):
+def test_no_early_answer_when_the_harvest_covers_the_load(model, inputs, stops):
   """The energy port counts the harvest coming in: when it exceeds the
-  MCU's draw, energy never runs short and the network always answers."""
-  sim = _run(model, inputs, trace="constant:5e-3", capacitor=Capacitor(47e-6))
+  MCU's draw and the network ends before the next input arrives, the
+  network always answers."""
+  sim = _run(model, inputs, trace="constant:5e-3", capacitor=Capacitor(47e-6), stops=stops,
+             period_s=1.0)
   exits = len(Runtime(model).exits)
   assert all(r.exit == exits and r.failures == 0 for r in sim.inferences)
+
+
+def test_branches_answer_where_they_are_confident_and_pay_for_their_heads(model, inputs):
+  """Branches confident at exit 1 only: every answer is exit 1's branch's,
+  and each inference pays its branches' instructions on top."""
+  n = len(inputs[0])
+  confident = np.zeros((n, 3), bool)
+  confident[:, 1] = True
+  answers = np.tile(np.arange(n)[:, None] % 10, (1, 3))
+  plain = _run(model, inputs, trace="constant:5e-3", period_s=1.0,
+               branches=cosim.Branches(answers, confident, [0.0, 0.0, 0.0], []))
+  costly = _run(model, inputs, trace="constant:5e-3", period_s=1.0,
+                branches=cosim.Branches(answers, confident, [4e4, 4e4, 4e4], []))
+  for sim in (plain, costly):
+    assert [r.exit for r in sim.inferences] == [1] * n
+    assert [r.answer for r in sim.inferences] == list(answers[:, 1])
+  extra = MSP430.energy_j(8e4)  # exits 0 and 1 ran their branches
+  for cheap, paid in zip(plain.inferences, costly.inferences, strict=True):
+    assert paid.energy_j - cheap.energy_j == pytest.approx(extra, rel=1e-6)
