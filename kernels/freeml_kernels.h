@@ -82,10 +82,16 @@ typedef struct {
   const int32_t *shift;
 } freeml_per_channel_quant;
 
-/* ---- Quantization helpers (used when preparing an op; double math) ---- */
+/* ---- Quantization helpers (used when preparing an op) ---- */
 
 /* TFLM QuantizeMultiplier(): splits `real` into multiplier and shift. */
 freeml_quant freeml_quantize_multiplier(double real);
+
+/* freeml_quantize_multiplier((double)a * (double)b / (double)c), bit for
+ * bit, in integer arithmetic when a, c > 0, b >= 0, all finite (the scale
+ * ratios of a filter op: input * filter / output). A Cortex-M4 has no
+ * double-precision FPU; this takes about a tenth of the instructions. */
+freeml_quant freeml_quantize_multiplier_ratio(float a, float b, float c);
 
 /* TFLM CalculateActivationRangeQuantized() for int8. `fused_activation` is
  * the TFLite ActivationFunctionType code; codes other than RELU (1),

@@ -127,10 +127,9 @@ static freeml_status prepare_multipliers(freeml_runtime *rt,
   shifts = (int32_t *)freeml_prepare_alloc(&ctx, 4u * count, &plan->shifts);
   if (multipliers == 0 || shifts == 0) return FREEML_ERR_ARENA;
   for (c = 0; c < count; ++c) {
-    const freeml_quant q = freeml_quantize_multiplier(
-        (double)freeml_tensor_scale(&rt->model, &features, 0) *
-        (double)freeml_tensor_scale(&rt->model, &weights, c) /
-        (double)logits_scale);
+    const freeml_quant q = freeml_quantize_multiplier_ratio(
+        freeml_tensor_scale(&rt->model, &features, 0),
+        freeml_tensor_scale(&rt->model, &weights, c), logits_scale);
     multipliers[c] = q.multiplier;
     shifts[c] = q.shift;
   }

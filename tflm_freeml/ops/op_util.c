@@ -276,7 +276,8 @@ freeml_status freeml_prepare_multipliers(freeml_prepare_context *ctx,
                                          uint32_t *shifts) {
   const uint32_t scales = filter->scales.length;
   const uint32_t count = every_channel ? (uint32_t)channels : scales;
-  double input_scale, output_scale;
+  float input_scale, output_scale, previous = -1.0f;
+  freeml_quant q = {0, 0};
   int32_t *m, *sh;
   uint32_t c;
   if (scales != 1 && scales != (uint32_t)channels) {
@@ -288,13 +289,18 @@ freeml_status freeml_prepare_multipliers(freeml_prepare_context *ctx,
   sh = (int32_t *)freeml_prepare_alloc(ctx, count * 4u, shifts);
   if (m == 0 || sh == 0) return FREEML_ERR_ARENA;
   /* The kernels read these through the arena offsets; the pointers are used
-   * only here, while the arena cannot move. */
-  input_scale = (double)freeml_scale(ctx, input, 0);
-  output_scale = (double)freeml_scale(ctx, output, 0);
+   * only here, while the arena cannot move. Every boot prepares the model
+   * again: the integer ratio (TFLM's double computation, bit for bit) and
+   * one computation per distinct scale keep that cheap on a Cortex-M4. */
+  input_scale = freeml_scale(ctx, input, 0);
+  output_scale = freeml_scale(ctx, output, 0);
   for (c = 0; c < count; ++c) {
-    const freeml_quant q = freeml_quantize_multiplier(
-        input_scale * (double)freeml_scale(ctx, filter, scales == 1 ? 0u : c) /
-        output_scale);
+    const float filter_scale = freeml_scale(ctx, filter, scales == 1 ? 0u : c);
+    if (filter_scale != previous) {
+      q = freeml_quantize_multiplier_ratio(input_scale, filter_scale,
+                                           output_scale);
+      previous = filter_scale;
+    }
     m[c] = q.multiplier;
     sh[c] = q.shift;
   }
