@@ -111,7 +111,8 @@ def profile(model_dir: Path, elf: Path, layer_macs: List[int], seed: int = 0,
     raise ProfileError("the firmware's output differs from the host runtime's")
   sections = _section_bytes(elf)
   done = result.done
-  run_instructions = done["instructions"] - done["boot_instructions"]
+  model_check = done.get("model_check_instructions", 0)
+  run_instructions = done["instructions"] - done["boot_instructions"] - model_check
   device = {
       "board": firmware.BOARD,
       "elf": str(elf.relative_to(firmware.REPO)) if elf.is_relative_to(firmware.REPO)
@@ -127,6 +128,7 @@ def profile(model_dir: Path, elf: Path, layer_macs: List[int], seed: int = 0,
       "stack_used_bytes": done["stack_bytes"],
       "nvm_bytes": sections.get(".nvm", 0),
       "boot_instructions": done["boot_instructions"],
+      "model_check_instructions": model_check,
       "run_instructions": run_instructions,
       "macs": sum(layer_macs),
       "ops": [{"index": op.index, "instructions": op.instructions,

@@ -300,8 +300,10 @@ def _device_markdown(device: Dict[str, Any], layers) -> list:
       f"{device['arena_bytes']:,} B, stack {device['stack_reserved_bytes']:,} B reserved, "
       f"{device['stack_used_bytes']:,} B used) |",
       f"| NVM | {device['nvm_bytes']:,} B |",
-      f"| boot (model CRC check, op preparation) | {device['boot_instructions']:,} "
+      f"| boot (op preparation, NVM recovery) | {device['boot_instructions']:,} "
       "instructions |",
+      f"| model image check (once per run) | "
+      f"{device.get('model_check_instructions', 0):,} instructions |",
       f"| inference | {device['run_instructions']:,} instructions, {device['macs']:,} MACs, "
       f"{_per_mac(device['run_instructions'], device['macs'])} instructions/MAC |",
   ]

@@ -36,6 +36,7 @@
 #include "firmware/board/board.h"
 #include "firmware/board/semihosting.h"
 #include "firmware/board/systick_clock.h"
+#include "firmware/model_check.h"
 #include "firmware/model/model_data.h"
 #include "firmware/nvm_ram_port.h"
 #include "firmware/power_failure.h"
@@ -82,6 +83,8 @@ static uint8_t nvm_region[FREEML_MODEL_NVM_BYTES]
     __attribute__((section(".nvm.0_runtime"), aligned(16)));
 static power_failure_record failure_record
     __attribute__((section(".nvm.1_power_failure")));
+static model_check_record model_check
+    __attribute__((section(".nvm.2_model_check")));
 #endif
 
 /* ---- Log output ---- */
@@ -269,12 +272,16 @@ static void put_op(const freeml_runtime *rt, uint32_t index, uint64_t ticks,
   end_line();
 }
 
+static int model_corrupted(void) {
+  return fail(BOARD_EXIT_MODEL, "model image is corrupted",
+              "its CRC-32 differs from model_data.h");
+}
+
 static int check_model(void) {
   if (freeml_model_data_len != FREEML_MODEL_BYTES ||
       freeml_crc32(0, freeml_model_data, freeml_model_data_len) !=
           FREEML_MODEL_CRC32) {
-    return fail(BOARD_EXIT_MODEL, "model image is corrupted",
-                "its CRC-32 differs from model_data.h");
+    return model_corrupted();
   }
   return 0;
 }
@@ -337,7 +344,7 @@ static int run(const options *opt) {
   freeml_nvm_port port = nvm_ram_port(nvm_region, sizeof(nvm_region));
   freeml_error error, notice;
   const void *inputs[FREEML_MAX_IO];
-  uint64_t boot_ticks, op_ticks;
+  uint64_t boot_ticks, check_ticks, op_ticks;
   uint32_t max_interval = opt->max_interval, op_tiles = 0;
   int op_whole, status;
 
@@ -353,23 +360,35 @@ static int run(const options *opt) {
   put_pair("boot", failure_record.failures_done + 1u);
   put_pair("model_crc32", FREEML_MODEL_CRC32);
   end_line();
-  if ((status = check_model()) != 0) return status;
+  if (freeml_model_data_len != FREEML_MODEL_BYTES) return model_corrupted();
+  /* The image's CRC is checked once per run, below: init only reads it
+   * (bounds-checked, as any hostile .tflite), and a refusal may be the
+   * image's damage. */
   config.model_hash = FREEML_MODEL_CRC32;
   config.max_tile_macs = FREEML_MODEL_MAX_TILE_MACS;
   config.max_tile_bytes = FREEML_MODEL_MAX_TILE_BYTES;
   if (freeml_intermittent_init(&it, freeml_model_data, freeml_model_data_len,
                                arena, sizeof(arena), &config,
                                &error) != FREEML_OK) {
+    if ((status = check_model()) != 0) return status;
     return fail(BOARD_EXIT_MODEL, "model refused", error.message);
   }
-  boot_ticks = work_ticks();
   power_failure_arm(&failure_record);
   if ((status = input_pointers(&it.rt, inputs)) != 0) return status;
   if ((status = read_input(opt->input_path)) != 0) return status;
   if (freeml_intermittent_start(&it, &port, inputs, &notice, &error) !=
       FREEML_OK) {
+    if ((status = check_model()) != 0) return status;
     return fail(BOARD_EXIT_MODEL, "cannot start", error.message);
   }
+  boot_ticks = work_ticks();
+  /* Before any op reads the model: once per run, resumable. */
+  if (model_check_run(&model_check, freeml_model_data, freeml_model_data_len,
+                      FREEML_MODEL_CRC32, it.committed.run_id,
+                      it.committed.input_hash) != 0) {
+    return model_corrupted();
+  }
+  check_ticks = work_ticks() - boot_ticks;
   if (notice.message[0] != '\0') {
     put("freeml_fw: notice: ");
     put(notice.message);
@@ -402,6 +421,8 @@ static int run(const options *opt) {
   put_pair("boots", failure_record.failures_done + 1u);
   put_pair("failures", failure_record.failures_done);
   put_pair("boot_instructions", systick_ticks_to_instructions(boot_ticks));
+  put_pair("model_check_instructions",
+           systick_ticks_to_instructions(check_ticks));
   put_pair("instructions", systick_ticks_to_instructions(work_ticks()));
   put_pair("total_instructions",
            failure_record.instructions_before +

@@ -2,8 +2,8 @@
  * Simulated power failures: a system reset after a seeded pseudo-random
  * number of instructions, again at every boot until the requested count is
  * spent. The firmware arms the failure once the runtime is initialised:
- * before that a boot only reads flash (the model check, the op tables), so
- * a failure there leaves NVM as a failure at the end of it would. The seed, the generator's state and the count live in NVM, so the
+ * before that a boot only reads flash (the op tables), so a failure there
+ * leaves NVM as a failure at the end of it would. The seed, the generator's state and the count live in NVM, so the
  * schedule goes on across the resets; under QEMU -icount the whole run is
  * deterministic.
  */

@@ -122,6 +122,28 @@ def test_corrupted_model_image_is_an_error(digits_device, tmp_path, where):
   assert "model image is corrupted" in result.log
 
 
+def test_model_check_runs_once_per_run_and_resumes_after_a_failure(digits_device):
+  continuous = run(digits_device)
+  model_bytes = (digits_device.model_dir / "model.tflite").stat().st_size
+  assert continuous.done["model_check_instructions"] > 3 * model_bytes  # the whole image
+  # Failures within 40,000 instructions of each boot's arming strike the
+  # model check (about 90,000 instructions, 4 KB chunks of about 14,000): it
+  # finishes before the last boot only if it goes on from its last recorded
+  # chunk instead of starting over.
+  result = run(digits_device, failures=8, seed=5, max_interval=40_000)
+  assert result.returncode == firmware.EXIT_OK, result.log
+  assert result.output == digits_device.expected[0]
+  assert all(r["run_id"] == 1 for r in result.resumes)
+  assert result.done["model_check_instructions"] < continuous.done["model_check_instructions"]
+  # Ops run only once the check is done: a boot that resumes after op 0 of
+  # the same run only reads the record.
+  resumed = run(digits_device, failures=1, seed=2,
+                max_interval=continuous.done["instructions"])
+  assert resumed.returncode == firmware.EXIT_OK, resumed.log
+  assert resumed.resumes[-1]["op"] > 0, resumed.resumes
+  assert resumed.done["model_check_instructions"] < 2_000
+
+
 # ---- Damaged NVM ----
 
 
