@@ -115,17 +115,20 @@ class Clock:
     limit_s seconds."""
     cap = self.path.capacitor
     deadline = self.time_s + limit_s
+    if cap.leakage_a == 0:
+      # Exact in one step: the stored energy is the harvest so far.
+      needed = max(cap.energy_j(cap.v_on) - self.path.stored_j, 0.0) / self.path.efficiency
+      start = self.trace.energy_j(self.time_s)
+      end_s = min(self.trace.time_at_energy(start + needed), deadline)
+      self.path.charge_with(self.trace.energy_j(end_s) - start)
+      self.time_s = end_s
+      self._record()
+      return self.path.volts >= cap.v_on * (1 - 1e-12)
     while self.path.volts < cap.v_on:
       if self.time_s >= deadline:
         return False
       power, span = self._segment()
-      step = min(span, deadline - self.time_s)
-      net = power * self.path.efficiency
-      if cap.leakage_a == 0 and net > 0:
-        # Exact: the stored energy rises linearly within the segment.
-        step = min(step, (cap.energy_j(cap.v_on) - self.path.stored_j) / net)
-      elif cap.leakage_a > 0:
-        step = min(step, PowerPath.max_step_s)
+      step = min(span, deadline - self.time_s, PowerPath.max_step_s)
       self.path.advance(step, power, 0.0)
       self.time_s += step
       self._record()

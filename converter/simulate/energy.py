@@ -149,6 +149,17 @@ class PowerPath:
         break
     return done
 
+  def charge_with(self, harvested_j: float) -> None:
+    """Books a harvest with no load and no leakage (the device off): the
+    stored energy rises by what the converter passes, up to v_max."""
+    assert self.capacitor.leakage_a == 0
+    into = harvested_j * self.efficiency
+    full = self.capacitor.energy_j(self.capacitor.v_max)
+    overflow = max(self.stored_j + into - full, 0.0)
+    self.stored_j += into - overflow
+    self.ledger.harvested += harvested_j
+    self.ledger.lost += harvested_j - into + overflow
+
   def _step(self, seconds: float, harvested_w: float, load_w: float) -> float:
     c = self.capacitor
     leak_w = c.leakage_a * self.volts

@@ -14,7 +14,7 @@ accuracy of answering at j for inputs not confident up to k (the
 converter's stop_accuracy table, docs/gnet.md), elapsed the time since the
 device took up the input, and the time to reach j what the energy needs:
 the capacitor's charge above v_off first, then the harvest (its mean over
-the last ten seconds, as a device measures its charger), each charge
+the last 30 s, as a device measures its charger), each charge
 paying a boot. Waiting for energy thus costs what it costs in answers: a
 strong supply or a slow input stream lets the network finish; a weak one
 answers from the exit whose accuracy per joule is best.
@@ -26,7 +26,7 @@ import dataclasses
 import math
 from typing import List, Optional, Sequence
 
-HARVEST_WINDOW_S = 10.0
+HARVEST_WINDOW_S = 30.0
 
 
 @dataclasses.dataclass(frozen=True)

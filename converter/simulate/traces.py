@@ -56,6 +56,19 @@ class PowerTrace:
     durations = np.diff(np.append(self.time_s, self.duration_s))
     return np.concatenate([[0.0], np.cumsum(self.power_w * durations)])
 
+  def time_at_energy(self, energy_j: float) -> float:
+    """The first time energy_j(t) reaches `energy_j`; inf when the trace
+    delivers nothing."""
+    cumulative = self._energy_at_samples
+    if cumulative[-1] <= 0:
+      return math.inf if energy_j > 0 else 0.0
+    laps, into = divmod(energy_j, cumulative[-1])
+    if into <= 0 and laps > 0:  # reached at the end of the previous lap's last harvest
+      laps, into = laps - 1, cumulative[-1]
+    i = max(int(np.searchsorted(cumulative, into, side="left")) - 1, 0)
+    within = (into - cumulative[i]) / self.power_w[i] if into > cumulative[i] else 0.0
+    return float(laps * self.duration_s + self.time_s[i] + within)
+
   def energy_j(self, t: float) -> float:
     """Energy delivered from 0 to t seconds, the trace repeating."""
     laps, into = divmod(t, self.duration_s)
