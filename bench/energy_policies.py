@@ -78,7 +78,7 @@ def _row(name: str, trace: str, capacitor_uf: str, s) -> Dict[str, object]:
       "latency (s)": f"{s.mean_latency_s:.2f}" if answered else "-",
       "mJ/inference": f"{s.energy_per_inference_mj:.2f}" if answered else "-",
       "wasted mJ": f"{s.wasted_mj:.1f}", "failures": s.failures,
-      "deadline misses": s.deadline_misses,
+      "deadline misses": s.deadline_misses, "changed by failures": s.changed_by_failures,
       "per exit": "/".join(map(str, s.answers_per_exit)), "stalled": s.stalled or "no"}
 
 

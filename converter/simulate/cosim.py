@@ -170,11 +170,11 @@ class _Device(Supervisor):
   power during its writes when the capacitor cannot finish it."""
 
   def __init__(self, clock: Clock, mcu: Mcu, costs: Costs, it: IntermittentRuntime,
-               stops: Optional[exit_rule.StopValues], period_s: float,
+               stops: Optional[exit_rule.StopValues], period_s: float, next_input_s: float,
                branch_confident: Optional[np.ndarray] = None,
                branch_instructions: Sequence[float] = ()):
     self.clock, self.mcu, self.costs = clock, mcu, costs
-    self.stops, self.period_s, self.started_s = stops, period_s, clock.time_s
+    self.stops, self.period_s, self.next_input_s = stops, period_s, next_input_s
     ops = it.ops
     self.exit_work = exit_rule.exit_work([op.work for op in ops], it.exit_ops)
     self.branch_confident = branch_confident
@@ -214,8 +214,7 @@ class _Device(Supervisor):
       return 2**63
     clock, cap = self.clock, self.clock.path.capacitor
     now = exit_rule.Outlook(
-        elapsed_s=clock.time_s - self.started_s, period_s=self.period_s,
-        bank_j=max(clock.path.stored_j - cap.energy_j(cap.v_off), 0.0),
+        idle_s=max(self.next_input_s - clock.time_s, 0.0), period_s=self.period_s,
         harvest_w=clock.recent_harvest_w(exit_rule.HARVEST_WINDOW_S) * clock.path.efficiency,
         mcu_w=self.mcu.power_w, joules_per_work=self.joules_per_work,
         seconds_per_work=self.seconds_per_work,
@@ -265,7 +264,7 @@ def simulate(it: IntermittentRuntime, inputs: Sequence[np.ndarray],
     if clock.time_s < arrived:
       clock.run(arrived - clock.time_s, 0.0)
       powered = powered and clock.path.volts > capacitor.v_off  # leakage may end it
-    device = _Device(clock, mcu, costs, it, stops, period_s,
+    device = _Device(clock, mcu, costs, it, stops, period_s, (n + 1) * period_s,
                      None if branches is None else branches.confident[n],
                      () if branches is None else branches.instructions)
     started, failures = clock.time_s, 0

@@ -1,23 +1,28 @@
 """FreeML's energy-aware exit rule, as the device's energy port would apply
 it: at an exit whose confidence fell short, answer now or go on to a later
-exit, whichever gives more correct answers per second.
+exit, whichever gives more correct answers over time.
 
 The runtime asks the port, before each tile once an exit is reached, how
 much work it may still spend (freeml_energy_port); it answers from the
 latest exit when that is less than the work to the next one. This rule
-returns the work to the stop j that maximises
+returns the work to the stop j (k, the latest exit reached: answer now; a
+later exit; or the network's end) that maximises
 
-    accuracy(k -> j) / max(period, elapsed + time to reach j)
+    accuracy(k -> j) - rate * extra time(j)
 
-where k is the latest exit reached, accuracy(k -> j) the validation
-accuracy of answering at j for inputs not confident up to k (the
-converter's stop_accuracy table, docs/gnet.md), elapsed the time since the
-device took up the input, and the time to reach j what the energy needs:
-the capacitor's charge above v_off first, then the harvest (its mean over
-the last 30 s, as a device measures its charger), each charge
-paying a boot. Waiting for energy thus costs what it costs in answers: a
-strong supply or a slow input stream lets the network finish; a weak one
-answers from the exit whose accuracy per joule is best.
+accuracy(k -> j): the validation accuracy of answering at j for inputs not
+confident up to k (the converter's stop_accuracy table, docs/gnet.md).
+extra time(j): how much later than now, or than the next input's arrival
+if that is later, the device is free: the remaining work's compute time,
+or the time the harvest (its mean over the last 30 s, as a device
+measures its charger) takes to pay for it, each charge of the capacitor
+paying a boot. rate: what a second of the device is worth, the correct
+answers per second of a stream of inputs each answered at the best single
+stop for the present harvest. The rule goes on while the accuracy it gains
+is worth more than the answers the time would give elsewhere (optimal
+stopping with the long-run rate as the price of time): a strong supply or
+a slow input stream lets the network finish, a weak one or a queue of
+waiting inputs answers from the exit whose accuracy per joule is best.
 """
 
 from __future__ import annotations
@@ -60,9 +65,8 @@ class StopValues:
 @dataclasses.dataclass(frozen=True)
 class Outlook:
   """What the device knows when it decides."""
-  elapsed_s: float  # since it took up this input, off time included
+  idle_s: float  # until the next input arrives (0: it is waiting)
   period_s: float  # between inputs (0: back to back)
-  bank_j: float  # the capacitor's energy above v_off
   harvest_w: float  # recent harvest after the converter
   mcu_w: float  # the MCU's draw while it runs
   joules_per_work: float
@@ -71,36 +75,52 @@ class Outlook:
   overhead_j: float  # what each charge loses: a boot, and half a tile on average
 
 
-def seconds_to(work: float, now: Outlook) -> float:
-  """Time to do `work` units from now: running on the bank, then on the
-  harvest, whose energy every charge pays a boot out of."""
-  compute = work * now.seconds_per_work
-  need = work * now.joules_per_work
-  if now.harvest_w >= now.mcu_w or need <= now.bank_j:
-    return compute
+def harvest_seconds(work: float, now: Outlook) -> float:
+  """Time the harvest takes to pay for `work` units, each charge of the
+  capacitor losing its overhead; 0 when the harvest covers the MCU's draw."""
+  if work <= 0 or now.harvest_w >= now.mcu_w:
+    return 0.0
   # Per charge the MCU runs charge_j * mcu / (mcu - harvest) joules, all
   # of them harvested, of which the overhead is lost.
   spent = now.charge_j * now.mcu_w / (now.mcu_w - now.harvest_w)
   if now.harvest_w <= 0 or spent <= now.overhead_j:
     return math.inf
-  harvested = (need - now.bank_j) * spent / (spent - now.overhead_j)
-  return max(compute, now.bank_j / now.mcu_w + harvested / now.harvest_w)
+  return work * now.joules_per_work * spent / (spent - now.overhead_j) / now.harvest_w
+
+
+def seconds_for(work: float, now: Outlook) -> float:
+  """Time `work` units take: to compute, or for the harvest to pay."""
+  return max(work * now.seconds_per_work, harvest_seconds(work, now))
+
+
+def answer_rate(values: StopValues, now: Outlook) -> float:
+  """Correct answers per second a stream of fresh inputs gets, each
+  answered at the best single stop for the present harvest: what a second
+  of the device is worth."""
+  best = 0.0
+  for j, accuracy in enumerate(values.accuracy[0] if values.accuracy else ()):
+    if accuracy is not None:
+      best = max(best, accuracy / max(now.period_s, seconds_for(values.work[j], now), 1e-9))
+  return best
 
 
 def best_stop(values: StopValues, work_done: int, now: Outlook) -> int:
-  """The stop (an exit, or len(values.work) - 1: the end) with the most
-  correct answers per second; the latest reached exit when nothing is
-  known."""
-  reached = [j for j, w in enumerate(values.work[:-1]) if w <= work_done]
-  k = reached[-1]
-  best, best_rate = k, -1.0
+  """The stop (an exit, or len(values.work) - 1: the end) whose accuracy,
+  less the answers the device's extra time is worth elsewhere, is highest;
+  the end when nothing is known. Time before the next input arrives costs
+  nothing; what has been spent already does not count."""
+  k = sum(w <= work_done for w in values.work[:-1]) - 1
+  worth = answer_rate(values, now)
+  best, best_value = k, -math.inf
   for j, accuracy in enumerate(values.accuracy[k], start=k):
     if accuracy is None:
       return len(values.work) - 1 if j == k else best
-    seconds = now.elapsed_s + seconds_to(max(values.work[j] - work_done, 0), now)
-    rate = accuracy / max(now.period_s, seconds, 1e-9)
-    if rate > best_rate:
-      best, best_rate = j, rate
+    extra = max(now.idle_s, seconds_for(max(values.work[j] - work_done, 0), now)) - now.idle_s
+    if extra == math.inf:  # the harvest cannot pay for it
+      continue
+    value = accuracy - worth * extra
+    if value > best_value:
+      best, best_value = j, value
   return best
 
 

@@ -98,6 +98,7 @@ def compare(model: bytes, report: dict, names: Sequence[str], x: np.ndarray,
   plan = graph.read_plan(model)
   calibrated = [] if plan is None else list(plan.thresholds)
   exits = len(calibrated)
+  expected = uninterrupted_answers(model, x)
   sims: Dict[str, Simulation] = {}
   summaries: List[Summary] = []
   for name in names:
@@ -115,7 +116,10 @@ def compare(model: bytes, report: dict, names: Sequence[str], x: np.ndarray,
                          stops if chosen.energy_aware else None, setting.period_s,
                          branches=branches if name == "branches" else None)
     sims[name] = sim
-    s = summarize(name, sim, exits, setting.deadline_s, (len(x) - 1) * setting.period_s)
+    truth = expected
+    if name == "branches":
+      truth = np.concatenate([branches.answers, expected[:, -1:]], axis=1)
+    s = summarize(name, sim, exits, setting.deadline_s, (len(x) - 1) * setting.period_s, truth)
     summaries.append(s)
     progress(f"{name}: {s.answers} answers, {100 * s.accuracy:.1f}% right, "
              f"{s.correct_per_minute:.2f} correct/min, {s.failures} power failures in "
@@ -142,12 +146,27 @@ class Summary:
   answers_per_exit: List[int]  # the last: the network's end
   simulated_s: float
   stalled: str
+  changed_by_failures: int  # answers unlike an uninterrupted run's at the same exit
+
+
+def uninterrupted_answers(model: bytes, x: np.ndarray) -> np.ndarray:
+  """(inputs, exits + 1): the top class each exit, and the network's end,
+  gives in one uninterrupted run of the plain runtime."""
+  from tflm_freeml.runtime import Runtime
+  runtime = Runtime(model)
+  rows = []
+  for inputs in x:
+    outputs, logits = runtime.invoke_exits([inputs])
+    rows.append([int(np.argmax(row)) for row in logits[:len(runtime.exits)]] +
+                [int(np.argmax(outputs[0]))])
+  return np.array(rows)
 
 
 def summarize(name: str, sim: Simulation, exits: int, deadline_s: float,
-              arrivals_end_s: float = 0.0) -> Summary:
+              arrivals_end_s: float = 0.0, expected: Optional[np.ndarray] = None) -> Summary:
   """Rates are per minute of the longer of the simulation and the inputs'
-  arrivals (arrivals_end_s: when the last input arrived)."""
+  arrivals (arrivals_end_s: when the last input arrived); expected:
+  uninterrupted_answers (-1 when not given)."""
   done = sim.inferences
   correct = [r.correct for r in done if r.correct is not None]
   span = max(sim.time_s, arrivals_end_s)
@@ -163,7 +182,9 @@ def summarize(name: str, sim: Simulation, exits: int, deadline_s: float,
       failures=sum(r.failures for r in done),
       deadline_misses=sum(r.latency_s > deadline_s for r in done),
       answers_per_exit=np.bincount([r.exit for r in done], minlength=exits + 1).tolist(),
-      simulated_s=span, stalled=sim.stalled)
+      simulated_s=span, stalled=sim.stalled,
+      changed_by_failures=-1 if expected is None else int(sum(
+          r.answer != expected[n, r.exit] for n, r in enumerate(done))))
 
 
 def exit_accuracy(sims: Dict[str, Simulation], exits: int) -> List[float]:

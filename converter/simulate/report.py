@@ -93,6 +93,13 @@ def markdown(setup: Dict[str, str], summaries: Sequence[Summary], accuracy: List
   stalled = [s for s in summaries if s.stalled]
   if stalled:
     lines += [""] + [f"- {s.policy} stopped early: {s.stalled}" for s in stalled]
+  checked = [s for s in summaries if s.changed_by_failures >= 0]
+  if checked:
+    changed = sum(s.changed_by_failures for s in checked)
+    lines += ["", f"Answers unlike an uninterrupted run's at the same exit: {changed} of "
+              f"{sum(s.answers for s in checked)} (power failures change no answer)."
+              if changed == 0 else f"Answers unlike an uninterrupted run's at the same exit: "
+              f"{changed} of {sum(s.answers for s in checked)}: power failures changed answers."]
   lines += ["", "Accuracy of the answers each exit gave (all policies): " +
             ", ".join(f"{'network' if k == len(accuracy) - 1 else f'exit {k}'} "
                       f"{_number(100 * a, 1)}%" for k, a in enumerate(accuracy)), ""]

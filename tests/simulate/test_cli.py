@@ -24,12 +24,14 @@ def test_report_and_plots(digits_gnet_out, tmp_path):
   assert [p["policy"] for p in report["policies"]] == ["full", "freeml", "confidence", "exit-0"]
   for p in report["policies"]:
     assert p["answers"] == 6 and sum(p["answers_per_exit"]) == 6, p
+    assert p["failures"] > 0 and p["changed_by_failures"] == 0, p  # power failed, no answer moved
   assert report["policies"][0]["answers_per_exit"][-1] == 6  # full: always the network
   assert report["policies"][3]["answers_per_exit"][0] == 6  # exit-0: always exit 0
   for name in ("voltage.png", "exits.png", "policies.png"):
     assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"]({name})" in (tmp_path / "report.md").read_text()
   assert "[simulate] freeml:" in result.stdout
+  assert "0 of 24 (power failures change no answer)" in (tmp_path / "report.md").read_text()
 
 
 @pytest.mark.parametrize("args, message", [

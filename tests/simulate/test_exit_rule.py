@@ -22,40 +22,55 @@ from tflm_freeml.runtime import Runtime
 # against 90% at the network's end.
 VALUES = exit_rule.StopValues(work=(200, 1000), accuracy=[(0.6, 0.9)], source="test")
 MCU_W = 3e-3
-OUTLOOK = exit_rule.Outlook(elapsed_s=0.02, period_s=0.0, bank_j=0.0, harvest_w=1e-3,
-                            mcu_w=MCU_W, joules_per_work=1e-7, seconds_per_work=1e-7 / MCU_W,
+OUTLOOK = exit_rule.Outlook(idle_s=0.0, period_s=0.0, harvest_w=1e-3, mcu_w=MCU_W,
+                            joules_per_work=1e-7, seconds_per_work=1e-7 / MCU_W,
                             charge_j=1e-4, overhead_j=1e-5)
 
 
 def test_weak_harvest_back_to_back_answers_from_the_exit():
+  """Energy-bound: 0.6 per 200 units beats 0.9 per 1000, so a second is
+  worth 0.6 / (200 units' harvest time) and going on gains too little."""
+  assert exit_rule.answer_rate(VALUES, OUTLOOK) == pytest.approx(
+      0.6 / exit_rule.harvest_seconds(200, OUTLOOK))
   assert exit_rule.best_stop(VALUES, 200, OUTLOOK) == 0
   assert exit_rule.work_allowed(VALUES, 200, OUTLOOK) == 0
 
 
-def test_a_slow_input_stream_lets_the_network_finish():
-  """The rest takes 8e-5 J / 1 mW, under 0.1 s: with an input every
-  second the device would idle, so the end's accuracy wins."""
-  slow = dataclasses.replace(OUTLOOK, period_s=1.0)
+def test_time_before_the_next_input_is_free():
+  """The harvest pays for the rest in about 0.09 s: with the next input a
+  second away the device would idle, so the end's accuracy wins; with
+  inputs waiting back to back, the exit does."""
+  assert exit_rule.harvest_seconds(800, OUTLOOK) < 0.1
+  slow = dataclasses.replace(OUTLOOK, idle_s=1.0, period_s=1.0)
   assert exit_rule.best_stop(VALUES, 200, slow) == 1
   assert exit_rule.work_allowed(VALUES, 200, slow) == 800
+  assert exit_rule.best_stop(VALUES, 200, dataclasses.replace(slow, idle_s=0.0,
+                                                              period_s=0.0)) == 0
 
 
 def test_a_harvest_above_the_draw_runs_at_compute_speed():
   strong = dataclasses.replace(OUTLOOK, harvest_w=5e-3)
-  assert exit_rule.seconds_to(800, strong) == pytest.approx(800 * OUTLOOK.seconds_per_work)
+  assert exit_rule.harvest_seconds(1000, strong) == 0.0
+  assert exit_rule.seconds_for(800, strong) == pytest.approx(800 * OUTLOOK.seconds_per_work)
+  # Back to back, time is what answers cost: 0.6 in 200 units' compute is
+  # 3x the end's rate and the end gains 0.3 for 4x the time; an input
+  # every 0.05 s leaves time to finish.
+  assert exit_rule.best_stop(VALUES, 200, strong) == 0
+  assert exit_rule.best_stop(
+      VALUES, 200, dataclasses.replace(strong, idle_s=0.05, period_s=0.05)) == 1
 
 
-def test_the_bank_pays_first_then_the_harvest_with_boots():
-  banked = dataclasses.replace(OUTLOOK, bank_j=8e-5)
-  assert exit_rule.seconds_to(800, banked) == pytest.approx(800 * OUTLOOK.seconds_per_work)
+def test_every_charge_pays_its_overhead():
   spent = OUTLOOK.charge_j * MCU_W / (MCU_W - OUTLOOK.harvest_w)
-  harvested = 8e-5 * spent / (spent - OUTLOOK.overhead_j)
-  assert exit_rule.seconds_to(800, OUTLOOK) == pytest.approx(harvested / OUTLOOK.harvest_w)
+  expected = 1000 * 1e-7 * spent / (spent - OUTLOOK.overhead_j) / OUTLOOK.harvest_w
+  assert exit_rule.harvest_seconds(1000, OUTLOOK) == pytest.approx(expected)
+  assert exit_rule.seconds_for(1000, OUTLOOK) == pytest.approx(expected)
 
 
 def test_no_harvest_or_no_charge_left_after_a_boot_never_gets_there():
-  assert exit_rule.seconds_to(800, dataclasses.replace(OUTLOOK, harvest_w=0.0)) == math.inf
-  assert exit_rule.seconds_to(800, dataclasses.replace(OUTLOOK, overhead_j=1e-3)) == math.inf
+  assert exit_rule.harvest_seconds(800, dataclasses.replace(OUTLOOK, harvest_w=0.0)) == math.inf
+  assert exit_rule.harvest_seconds(800, dataclasses.replace(OUTLOOK, overhead_j=1e-3)) == \
+      math.inf
   assert exit_rule.best_stop(VALUES, 200, dataclasses.replace(OUTLOOK, harvest_w=0.0)) == 0
 
 
@@ -95,3 +110,9 @@ def test_exit_work_is_the_runtimes_count(digits_gnet_out):
   asked = recorder.work_done
   assert asked[0] == work[0] and set(work[:-1]) <= set(asked)
   assert np.all(np.diff(asked) > 0) and asked[-1] < work[-1]
+
+
+def test_when_nothing_more_can_be_paid_the_exit_answers():
+  broke = dataclasses.replace(OUTLOOK, overhead_j=1e-3)
+  assert exit_rule.answer_rate(VALUES, broke) == 0.0
+  assert exit_rule.best_stop(VALUES, 200, broke) == 0
