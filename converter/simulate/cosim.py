@@ -205,8 +205,9 @@ class _Device(Supervisor):
     return False
 
   def available(self, work_done: int) -> int:
-    """FreeML's rule (exit_rule.py) from what a device reads: its
-    capacitor's voltage and its charger's recent input."""
+    """FreeML's rule (exit_rule.py) from what a device knows: its
+    capacitor, its charger's recent input and when the next input comes.
+    A branch that is confident answers first."""
     if self.branch_confident is not None:
       if self.branch_confident[sum(w <= work_done for w in self.exit_work[:-1]) - 1]:
         return 0
