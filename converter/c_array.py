@@ -39,6 +39,8 @@ class FirmwareSizes:
   sram_bytes, nvm_bytes: the arena and the NVM of intermittent mode.
   max_tile_macs, max_tile_bytes: the budgets sram_bytes and nvm_bytes hold for.
   macs: MACs per inference (firmware spreads simulated power failures by it).
+  snapshot_crc: CRC-32 of the snapshot of the prepared tables that
+    intermittent firmware keeps in NVM (freeml_intermittent_config).
   """
   input_bytes: int
   output_bytes: int
@@ -48,10 +50,11 @@ class FirmwareSizes:
   max_tile_macs: int
   max_tile_bytes: int
   macs: int
+  snapshot_crc: int = 0
 
   @classmethod
   def of(cls, runtime, sram_bytes: int, nvm_bytes: int, max_tile_macs: int,
-         max_tile_bytes: int, macs: int) -> "FirmwareSizes":
+         max_tile_bytes: int, macs: int, snapshot_crc: int = 0) -> "FirmwareSizes":
     """The sizes of a model as the runtime that runs it counts them: its
     graph inputs, outputs and arena (a tflm_freeml.runtime.Runtime), with the
     intermittent plan's SRAM and NVM for the given tile budgets."""
@@ -61,7 +64,7 @@ class FirmwareSizes:
                output_bytes=sum(tensor_bytes(d) for d in runtime.outputs),
                arena_bytes=int(runtime.ram.total_bytes), sram_bytes=sram_bytes,
                nvm_bytes=nvm_bytes, max_tile_macs=max_tile_macs,
-               max_tile_bytes=max_tile_bytes, macs=macs)
+               max_tile_bytes=max_tile_bytes, macs=macs, snapshot_crc=snapshot_crc)
 
 
 def _size_macros(model: bytes, sizes: FirmwareSizes) -> str:
@@ -76,10 +79,12 @@ def _size_macros(model: bytes, sizes: FirmwareSizes) -> str:
       ("MAX_TILE_MACS", sizes.max_tile_macs, "the tile budgets of those two"),
       ("MAX_TILE_BYTES", sizes.max_tile_bytes, ""),
       ("MACS", sizes.macs, "per inference"),
+      ("SNAPSHOT_CRC32", sizes.snapshot_crc,
+       "CRC-32 of the prepared tables' NVM snapshot (freeml_intermittent_config)"),
   ]
   lines = ["/* What firmware reserves for this model, as the runtime counts it. */"]
   for name, value, comment in rows:
-    text = f"0x{value:08x}u" if name == "CRC32" else f"{value}u"
+    text = f"0x{value:08x}u" if name.endswith("CRC32") else f"{value}u"
     suffix = f" /* {comment} */" if comment else ""
     lines.append(f"#define FREEML_MODEL_{name} {text}{suffix}")
   return "\n".join(lines) + "\n\n"

@@ -134,6 +134,13 @@ def profile(model_dir: Path, elf: Path, layer_macs: List[int], seed: int = 0,
       "ops": [{"index": op.index, "instructions": op.instructions,
                "macs": layer_macs[op.index], "tiles": op.tiles} for op in result.ops],
   }
+  if boot["mode"] == "intermittent":
+    # The boot above prepared the tables on blank NVM; a boot after a power
+    # failure restores them from their NVM snapshot: what later boots cost.
+    resumed = firmware.run(elf, input_bytes, failures=1, seed=seed)
+    if resumed.returncode != firmware.EXIT_OK or resumed.output != host_output:
+      raise ProfileError("the firmware's output after a power failure differs")
+    device["resume_boot_instructions"] = resumed.done["boot_instructions"]
   if failures > 0 and boot["mode"] == "intermittent":
     device["power_failures"] = _through_failures(elf, input_bytes, host_output,
                                                  run_instructions, failures, seed)

@@ -168,7 +168,7 @@ def _intermittent_plan(model: bytes, options: Options) -> report.IntermittentPla
       sram_bytes=rt.memory.sram_bytes, scratch_bytes=rt.memory.scratch_bytes,
       nvm_bytes=rt.memory.nvm_bytes, max_tile_macs=options.max_tile_macs,
       max_tile_bytes=options.max_tile_bytes, tile_units=tuple(op.tile_units for op in rt.ops),
-      tiles=tuple(op.tiles for op in rt.ops))
+      tiles=tuple(op.tiles for op in rt.ops), snapshot_crc=rt.snapshot_crc)
 
 
 def _tflm_arena(model: bytes) -> int:
@@ -416,7 +416,7 @@ def convert(options: Options) -> Dict[str, Any]:
                                   c_array.FirmwareSizes.of(
                                       runtime, intermittent.sram_bytes, intermittent.nvm_bytes,
                                       intermittent.max_tile_macs, intermittent.max_tile_bytes,
-                                      graph.macs))
+                                      graph.macs, intermittent.snapshot_crc))
   outputs = dict(zip(OUTPUT_FILES, [
       tflite, c_source, header, report.to_markdown(result), report.to_json(result)], strict=True))
   if tflite != reference:

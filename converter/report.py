@@ -42,9 +42,12 @@ class IntermittentPlan:
   """The runtime's intermittent mode (freeml_run --nvm) for the model.
 
   sram_bytes: the arena: op data plus one tile's scratch (scratch_bytes).
-  nvm_bytes: the NVM: control block plus activations.
+  nvm_bytes: the NVM: control block, snapshot of the prepared tables,
+    activations and their checksums.
   max_tile_macs, max_tile_bytes: the budgets the tiles were cut to.
   tile_units, tiles: per op, units per tile and number of tiles.
+  snapshot_crc: CRC-32 of the prepared tables' snapshot, which firmware
+    boots restore instead of preparing the model again.
   """
   sram_bytes: int
   scratch_bytes: int
@@ -53,6 +56,7 @@ class IntermittentPlan:
   max_tile_bytes: int
   tile_units: Tuple[int, ...]
   tiles: Tuple[int, ...]
+  snapshot_crc: int = 0
 
 
 def build(*, source: str, source_kind: str, data: Optional[str],
@@ -302,6 +306,9 @@ def _device_markdown(device: Dict[str, Any], layers) -> list:
       f"| NVM | {device['nvm_bytes']:,} B |",
       f"| boot (op preparation, NVM recovery) | {device['boot_instructions']:,} "
       "instructions |",
+      *([f"| boot after a power failure (tables from their NVM snapshot) | "
+         f"{device['resume_boot_instructions']:,} instructions |"]
+        if "resume_boot_instructions" in device else []),
       f"| model image check (once per run) | "
       f"{device.get('model_check_instructions', 0):,} instructions |",
       f"| inference | {device['run_instructions']:,} instructions, {device['macs']:,} MACs, "

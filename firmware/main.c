@@ -19,7 +19,9 @@
  * each written whole (a power failure cuts the log between lines only):
  *   boot ...       every boot: mode, kernel variant, boot number, model CRC;
  *   notice: ...    NVM was damaged or stale, and what the runtime did;
- *   resume ...     where the run stands after recovery: state, op, tile;
+ *   resume ...     where the run stands after recovery: state, op, tile,
+ *                  run, and snapshot=1 when the prepared tables came from
+ *                  their NVM snapshot;
  *   op ...         per op run whole within this boot: instructions, MACs;
  *   done ...       totals (the log's own instructions left out, except in
  *                  total_instructions), memory, the stack high-water mark;
@@ -44,7 +46,7 @@
 #include "tflm_freeml/intermittent.h"
 #include "tflm_freeml/runtime.h"
 
-#ifndef FREEML_MODEL_NVM_BYTES
+#if !defined(FREEML_MODEL_NVM_BYTES) || !defined(FREEML_MODEL_SNAPSHOT_CRC32)
 #error "model_data.h has no sizes: regenerate it with python -m converter"
 #endif
 
@@ -367,8 +369,11 @@ static int run(const options *opt) {
   config.model_hash = FREEML_MODEL_CRC32;
   config.max_tile_macs = FREEML_MODEL_MAX_TILE_MACS;
   config.max_tile_bytes = FREEML_MODEL_MAX_TILE_BYTES;
-  if (freeml_intermittent_init(&it, freeml_model_data, freeml_model_data_len,
-                               arena, sizeof(arena), &config,
+  /* The prepared tables come back from their NVM snapshot when it is the
+   * one the converter computed for this model and these budgets. */
+  config.snapshot_crc = FREEML_MODEL_SNAPSHOT_CRC32;
+  if (freeml_intermittent_boot(&it, freeml_model_data, freeml_model_data_len,
+                               arena, sizeof(arena), &config, &port,
                                &error) != FREEML_OK) {
     if ((status = check_model()) != 0) return status;
     return fail(BOARD_EXIT_MODEL, "model refused", error.message);
@@ -399,6 +404,7 @@ static int run(const options *opt) {
   put_pair("op", it.committed.op);
   put_pair("tile", it.committed.tile);
   put_pair("run_id", it.committed.run_id);
+  put_pair("snapshot", (uint64_t)it.restored);
   end_line();
   op_whole = it.committed.tile == 0;
   op_ticks = systick_clock_ticks();

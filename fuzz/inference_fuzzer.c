@@ -48,7 +48,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static freeml_runtime rt;
   static freeml_intermittent it;
   const void *pointers[FREEML_MAX_IO];
-  freeml_intermittent_config config = {0, 0, 0};
+  freeml_intermittent_config config = {0, 0, 0, 0};
   freeml_nvm_memory nvm;
   freeml_error error, notice;
   uint8_t *model, *nvm_bytes;

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static uint8_t arena[FUZZ_ARENA_BYTES] __attribute__((aligned(16)));
   static freeml_runtime rt;
   static freeml_intermittent it;
-  freeml_intermittent_config config = {0, 0, 0};
+  freeml_intermittent_config config = {0, 0, 0, 0};
   freeml_error error;
   uint8_t *model;
   if (size > 0xFFFFFFFFu) return 0;

@@ -50,6 +50,7 @@ typedef struct {
   uint32_t model_size;
   uint32_t model_hash;
   uint32_t nvm_bytes[NUM_TILE_PLANS];
+  uint32_t snapshot_crc[NUM_TILE_PLANS]; /* the prepared tables' snapshot */
   uint32_t output_bytes;
   uint8_t inputs[NUM_INPUTS][FUZZ_ARENA_BYTES / 4];
   uint8_t answers[NUM_INPUTS][FUZZ_ARENA_BYTES / 4];
@@ -127,40 +128,43 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   for (n = 0; n < NUM_TILE_PLANS; ++n) {
     static freeml_intermittent it;
     const freeml_intermittent_config config = {
-        setup.model_hash, kTilePlans[n][0], kTilePlans[n][1]};
+        setup.model_hash, kTilePlans[n][0], kTilePlans[n][1], 0};
     if (freeml_intermittent_init(&it, setup.model, setup.model_size, arena,
                                  sizeof(arena), &config, &error) != FREEML_OK) {
       fail(error.message);
     }
     setup.nvm_bytes[n] = it.rt.memory.nvm_bytes;
+    setup.snapshot_crc[n] = it.snapshot_crc;
   }
   return 0;
 }
 
-/* One power-on: SRAM is garbage, the runtime is built again and resumes
- * from `nvm_bytes`. Returns the run's status; a finished run must give the
+/* One power-on: SRAM is garbage, the runtime is restored from the NVM
+ * snapshot of its tables (or built again) and resumes from `nvm_bytes`. Returns the run's status; a finished run must give the
  * answer for input `which` (unless `any_answer`). */
 static freeml_status boot(uint32_t plan, uint8_t *nvm_bytes, uint32_t nvm_size,
                           uint32_t fail_at, uint32_t which, int any_answer) {
   static freeml_intermittent it;
   static uint8_t output[sizeof(setup.answers[0])];
   const freeml_intermittent_config config = {
-      setup.model_hash, kTilePlans[plan][0], kTilePlans[plan][1]};
+      setup.model_hash, kTilePlans[plan][0], kTilePlans[plan][1],
+      setup.snapshot_crc[plan]};
   const void *pointers[FREEML_MAX_IO];
   freeml_nvm_memory nvm;
   freeml_error error, notice;
   freeml_status status;
   uint32_t i, used = 0;
   memset(arena, 0xA5, sizeof(arena));
-  if (freeml_intermittent_init(&it, setup.model, setup.model_size, arena,
-                               sizeof(arena), &config, &error) != FREEML_OK) {
+  freeml_nvm_memory_init(&nvm, nvm_bytes, nvm_size, fail_at);
+  if (freeml_intermittent_boot(&it, setup.model, setup.model_size, arena,
+                               sizeof(arena), &config, &nvm.port,
+                               &error) != FREEML_OK) {
     fail(error.message);
   }
   for (i = 0; i < freeml_runtime_num_inputs(&it.rt); ++i) {
     pointers[i] = setup.inputs[which] + used;
     used += it.rt.tensors[freeml_runtime_input(&it.rt, i)].bytes;
   }
-  freeml_nvm_memory_init(&nvm, nvm_bytes, nvm_size, fail_at);
   status = freeml_intermittent_run(&it, &nvm.port, pointers, &notice, &error);
   if (status == FREEML_INTERRUPTED) return status;
   if (status != FREEML_OK) fail(error.message);

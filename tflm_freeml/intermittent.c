@@ -9,6 +9,8 @@
 #define SLOT_PREFIX_BYTES ((uint32_t)offsetof(freeml_control_slot, sequence))
 
 typedef char slot_is_44_bytes[sizeof(freeml_control_slot) == 44 ? 1 : -1];
+typedef char snapshot_header_is_264_bytes
+    [sizeof(freeml_snapshot_header) == 264 ? 1 : -1];
 typedef char slot_fits_stride
     [sizeof(freeml_control_slot) <= FREEML_NVM_SLOT_STRIDE ? 1 : -1];
 
@@ -41,6 +43,9 @@ static uint32_t hash_u32(uint32_t crc, uint32_t value) {
   return freeml_crc32(crc, bytes, 4);
 }
 
+static freeml_status nvm_write(freeml_intermittent *it, uint32_t offset,
+                               const void *data, uint32_t bytes);
+
 /* Units per tile for every op: as many as both budgets allow, at least
  * one. Returns the scratch bytes the largest tile needs. */
 static uint32_t plan_tiles(freeml_runtime *rt, uint32_t max_macs,
@@ -59,12 +64,53 @@ static uint32_t plan_tiles(freeml_runtime *rt, uint32_t max_macs,
   return align16(scratch);
 }
 
+/* NVM bytes of the snapshot of the prepared tables. */
+static uint32_t snapshot_bytes(const freeml_runtime *rt) {
+  return align16((uint32_t)sizeof(freeml_snapshot_header) +
+                 rt->memory.persistent_bytes);
+}
+
+static uint32_t it_activations_offset(const freeml_runtime *rt) {
+  return FREEML_NVM_HEADER_BYTES + snapshot_bytes(rt);
+}
+
+/* The SRAM and NVM layout from the prepared tables and the scratch size. */
+static void set_layout(freeml_intermittent *it) {
+  freeml_runtime *rt = &it->rt;
+  it->rt.memory.total_bytes =
+      align16(rt->memory.persistent_bytes) + rt->memory.scratch_bytes;
+  rt->memory.snapshot_bytes = snapshot_bytes(rt);
+  it->activations_offset = it_activations_offset(rt);
+  it->checksum_offset = it->activations_offset + rt->memory.activation_bytes;
+  rt->memory.nvm_bytes = it->checksum_offset + align16(4u * rt->num_tensors);
+}
+
+/* The snapshot's header for the prepared tables. */
+static void snapshot_header(const freeml_intermittent *it,
+                            freeml_snapshot_header *header) {
+  memset(header, 0, sizeof(*header));
+  header->magic = FREEML_SNAPSHOT_MAGIC;
+  header->format_version = FREEML_NVM_FORMAT_VERSION;
+  header->model_hash = it->config.model_hash;
+  header->model_size = it->rt.model.fb.size;
+  header->max_tile_macs = it->config.max_tile_macs;
+  header->max_tile_bytes = it->config.max_tile_bytes;
+  header->num_ops = it->rt.num_ops;
+  header->num_tensors = it->rt.num_tensors;
+  header->persistent_bytes = it->rt.memory.persistent_bytes;
+  header->activation_bytes = it->rt.memory.activation_bytes;
+  header->scratch_bytes = it->rt.memory.scratch_bytes;
+  header->plan_hash = it->plan_hash;
+  header->exits = it->rt.exits;
+}
+
 /* Everything a committed (op, tile) depends on besides the model: the tile
  * plan and where each tensor lives in NVM. */
 static uint32_t plan_hash(const freeml_runtime *rt) {
   uint32_t crc = hash_u32(0, FREEML_NVM_FORMAT_VERSION);
   uint32_t i;
   crc = hash_u32(crc, FREEML_NVM_HEADER_BYTES);
+  crc = hash_u32(crc, it_activations_offset(rt));
   crc = hash_u32(crc, rt->memory.activation_bytes);
   for (i = 0; i < rt->num_ops; ++i) {
     crc = hash_u32(crc, (uint32_t)rt->ops[i].units);
@@ -105,9 +151,7 @@ freeml_status freeml_intermittent_init(freeml_intermittent *it,
   rt->memory.scratch_bytes = plan_tiles(rt, it->config.max_tile_macs,
                                         it->config.max_tile_bytes);
   scratch_start = align16(rt->memory.persistent_bytes);
-  rt->memory.total_bytes = scratch_start + rt->memory.scratch_bytes;
-  it->checksum_offset = FREEML_NVM_HEADER_BYTES + rt->memory.activation_bytes;
-  rt->memory.nvm_bytes = it->checksum_offset + align16(4u * rt->num_tensors);
+  set_layout(it);
   if (rt->memory.total_bytes > rt->arena_size) {
     return freeml_fail(error, FREEML_ERR_ARENA,
                        "arena of %u bytes is too small: the model needs %u "
@@ -117,7 +161,111 @@ freeml_status freeml_intermittent_init(freeml_intermittent *it,
   }
   it->scratch = rt->arena + scratch_start;
   it->plan_hash = plan_hash(rt);
+  {
+    freeml_snapshot_header header;
+    snapshot_header(it, &header);
+    it->snapshot_crc = freeml_crc32(
+        freeml_crc32(0, &header, (uint32_t)sizeof(header)), rt->arena,
+        rt->memory.persistent_bytes);
+  }
+  it->snapshot_pending = it->config.snapshot_crc != 0 &&
+                         it->snapshot_crc == it->config.snapshot_crc;
   return FREEML_OK;
+}
+
+/* The snapshot in NVM if it is the one config->snapshot_crc names, else 0.
+ * Its fields are checked before its CRC, which is computed only over bytes
+ * inside the NVM region. */
+static const freeml_snapshot_header *valid_snapshot(
+    const freeml_intermittent *it, const freeml_nvm_port *nvm) {
+  const freeml_snapshot_header *header;
+  uint32_t crc;
+  if (nvm == 0 || nvm->base == 0 || ((uintptr_t)nvm->base & 15u) != 0 ||
+      nvm->size < FREEML_NVM_HEADER_BYTES + sizeof(freeml_snapshot_header)) {
+    return 0;
+  }
+  header = (const freeml_snapshot_header *)(const void *)(
+      nvm->base + FREEML_NVM_HEADER_BYTES);
+  if (header->magic != FREEML_SNAPSHOT_MAGIC ||
+      header->format_version != FREEML_NVM_FORMAT_VERSION ||
+      header->model_hash != it->config.model_hash ||
+      header->model_size != it->rt.model.fb.size ||
+      header->max_tile_macs != it->config.max_tile_macs ||
+      header->max_tile_bytes != it->config.max_tile_bytes ||
+      header->num_ops != it->rt.num_ops ||
+      header->num_tensors != it->rt.num_tensors ||
+      header->persistent_bytes > it->rt.arena_size ||
+      header->persistent_bytes >
+          nvm->size - FREEML_NVM_HEADER_BYTES - sizeof(freeml_snapshot_header)) {
+    return 0;
+  }
+  crc = freeml_crc32(0, header, (uint32_t)sizeof(*header));
+  crc = freeml_crc32(crc, header + 1, header->persistent_bytes);
+  return crc == it->config.snapshot_crc ? header : 0;
+}
+
+freeml_status freeml_intermittent_boot(freeml_intermittent *it,
+                                       const uint8_t *model,
+                                       uint32_t model_size, uint8_t *arena,
+                                       uint32_t arena_size,
+                                       const freeml_intermittent_config *config,
+                                       const freeml_nvm_port *nvm,
+                                       freeml_error *error) {
+  freeml_runtime *rt = &it->rt;
+  const freeml_snapshot_header *header;
+  if (config == 0 || config->snapshot_crc == 0) {
+    return freeml_intermittent_init(it, model, model_size, arena, arena_size,
+                                    config, error);
+  }
+  memset(it, 0, sizeof(*it));
+  it->config = *config;
+  if (it->config.max_tile_macs == 0) {
+    it->config.max_tile_macs = FREEML_DEFAULT_MAX_TILE_MACS;
+  }
+  if (it->config.max_tile_bytes == 0) {
+    it->config.max_tile_bytes = FREEML_DEFAULT_MAX_TILE_BYTES;
+  }
+  if (freeml_runtime_open(rt, model, model_size, arena, arena_size, 0) !=
+          FREEML_OK ||
+      (header = valid_snapshot(it, nvm)) == 0) {
+    return freeml_intermittent_init(it, model, model_size, arena, arena_size,
+                                    config, error);
+  }
+  /* The snapshot is the one an init with this model and config makes: its
+   * sizes fit this arena unless the arena is too small for the model. */
+  memcpy(rt->arena, header + 1, header->persistent_bytes);
+  rt->exits = header->exits;
+  rt->memory.persistent_bytes = header->persistent_bytes;
+  rt->memory.activation_bytes = header->activation_bytes;
+  rt->memory.scratch_bytes = header->scratch_bytes;
+  set_layout(it);
+  if (rt->memory.total_bytes > rt->arena_size) {
+    return freeml_intermittent_init(it, model, model_size, arena, arena_size,
+                                    config, error);
+  }
+  it->scratch = rt->arena + align16(rt->memory.persistent_bytes);
+  it->plan_hash = header->plan_hash;
+  it->snapshot_crc = config->snapshot_crc;
+  it->restored = 1;
+  return FREEML_OK;
+}
+
+/* Writes the snapshot of the prepared tables after the control block. A
+ * failure leaves bytes whose CRC differs (up to 2^-32): the next boot
+ * prepares the tables again. */
+static freeml_status write_snapshot(freeml_intermittent *it) {
+  freeml_snapshot_header header;
+  freeml_status status;
+  snapshot_header(it, &header);
+  status = nvm_write(it, FREEML_NVM_HEADER_BYTES, &header,
+                     (uint32_t)sizeof(header));
+  if (status == FREEML_OK) {
+    status = nvm_write(it,
+                       FREEML_NVM_HEADER_BYTES + (uint32_t)sizeof(header),
+                       it->rt.arena, it->rt.memory.persistent_bytes);
+  }
+  if (status == FREEML_OK) it->snapshot_pending = 0;
+  return status;
 }
 
 uint32_t freeml_intermittent_op_tiles(const freeml_intermittent *it,
@@ -372,7 +520,7 @@ static uint32_t input_hash(freeml_intermittent *it,
 
 static uint32_t tensor_nvm_offset(const freeml_intermittent *it,
                                   int32_t tensor) {
-  return FREEML_NVM_HEADER_BYTES + it->rt.tensors[tensor].offset;
+  return it->activations_offset + it->rt.tensors[tensor].offset;
 }
 
 /* A new run: LOADING until the input is whole in NVM, so that a failure
@@ -475,7 +623,9 @@ freeml_status freeml_intermittent_start(freeml_intermittent *it,
   it->nvm = nvm;
   /* Kernels read activations in place; every store goes through the port. */
   it->rt.activations =
-      (uint8_t *)(uintptr_t)(nvm->base + FREEML_NVM_HEADER_BYTES);
+      (uint8_t *)(uintptr_t)(nvm->base + it->activations_offset);
+  status = it->snapshot_pending ? write_snapshot(it) : FREEML_OK;
+  if (status != FREEML_OK) return interrupted(it, status, error);
   status = recover(it, notice);
   hash = input_hash(it, inputs);
   if (status == FREEML_OK &&

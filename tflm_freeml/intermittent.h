@@ -4,9 +4,11 @@
  *
  * Memory classes:
  *   model  read-only (flash or FRAM), read in place;
- *   NVM    [control block | activations], through a freeml_nvm_port;
+ *   NVM    [control block | snapshot of the prepared tables | activations
+ *          | checksums], through a freeml_nvm_port;
  *   SRAM   the arena: op table, parameters, tensor plans, and the scratch of
- *          the current tile. Lost at every power failure, rebuilt at boot.
+ *          the current tile. Lost at every power failure; at boot restored
+ *          from the snapshot (freeml_intermittent_boot) or prepared again.
  *
  * Every op runs tile by tile (the tile plan: units per tile from the MAC and
  * byte budgets). A tile computes into SRAM scratch, writes its output bytes
@@ -30,8 +32,8 @@
  * 32 consecutive bits.
  *
  * Typical use (each boot):
- *   freeml_intermittent_init(&it, model, size, arena, arena_size, &config,
- *                            &error);
+ *   freeml_intermittent_boot(&it, model, size, arena, arena_size, &config,
+ *                            &port, &error);   // or _init: no snapshot
  *   // NVM region of it.rt.memory.nvm_bytes, behind `port`
  *   status = freeml_intermittent_run(&it, &port, inputs, &notice, &error);
  *   // FREEML_OK: outputs are in NVM, see freeml_runtime_tensor(&it.rt, ...)
@@ -46,11 +48,13 @@
 #include "tflm_freeml/nvm_port.h"
 #include "tflm_freeml/runtime.h"
 
-#define FREEML_NVM_FORMAT_VERSION 2u
+#define FREEML_NVM_FORMAT_VERSION 3u
 #define FREEML_NVM_MAGIC 0x4E4C4D46u /* "FMLN" in little-endian bytes */
+#define FREEML_SNAPSHOT_MAGIC 0x534C4D46u /* "FMLS" */
 
-/* NVM layout: slot 0, slot 1, commit marker, the activations, then one
- * CRC-32 per tensor (the checksum table, 16-byte aligned). */
+/* NVM layout: slot 0, slot 1, commit marker, the snapshot of the prepared
+ * tables (16-byte aligned), the activations, then one CRC-32 per tensor
+ * (the checksum table, 16-byte aligned). */
 #define FREEML_NVM_SLOT_STRIDE 64u
 #define FREEML_NVM_MARKER_OFFSET (2u * FREEML_NVM_SLOT_STRIDE)
 #define FREEML_NVM_HEADER_BYTES (FREEML_NVM_MARKER_OFFSET + 16u)
@@ -96,7 +100,31 @@ typedef struct {
   uint32_t max_tile_macs;  /* MACs per tile; 0: the default */
   uint32_t max_tile_bytes; /* output bytes per tile (the SRAM scratch);
                               0: the default */
+  uint32_t snapshot_crc;   /* it.snapshot_crc of an init with this model
+                              and config, known ahead (a constant computed
+                              at build time); 0: no snapshot */
 } freeml_intermittent_config;
+
+/* The snapshot of the prepared tables, as stored in NVM after the control
+ * block (little-endian uint32s, 264 bytes), followed by the arena's first
+ * persistent_bytes: op table, parameters, tensor plans. Everything there is
+ * position-independent (runtime.h), so the snapshot does not depend on
+ * where the model or the arena lie. */
+typedef struct {
+  uint32_t magic;          /* FREEML_SNAPSHOT_MAGIC */
+  uint32_t format_version; /* FREEML_NVM_FORMAT_VERSION */
+  uint32_t model_hash;
+  uint32_t model_size;
+  uint32_t max_tile_macs;  /* the tile budgets in force */
+  uint32_t max_tile_bytes;
+  uint32_t num_ops;
+  uint32_t num_tensors;
+  uint32_t persistent_bytes;
+  uint32_t activation_bytes;
+  uint32_t scratch_bytes;
+  uint32_t plan_hash;
+  freeml_exit_plan exits;
+} freeml_snapshot_header;
 
 /* Counters of this boot (SRAM, so they restart at every boot). */
 typedef struct {
@@ -130,6 +158,10 @@ typedef struct {
   freeml_runtime rt;       /* activations point into NVM once running */
   freeml_intermittent_config config;
   uint32_t plan_hash;
+  uint32_t snapshot_crc;       /* CRC-32 of the snapshot's bytes */
+  int snapshot_pending;        /* NVM lacks the snapshot: start writes it */
+  int restored;                /* this boot restored the snapshot */
+  uint32_t activations_offset; /* NVM offset of the activations */
   uint32_t checksum_offset; /* NVM offset of the tensor checksum table */
   uint32_t input_crcs[FREEML_MAX_IO]; /* CRC-32 of each graph input */
   freeml_control_slot crc_prefix_of; /* the slot whose first fields... */
@@ -151,6 +183,22 @@ freeml_status freeml_intermittent_init(freeml_intermittent *it,
                                        uint32_t model_size, uint8_t *arena,
                                        uint32_t arena_size,
                                        const freeml_intermittent_config *config,
+                                       freeml_error *error);
+
+/* freeml_intermittent_init, or at a lower cost its result from the
+ * snapshot of the prepared tables that an earlier boot left in NVM: used
+ * only when config->snapshot_crc is not 0 and the snapshot's bytes have
+ * exactly that CRC-32 (same model, tile budgets and format; a torn or
+ * damaged snapshot fails it); it.restored tells which. Otherwise the
+ * tables are prepared again, and freeml_intermittent_start writes the
+ * snapshot when their CRC-32 is config->snapshot_crc. Reads NVM, never
+ * writes it. */
+freeml_status freeml_intermittent_boot(freeml_intermittent *it,
+                                       const uint8_t *model,
+                                       uint32_t model_size, uint8_t *arena,
+                                       uint32_t arena_size,
+                                       const freeml_intermittent_config *config,
+                                       const freeml_nvm_port *nvm,
                                        freeml_error *error);
 
 /* Runs the inference for `inputs` (one pointer per graph input, of the

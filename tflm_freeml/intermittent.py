@@ -29,10 +29,12 @@ from tflm_freeml.runtime import FreemlError, Runtime, _aligned_copy, _Error, _lo
 
 # The NVM format of tflm_freeml/intermittent.h (docs/intermittent.md).
 MAGIC = 0x4E4C4D46
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 SLOT_STRIDE = 64
 MARKER_OFFSET = 2 * SLOT_STRIDE
 HEADER_BYTES = MARKER_OFFSET + 16
+SNAPSHOT_HEADER_BYTES = 264  # freeml_snapshot_header
+SNAPSHOT_WRITES = 2  # a boot that writes the snapshot: its header, the tables
 _SLOT = struct.Struct("<IHHIIIIIIIII")  # freeml_control_slot
 SLOT_BYTES = _SLOT.size
 _SLOT_CHECKED = SLOT_BYTES - 4
@@ -45,19 +47,21 @@ STATES = {0: "none", 1: "loading", 2: "running", 3: "done"}
 
 class _Config(ctypes.Structure):
   _fields_ = [("model_hash", ctypes.c_uint32), ("max_tile_macs", ctypes.c_uint32),
-              ("max_tile_bytes", ctypes.c_uint32)]
+              ("max_tile_bytes", ctypes.c_uint32), ("snapshot_crc", ctypes.c_uint32)]
 
 
 class _Plan(ctypes.Structure):
   _fields_ = [(name, ctypes.c_uint32) for name in (
       "persistent_bytes", "activation_bytes", "scratch_bytes", "total_bytes", "nvm_bytes",
-      "num_ops", "num_tensors", "checksum_offset")]
+      "num_ops", "num_tensors", "checksum_offset", "activations_offset", "snapshot_bytes",
+      "snapshot_crc")]
 
 
 class _Boot(ctypes.Structure):
   _fields_ = [("macs", ctypes.c_uint64), ("nvm_bytes_written", ctypes.c_uint64)] + [
       (name, ctypes.c_uint32) for name in (
-          "tiles", "commits", "nvm_writes", "state", "run_id", "op", "tile", "sequence")]
+          "tiles", "commits", "nvm_writes", "state", "run_id", "op", "tile", "sequence",
+          "restored")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,13 +70,16 @@ class IntermittentMemory:
 
   sram_bytes: the arena: op table, parameters, tensor plans and the scratch
     of one tile (scratch_bytes).
-  nvm_bytes: control block (HEADER_BYTES), activations and the checksum table.
+  nvm_bytes: control block (HEADER_BYTES), the snapshot of the prepared
+    tables (snapshot_bytes: a header and the arena's persistent_bytes),
+    activations and the checksum table.
   """
   persistent_bytes: int
   activation_bytes: int
   scratch_bytes: int
   sram_bytes: int
   nvm_bytes: int
+  snapshot_bytes: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -131,6 +138,7 @@ class Boot:
   run_id: int
   op: int
   tile: int
+  restored: bool = False  # the prepared tables came from the NVM snapshot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,7 +222,11 @@ def _hooks(supervisor: Optional[Supervisor]):
 class IntermittentRuntime:
   """A model with its tile plan; boots on NVM buffers the caller keeps."""
 
-  def __init__(self, model: bytes, max_tile_macs: int = 0, max_tile_bytes: int = 0):
+  def __init__(self, model: bytes, max_tile_macs: int = 0, max_tile_bytes: int = 0,
+               snapshot: bool = True):
+    """snapshot: boots restore the prepared tables from the snapshot an
+    earlier boot left in NVM, as the firmware does (docs/intermittent.md);
+    False: every boot prepares them again, as freeml_run does."""
     self._lib = _load(str(library_path()))
     self._declare(self._lib)
     self._model = _aligned_copy(bytes(model))
@@ -234,10 +246,15 @@ class IntermittentRuntime:
     if status != _STATUS_OK:
       raise FreemlError(error.message.decode("utf-8", "replace"))
     self.memory = IntermittentMemory(plan.persistent_bytes, plan.activation_bytes,
-                                     plan.scratch_bytes, plan.total_bytes, plan.nvm_bytes)
+                                     plan.scratch_bytes, plan.total_bytes, plan.nvm_bytes,
+                                     plan.snapshot_bytes)
+    self.snapshot_crc = plan.snapshot_crc
+    if snapshot:
+      self._config.snapshot_crc = plan.snapshot_crc
     self.ops = [OpTiles(*(a[i] for a in arrays)) for i in range(plan.num_ops)]
     offsets, sizes, first, last = tensor_arrays
-    self.tensors = [NvmTensor(HEADER_BYTES + offsets[i], sizes[i], first[i], last[i],
+    self.activations_offset = plan.activations_offset
+    self.tensors = [NvmTensor(plan.activations_offset + offsets[i], sizes[i], first[i], last[i],
                               plan.checksum_offset + 4 * i) for i in range(plan.num_tensors)]
     # The arena is exactly what the C code asked for (plus alignment slack),
     # so every boot also checks that the reported SRAM is enough.
@@ -313,7 +330,8 @@ class IntermittentRuntime:
                 notice=notice.message.decode("utf-8", "replace"), tiles=result.tiles,
                 macs=result.macs, commits=result.commits, nvm_writes=result.nvm_writes,
                 nvm_bytes_written=result.nvm_bytes_written, state=STATES.get(result.state, "?"),
-                run_id=result.run_id, op=result.op, tile=result.tile)
+                run_id=result.run_id, op=result.op, tile=result.tile,
+                restored=bool(result.restored))
 
   def run_through_failures(self, inputs: Sequence[np.ndarray],
                            failure_writes: Iterator[int]) -> List[Boot]:

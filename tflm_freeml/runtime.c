@@ -260,6 +260,13 @@ static freeml_status open_tables(freeml_runtime *rt, const uint8_t *model,
   return FREEML_OK;
 }
 
+freeml_status freeml_runtime_open(freeml_runtime *rt, const uint8_t *model,
+                                  uint32_t model_size, uint8_t *arena,
+                                  uint32_t arena_size, freeml_error *error) {
+  uint32_t used = 0;
+  return open_tables(rt, model, model_size, arena, arena_size, &used, error);
+}
+
 freeml_status freeml_runtime_prepare(freeml_runtime *rt,
                                      const uint8_t *model, uint32_t model_size,
                                      uint8_t *arena, uint32_t arena_size,

@@ -57,7 +57,9 @@ typedef struct {
   uint32_t scratch_bytes;    /* tile scratch (intermittent mode only) */
   uint32_t total_bytes;      /* arena (SRAM) bytes needed, with alignment */
   uint32_t nvm_bytes;        /* NVM bytes needed (intermittent mode only):
-                                control block and activations */
+                                control block, snapshot of the prepared
+                                tables, activations, checksums */
+  uint32_t snapshot_bytes;   /* of nvm_bytes, the snapshot's */
 } freeml_memory_use;
 
 /* The gNet exits of a model (docs/gnet.md), from its FREEML_GNET metadata.
@@ -157,6 +159,13 @@ freeml_status freeml_runtime_prepare(freeml_runtime *rt,
                                      const uint8_t *model, uint32_t model_size,
                                      uint8_t *arena, uint32_t arena_size,
                                      freeml_error *error);
+
+/* Only the first step of freeml_runtime_prepare: opens the model and points
+ * `ops` and `tensors` at the start of the arena (zeroed), for a caller that
+ * restores their prepared contents (freeml_intermittent_boot). */
+freeml_status freeml_runtime_open(freeml_runtime *rt, const uint8_t *model,
+                                  uint32_t model_size, uint8_t *arena,
+                                  uint32_t arena_size, freeml_error *error);
 
 /* For another interpreter that runs the builtin ops (tflm_freeml/tflm/):
  * reads the model and prepares only its FreeML custom ops and exit plan,

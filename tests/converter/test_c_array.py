@@ -59,11 +59,13 @@ def test_compiles_as_c99_and_is_aligned(tmp_path):
 def test_sizes_become_macros_with_the_model_crc():
   model = bytes(range(200))
   sizes = FirmwareSizes(input_bytes=64, output_bytes=10, arena_bytes=5888, sram_bytes=3840,
-                        nvm_bytes=3216, max_tile_macs=8192, max_tile_bytes=1024, macs=86144)
+                        nvm_bytes=3216, max_tile_macs=8192, max_tile_bytes=1024, macs=86144,
+                        snapshot_crc=0xCD8D517A)
   _, header = render(model, "m.h5", sizes)
   macros = dict(re.findall(r"#define FREEML_MODEL_(\w+) (0x[0-9a-f]+|\d+)u", header))
   assert int(macros["CRC32"], 16) == zlib.crc32(model)
-  assert {k: int(v) for k, v in macros.items() if k != "CRC32"} == {
+  assert int(macros["SNAPSHOT_CRC32"], 16) == 0xCD8D517A
+  assert {k: int(v) for k, v in macros.items() if not k.endswith("CRC32")} == {
       "BYTES": 200, "INPUT_BYTES": 64, "OUTPUT_BYTES": 10, "ARENA_BYTES": 5888,
       "INTERMITTENT_SRAM_BYTES": 3840, "NVM_BYTES": 3216, "MAX_TILE_MACS": 8192,
       "MAX_TILE_BYTES": 1024, "MACS": 86144}

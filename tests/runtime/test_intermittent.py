@@ -19,6 +19,8 @@ from tflm_freeml.intermittent import (
   MARKER_OFFSET,
   SLOT_BYTES,
   SLOT_STRIDE,
+  SNAPSHOT_HEADER_BYTES,
+  SNAPSHOT_WRITES,
   IntermittentRuntime,
   latest_commit,
   read_marker,
@@ -34,12 +36,15 @@ def max_tile_macs(rt: IntermittentRuntime) -> int:
   return max(op.tile_units * op.unit_macs for op in rt.ops)
 
 
-def writes_per_run(rt: IntermittentRuntime) -> int:
+def writes_per_run(rt: IntermittentRuntime, snapshot: bool = True) -> int:
   """NVM writes of an uninterrupted run, by the documented protocol
-  (docs/intermittent.md): a commit is a slot write and a marker write; the
-  run commits LOADING, writes each input and its checksum, commits RUNNING,
-  then per tile writes the output and commits, and per op its checksum."""
-  return 2 + 2 * len(rt.inputs) + 2 + 3 * rt.total_tiles + len(rt.ops)
+  (docs/intermittent.md): on NVM without the snapshot of the prepared
+  tables (`snapshot`), the boot writes it first; a commit is a slot write
+  and a marker write; the run commits LOADING, writes each input and its
+  checksum, commits RUNNING, then per tile writes the output and commits,
+  and per op its checksum."""
+  return ((SNAPSHOT_WRITES if snapshot else 0) + 2 + 2 * len(rt.inputs) + 2
+          + 3 * rt.total_tiles + len(rt.ops))
 
 
 def check_failure_points(rt: IntermittentRuntime, x: np.ndarray, expected: np.ndarray,
@@ -54,7 +59,8 @@ def check_failure_points(rt: IntermittentRuntime, x: np.ndarray, expected: np.nd
     re_executed = first.macs + final.macs - rt.total_macs
     assert 0 <= re_executed <= budget, (write, re_executed, budget)
     # Only a failure during the very first commit loses the run itself.
-    assert "new run" not in final.notice or write == 1, (write, final.notice)
+    assert "new run" not in final.notice or write == SNAPSHOT_WRITES + 1, (
+        write, final.notice)
     checked += 1
   return checked
 
@@ -77,9 +83,13 @@ def test_uninterrupted_run_matches_tflm_and_protocol(digits_rt, digits_inputs, d
     assert boot.run_id == run_id  # a new input starts a new run
     assert boot.tiles == digits_rt.total_tiles
     assert boot.macs == digits_rt.total_macs
-    assert boot.nvm_writes == writes_per_run(digits_rt)
+    # The first boot on blank NVM prepares the tables and writes their
+    # snapshot; every later boot restores them from it.
+    assert boot.restored == (run_id > 1)
+    assert boot.nvm_writes == writes_per_run(digits_rt, snapshot=run_id == 1)
     again = digits_rt.boot(nvm, [x])  # finished: answers without recomputing
     assert again.done and again.tiles == 0 and again.nvm_writes == 0
+    assert again.restored
     assert np.array_equal(again.outputs[0], expected)
 
 
@@ -89,7 +99,10 @@ def test_memory_split_between_sram_and_nvm(digits_rt, digits_model):
   from tensorflow.lite.python import schema_py_generated as schema
   tensors = len(schema.ModelT.InitFromPackedBuf(digits_model, 0).subgraphs[0].tensors)
   checksum_table = (4 * tensors + 15) // 16 * 16
-  assert memory.nvm_bytes == HEADER_BYTES + plain.activation_bytes + checksum_table
+  snapshot = (SNAPSHOT_HEADER_BYTES + memory.persistent_bytes + 15) // 16 * 16
+  assert memory.snapshot_bytes == snapshot
+  assert digits_rt.activations_offset == HEADER_BYTES + snapshot
+  assert memory.nvm_bytes == HEADER_BYTES + snapshot + plain.activation_bytes + checksum_table
   assert memory.scratch_bytes >= max(op.tile_units for op in digits_rt.ops)
   assert memory.sram_bytes < plain.total_bytes  # activations left SRAM
   assert memory.sram_bytes == (memory.persistent_bytes + 15) // 16 * 16 + memory.scratch_bytes
@@ -245,6 +258,51 @@ def test_nvm_of_another_model(digits_model, digits_inputs):
   assert boot.tiles == rt_b.total_tiles
   (expected,) = Runtime(changed).invoke([digits_inputs[0]])
   assert boot.done and np.array_equal(boot.outputs[0], expected)
+
+
+def test_snapshot_of_the_prepared_tables(digits_model, digits_inputs, digits_expected):
+  """A boot restores the tables from the snapshot only when its bytes have
+  the CRC known ahead: torn or damaged (any 32-bit burst), or another tile
+  plan's, the tables are prepared again, the snapshot written again, and
+  the answer is the same."""
+  x, expected = digits_inputs[0], digits_expected[0]
+  rt = IntermittentRuntime(digits_model, max_tile_macs=1024)
+  first = rt.boot(rt.new_nvm(), [x])
+  assert first.done and not first.restored
+  for write in range(1, SNAPSHOT_WRITES + 1):  # a torn snapshot
+    nvm = rt.new_nvm()
+    assert not rt.boot(nvm, [x], fail_at_write=write).done
+    boot = rt.boot(nvm, [x])
+    assert boot.done and not boot.restored and np.array_equal(boot.outputs[0], expected)
+    assert rt.boot(nvm, [x]).restored
+  pristine = mid_run_nvm(rt, x, 40)
+  # Every byte the CRC covers (not the alignment padding after them).
+  snapshot = range(HEADER_BYTES,
+                   HEADER_BYTES + SNAPSHOT_HEADER_BYTES + rt.memory.persistent_bytes - 3)
+  header, tables = snapshot[:SNAPSHOT_HEADER_BYTES:4], snapshot[SNAPSHOT_HEADER_BYTES::97]
+  for offset in [*header, *tables]:
+    nvm = pristine.copy()
+    nvm[offset:offset + 4] ^= np.array([0x80, 0, 0, 0x01], np.uint8)
+    boot = rt.boot(nvm, [x])
+    assert boot.done and not boot.restored, offset
+    assert np.array_equal(boot.outputs[0], expected), offset
+    assert rt.boot(nvm, [x]).restored
+  # Another tile plan of the same model: another snapshot CRC.
+  other = IntermittentRuntime(digits_model, max_tile_macs=2048)
+  assert other.snapshot_crc != rt.snapshot_crc
+  nvm = rt.new_nvm()
+  assert not rt.boot(nvm, [x], fail_at_write=40).done
+  nvm = np.concatenate([nvm, np.zeros(max(0, other.memory.nvm_bytes - len(nvm)), np.uint8)])
+  aligned = other.new_nvm()
+  aligned[:] = nvm[:len(aligned)]
+  boot = other.boot(aligned, [x])
+  assert boot.done and not boot.restored and np.array_equal(boot.outputs[0], expected)
+  # Without a CRC known ahead (freeml_run), no boot uses the snapshot.
+  plain = IntermittentRuntime(digits_model, max_tile_macs=1024, snapshot=False)
+  nvm = rt.new_nvm()
+  assert not rt.boot(nvm, [x], fail_at_write=40).done  # leaves a valid snapshot
+  boot = plain.boot(nvm, [x])
+  assert boot.done and not boot.restored and np.array_equal(boot.outputs[0], expected)
 
 
 def test_nvm_of_another_format_version(digits_rt, digits_inputs, digits_expected):

@@ -304,11 +304,11 @@ static int write_outputs(const freeml_runtime *rt, uint32_t exit,
 
 static void print_memory(const freeml_runtime *rt) {
   printf("persistent_bytes=%u activation_bytes=%u scratch_bytes=%u "
-         "total_bytes=%u nvm_bytes=%u\n",
+         "total_bytes=%u nvm_bytes=%u snapshot_bytes=%u\n",
          (unsigned)rt->memory.persistent_bytes,
          (unsigned)rt->memory.activation_bytes,
          (unsigned)rt->memory.scratch_bytes, (unsigned)rt->memory.total_bytes,
-         (unsigned)rt->memory.nvm_bytes);
+         (unsigned)rt->memory.nvm_bytes, (unsigned)rt->memory.snapshot_bytes);
 }
 
 static int run_intermittent(const options *o, const uint8_t *model,
@@ -395,6 +395,9 @@ static int run_intermittent(const options *o, const uint8_t *model,
   config.model_hash = freeml_crc32(0, model, model_size);
   config.max_tile_macs = (uint32_t)o->max_tile_macs;
   config.max_tile_bytes = (uint32_t)o->max_tile_bytes;
+  /* One boot per process: no snapshot constant known ahead, the tables are
+   * prepared (their NVM snapshot region stays reserved, unused). */
+  config.snapshot_crc = 0;
   if (freeml_intermittent_init(&it, model, model_size, arena,
                                (uint32_t)o->arena_bytes, &config,
                                &error) != FREEML_OK) {

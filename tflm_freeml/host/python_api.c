@@ -69,6 +69,9 @@ typedef struct {
   uint32_t num_ops;
   uint32_t num_tensors;
   uint32_t checksum_offset;
+  uint32_t activations_offset;
+  uint32_t snapshot_bytes;
+  uint32_t snapshot_crc;
 } freeml_py_plan;
 
 /* Per-op arrays hold FREEML_MAX_OPERATORS entries, per-tensor arrays
@@ -93,6 +96,9 @@ int32_t freeml_py_intermittent_plan(
   plan->num_ops = it.rt.num_ops;
   plan->num_tensors = it.rt.num_tensors;
   plan->checksum_offset = it.checksum_offset;
+  plan->activations_offset = it.activations_offset;
+  plan->snapshot_bytes = it.rt.memory.snapshot_bytes;
+  plan->snapshot_crc = it.snapshot_crc;
   for (i = 0; i < it.rt.num_ops; ++i) {
     units[i] = it.rt.ops[i].units;
     tile_units[i] = it.rt.ops[i].tile_units;
@@ -121,6 +127,7 @@ typedef struct {
   uint32_t op;
   uint32_t tile;
   uint32_t sequence;
+  uint32_t restored; /* the prepared tables came from the NVM snapshot */
 } freeml_py_boot;
 
 /* The co-simulation's hooks (converter/simulate): before every NVM write
@@ -203,10 +210,11 @@ int32_t freeml_py_intermittent_boot(
   memset(result, 0, sizeof(*result));
   notice->message[0] = '\0';
   memset(arena, 0xA5, arena_size);
-  status = freeml_intermittent_init(&it, model, model_size, arena, arena_size,
-                                    config, error);
-  if (status != FREEML_OK) return status;
   freeml_nvm_memory_init(&nvm.memory, nvm_data, nvm_size, fail_at_write);
+  status = freeml_intermittent_boot(&it, model, model_size, arena, arena_size,
+                                    config, &nvm.memory.port, error);
+  if (status != FREEML_OK) return status;
+  result->restored = (uint32_t)it.restored;
   if (on_write == 0) {
     status = freeml_intermittent_run(&it, &nvm.memory.port, inputs, notice,
                                      error);
@@ -233,6 +241,7 @@ int32_t freeml_py_intermittent_boot(
   result->op = it.committed.op;
   result->tile = it.committed.tile;
   result->sequence = it.committed.sequence;
+  result->restored = (uint32_t)it.restored;
   if (status != FREEML_OK) return status;
   *exit = freeml_intermittent_exit(&it);
   return copy_answer(&it, outputs, outputs_size, error);

@@ -12,9 +12,12 @@ void *freeml_prepare_alloc(freeml_prepare_context *ctx, uint32_t bytes,
                 (unsigned)ctx->rt->arena_size);
     return 0;
   }
+  /* The alignment gap too: the prepared tables are the same bytes
+   * whatever the arena held (their snapshot has a known CRC). */
+  memset(ctx->rt->arena + *ctx->arena_used, 0,
+         start + bytes - *ctx->arena_used);
   *ctx->arena_used = start + bytes;
   *offset = start;
-  memset(ctx->rt->arena + start, 0, bytes);
   return ctx->rt->arena + start;
 }
 
