@@ -86,7 +86,8 @@ def run() -> Path:
   sims, summaries = policies.compare(
       model, result, names, x, y, setting,
       progress=lambda line: print(f"[simulate] {line}", flush=True))
-  it = IntermittentRuntime(model)
+  tiles = cosim.tile_budget(capacitor, mcu)
+  it = IntermittentRuntime(model, *tiles)
   costs = cosim.Costs.from_report(result, it)
   stops = exit_rule.StopValues.from_report(
       result, exit_rule.exit_work([op.work for op in it.ops], it.exit_ops))
@@ -98,6 +99,8 @@ def run() -> Path:
       "MCU": f"{mcu.name}: {1e3 * mcu.power_w:.2f} mW active", "converter efficiency":
       f"{FLAGS.efficiency:g}", "instructions": costs.source,
       "FreeML's exit rule": stops.source,
+      "tiles": "the runtime's defaults" if tiles == (0, 0) else
+      f"at most {tiles[0]:,} MACs and {tiles[1]:,} output bytes (one fits in half a charge)",
       "inputs": f"{FLAGS.samples} from {result['data']}'s test split (seed {FLAGS.seed}), "
       f"one every {FLAGS.period:g} s",
       "deadline": f"{FLAGS.deadline:g} s"}

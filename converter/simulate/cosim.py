@@ -43,6 +43,26 @@ INSTRUCTIONS_PER_OUTPUT_BYTE = 102.0
 BOOT_INSTRUCTIONS = 100_000.0
 
 
+DEFAULT_TILE_MACS, DEFAULT_TILE_BYTES = 16384, 1024  # the runtime's (intermittent.h)
+
+
+def tile_budget(capacitor: Capacitor, mcu: Mcu) -> Tuple[int, int]:
+  """(max_tile_macs, max_tile_bytes) for the runtime, (0, 0) for its
+  defaults: tiles shrunk in proportion until one costs at most half of
+  what a charge from v_on pays after a boot (cost model), so that every
+  tile can finish. A charge that cannot pay for a boot keeps the defaults
+  (the simulation then stalls and says why)."""
+  per_charge = (capacitor.energy_j(capacitor.v_on) -
+                capacitor.energy_j(capacitor.v_off)) / mcu.energy_j(1.0)
+  budget = (per_charge - BOOT_INSTRUCTIONS) / 2
+  default = INSTRUCTIONS_PER_MAC * DEFAULT_TILE_MACS + \
+      INSTRUCTIONS_PER_OUTPUT_BYTE * DEFAULT_TILE_BYTES
+  if budget >= default or budget <= 0:
+    return 0, 0
+  scale = budget / default
+  return max(int(DEFAULT_TILE_MACS * scale), 64), max(int(DEFAULT_TILE_BYTES * scale), 16)
+
+
 @dataclasses.dataclass(frozen=True)
 class Costs:
   """Cortex-M4 instructions of a boot and of one tile of each op (its
@@ -220,13 +240,15 @@ class _Device(Supervisor):
     if self.stops is None:
       return 2**63
     clock, cap = self.clock, self.clock.path.capacitor
+    idle_s = max(self.next_input_s - clock.time_s, 0.0)
+    harvest_w = clock.recent_harvest_w(exit_rule.HARVEST_WINDOW_S) * clock.path.efficiency
     now = exit_rule.Outlook(
-        idle_s=max(self.next_input_s - clock.time_s, 0.0), period_s=self.period_s,
-        harvest_w=clock.recent_harvest_w(exit_rule.HARVEST_WINDOW_S) * clock.path.efficiency,
+        idle_s=idle_s, period_s=self.period_s, harvest_w=harvest_w,
         mcu_w=self.mcu.power_w, joules_per_work=self.joules_per_work,
         seconds_per_work=self.seconds_per_work,
         charge_j=cap.energy_j(cap.v_on) - cap.energy_j(cap.v_off),
-        overhead_j=self.mcu.energy_j(self.costs.boot) + self.half_tile_j)
+        overhead_j=self.mcu.energy_j(self.costs.boot) + self.half_tile_j,
+        spare_j=max(clock.path.stored_j + harvest_w * idle_s - cap.energy_j(cap.v_max), 0.0))
     return exit_rule.work_allowed(self.stops, work_done, now)
 
 

@@ -16,7 +16,8 @@ extra time(j): how much later than now, or than the next input's arrival
 if that is later, the device is free: the remaining work's compute time,
 or the time the harvest (its mean over the last 30 s, as a device
 measures its charger) takes to pay for it, each charge of the capacitor
-paying a boot. rate: what a second of the device is worth, the correct
+paying a boot; energy the full capacitor would spill before the next
+input arrives is free. rate: what a second of the device is worth, the correct
 answers per second of a stream of inputs each answered at the best single
 stop for the present harvest. The rule goes on while the accuracy it gains
 is worth more than the answers the time would give elsewhere (optimal
@@ -73,24 +74,27 @@ class Outlook:
   seconds_per_work: float
   charge_j: float  # the capacitor's energy from v_off to v_on
   overhead_j: float  # what each charge loses: a boot, and half a tile on average
+  spare_j: float = 0.0  # what the capacitor would spill above v_max before the next input
 
 
-def harvest_seconds(work: float, now: Outlook) -> float:
-  """Time the harvest takes to pay for `work` units, each charge of the
-  capacitor losing its overhead; 0 when the harvest covers the MCU's draw."""
-  if work <= 0 or now.harvest_w >= now.mcu_w:
+def harvest_seconds(work: float, now: Outlook, spare_j: float = 0.0) -> float:
+  """Time the harvest takes to pay for `work` units beyond `spare_j`, each
+  charge of the capacitor losing its overhead; 0 when the harvest covers
+  the MCU's draw."""
+  need = work * now.joules_per_work - spare_j
+  if need <= 0 or now.harvest_w >= now.mcu_w:
     return 0.0
   # Per charge the MCU runs charge_j * mcu / (mcu - harvest) joules, all
   # of them harvested, of which the overhead is lost.
   spent = now.charge_j * now.mcu_w / (now.mcu_w - now.harvest_w)
   if now.harvest_w <= 0 or spent <= now.overhead_j:
     return math.inf
-  return work * now.joules_per_work * spent / (spent - now.overhead_j) / now.harvest_w
+  return need * spent / (spent - now.overhead_j) / now.harvest_w
 
 
-def seconds_for(work: float, now: Outlook) -> float:
+def seconds_for(work: float, now: Outlook, spare_j: float = 0.0) -> float:
   """Time `work` units take: to compute, or for the harvest to pay."""
-  return max(work * now.seconds_per_work, harvest_seconds(work, now))
+  return max(work * now.seconds_per_work, harvest_seconds(work, now, spare_j))
 
 
 def answer_rate(values: StopValues, now: Outlook) -> float:
@@ -108,14 +112,16 @@ def best_stop(values: StopValues, work_done: int, now: Outlook) -> int:
   """The stop (an exit, or len(values.work) - 1: the end) whose accuracy,
   less the answers the device's extra time is worth elsewhere, is highest;
   the end when nothing is known. Time before the next input arrives costs
-  nothing; what has been spent already does not count."""
+  nothing, and so does energy the capacitor would spill before then; what
+  has been spent already does not count."""
   k = sum(w <= work_done for w in values.work[:-1]) - 1
   worth = answer_rate(values, now)
   best, best_value = k, -math.inf
   for j, accuracy in enumerate(values.accuracy[k], start=k):
     if accuracy is None:
       return len(values.work) - 1 if j == k else best
-    extra = max(now.idle_s, seconds_for(max(values.work[j] - work_done, 0), now)) - now.idle_s
+    rest = max(values.work[j] - work_done, 0)
+    extra = max(now.idle_s, seconds_for(rest, now, now.spare_j)) - now.idle_s
     if extra == math.inf:  # the harvest cannot pay for it
       continue
     value = accuracy - worth * extra

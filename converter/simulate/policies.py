@@ -107,7 +107,8 @@ def compare(model: bytes, report: dict, names: Sequence[str], x: np.ndarray,
       chosen = Policy(name, True, [graph.NEVER] * exits)
     else:
       chosen = policy(name, calibrated)
-    it = IntermittentRuntime(model_for(model, chosen))
+    it = IntermittentRuntime(model_for(model, chosen),
+                             *cosim.tile_budget(setting.capacitor, setting.mcu))
     work = exit_rule.exit_work([op.work for op in it.ops], it.exit_ops)
     stops = exit_rule.StopValues.from_report(report, work) if name != "branches" else \
         exit_rule.StopValues(work, branches.stop_accuracy, "the branches' validation")

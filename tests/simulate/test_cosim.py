@@ -129,3 +129,14 @@ def test_branches_answer_where_they_are_confident_and_pay_for_their_heads(model,
   extra = MSP430.energy_j(8e4)  # exits 0 and 1 ran their branches
   for cheap, paid in zip(plain.inferences, costly.inferences, strict=True):
     assert paid.energy_j - cheap.energy_j == pytest.approx(extra, rel=1e-6)
+
+
+def test_tiles_shrink_to_fit_half_a_charge():
+  """100 uF at 8 MHz pays about 167K instructions a charge: after a boot,
+  the default tile (about 131K) would not fit, a shrunk one fits in half."""
+  macs, nbytes = cosim.tile_budget(Capacitor(100e-6), MSP430)
+  per_charge = Capacitor(100e-6).usable_j() / MSP430.energy_j(1.0)
+  cost = cosim.INSTRUCTIONS_PER_MAC * macs + cosim.INSTRUCTIONS_PER_OUTPUT_BYTE * nbytes
+  assert 0 < macs < cosim.DEFAULT_TILE_MACS and 0 < nbytes < cosim.DEFAULT_TILE_BYTES
+  assert cost <= (per_charge - cosim.BOOT_INSTRUCTIONS) / 2
+  assert cosim.tile_budget(Capacitor(1e-3), MSP430) == (0, 0)  # the defaults fit
