@@ -116,3 +116,12 @@ def test_when_nothing_more_can_be_paid_the_exit_answers():
   broke = dataclasses.replace(OUTLOOK, overhead_j=1e-3)
   assert exit_rule.answer_rate(VALUES, broke) == 0.0
   assert exit_rule.best_stop(VALUES, 200, broke) == 0
+
+
+def test_energy_the_capacitor_would_spill_is_free():
+  """Next input 50 ms away: the harvest needs about 86 ms for the rest, so
+  the exit answers; if the full capacitor would spill that energy anyway,
+  the network finishes."""
+  soon = dataclasses.replace(OUTLOOK, idle_s=0.05, period_s=0.05)
+  assert exit_rule.best_stop(VALUES, 200, soon) == 0
+  assert exit_rule.best_stop(VALUES, 200, dataclasses.replace(soon, spare_j=1e-4)) == 1
