@@ -118,7 +118,9 @@ class Clock:
     t = self.time_s % self.trace.duration_s
     i = int(np.searchsorted(self.trace.time_s, t, side="right")) - 1
     end = self.trace.time_s[i + 1] if i + 1 < len(self.trace.time_s) else self.trace.duration_s
-    return float(self.trace.power_w[i]), max(float(end - t), 1e-12)
+    # At least a nanosecond: hours into a run, a shorter step would not move
+    # time_s (float resolution) and the loop would never leave the segment.
+    return float(self.trace.power_w[i]), max(float(end - t), 1e-9)
 
   def run(self, seconds: float, load_w: float) -> bool:
     """The load for `seconds`; False if the capacitor browned out first
