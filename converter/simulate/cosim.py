@@ -145,13 +145,20 @@ class Clock:
     deadline = self.time_s + limit_s
     if cap.leakage_a == 0:
       # Exact in one step: the stored energy is the harvest so far.
-      needed = max(cap.energy_j(cap.v_on) - self.path.stored_j, 0.0) / self.path.efficiency
+      needed = (cap.energy_j(cap.v_on) - self.path.stored_j) / self.path.efficiency
+      if needed <= 0:
+        return True
       start = self.trace.energy_j(self.time_s)
-      end_s = min(self.trace.time_at_energy(start + needed), deadline)
+      reached_s = self.trace.time_at_energy(start + needed)
+      end_s = max(min(reached_s, deadline), self.time_s)
       self.path.charge_with(self.trace.energy_j(end_s) - start)
+      if reached_s <= deadline and self.path.volts < cap.v_on:
+        # Rounding: hours into a run the trace's cumulative energy is large.
+        self.path.charge_with((cap.energy_j(cap.v_on) - self.path.stored_j) /
+                              self.path.efficiency)
       self.time_s = end_s
       self._record()
-      return self.path.volts >= cap.v_on * (1 - 1e-12)
+      return reached_s <= deadline
     while self.path.volts < cap.v_on:
       if self.time_s >= deadline:
         return False
