@@ -126,7 +126,7 @@ def main(argv: List[str]) -> None:
               flush=True)
         setting = policies.Setting(trace, energy.Capacitor(float(capacitor_uf) * 1e-6), mcu,
                                    0.8, FLAGS.period, FLAGS.deadline)
-        _, summaries = policies.compare(
+        _, summaries, _ = policies.compare(
             model, report, POLICIES, x, y, setting, trained,
             progress=lambda line: print(f"[bench]   {line}", file=sys.stderr, flush=True))
         rows += [_row(name, trace_name, capacitor_uf, s) for s in summaries]

@@ -125,6 +125,19 @@ static uint32_t plan_hash(const freeml_runtime *rt) {
   return crc;
 }
 
+/* The config with the default tile budgets where it leaves them 0. */
+static freeml_intermittent_config with_defaults(
+    const freeml_intermittent_config *config) {
+  freeml_intermittent_config filled = *config;
+  if (filled.max_tile_macs == 0) {
+    filled.max_tile_macs = FREEML_DEFAULT_MAX_TILE_MACS;
+  }
+  if (filled.max_tile_bytes == 0) {
+    filled.max_tile_bytes = FREEML_DEFAULT_MAX_TILE_BYTES;
+  }
+  return filled;
+}
+
 freeml_status freeml_intermittent_init(freeml_intermittent *it,
                                        const uint8_t *model,
                                        uint32_t model_size, uint8_t *arena,
@@ -138,13 +151,7 @@ freeml_status freeml_intermittent_init(freeml_intermittent *it,
   if (config == 0) {
     return freeml_fail(error, FREEML_ERR_ARG, "no intermittent config given");
   }
-  it->config = *config;
-  if (it->config.max_tile_macs == 0) {
-    it->config.max_tile_macs = FREEML_DEFAULT_MAX_TILE_MACS;
-  }
-  if (it->config.max_tile_bytes == 0) {
-    it->config.max_tile_bytes = FREEML_DEFAULT_MAX_TILE_BYTES;
-  }
+  it->config = with_defaults(config);
   status = freeml_runtime_prepare(rt, model, model_size, arena, arena_size,
                                   error);
   if (status != FREEML_OK) return status;
@@ -218,13 +225,7 @@ freeml_status freeml_intermittent_boot(freeml_intermittent *it,
                                     config, error);
   }
   memset(it, 0, sizeof(*it));
-  it->config = *config;
-  if (it->config.max_tile_macs == 0) {
-    it->config.max_tile_macs = FREEML_DEFAULT_MAX_TILE_MACS;
-  }
-  if (it->config.max_tile_bytes == 0) {
-    it->config.max_tile_bytes = FREEML_DEFAULT_MAX_TILE_BYTES;
-  }
+  it->config = with_defaults(config);
   if (freeml_runtime_open(rt, model, model_size, arena, arena_size, 0) !=
           FREEML_OK ||
       (header = valid_snapshot(it, nvm)) == 0) {

@@ -57,8 +57,7 @@ flags.DEFINE_string("out", None, "Output folder (default: MODEL/simulation).")
 def run() -> Path:
   from converter.atomic_io import write_all
   from converter.gnet import graph
-  from converter.simulate import cosim, energy, exit_rule, policies, report, traces
-  from tflm_freeml.intermittent import IntermittentRuntime
+  from converter.simulate import energy, policies, report, traces
 
   model_dir = Path(FLAGS.model)
   if not (model_dir / "model.tflite").exists():
@@ -83,24 +82,16 @@ def run() -> Path:
   x, y, _ = policies.draw_inputs(model, result["data"], FLAGS.samples, FLAGS.seed)
   setting = policies.Setting(trace, capacitor, mcu, FLAGS.efficiency, FLAGS.period,
                              FLAGS.deadline)
-  sims, summaries = policies.compare(
+  sims, summaries, notes = policies.compare(
       model, result, names, x, y, setting,
       progress=lambda line: print(f"[simulate] {line}", flush=True))
-  tiles = cosim.tile_budget(capacitor, mcu)
-  it = IntermittentRuntime(model, *tiles)
-  costs = cosim.Costs.from_report(result, it)
-  stops = exit_rule.StopValues.from_report(
-      result, exit_rule.exit_work([op.work for op in it.ops], it.exit_ops))
   setup = {
       "model": str(model_dir / "model.tflite"), "trace": f"{trace.name}, "
       f"{trace.duration_s:.1f} s, mean {1e3 * trace.mean_power_w():.3f} mW",
       "capacitor": f"{FLAGS['capacitor-uf'].value:g} uF, on {capacitor.v_on} V, off "
       f"{capacitor.v_off} V, max {capacitor.v_max} V, leakage {FLAGS['leakage-ua'].value:g} uA",
       "MCU": f"{mcu.name}: {1e3 * mcu.power_w:.2f} mW active", "converter efficiency":
-      f"{FLAGS.efficiency:g}", "instructions": costs.source,
-      "FreeML's exit rule": stops.source,
-      "tiles": "the runtime's defaults" if tiles == (0, 0) else
-      f"at most {tiles[0]:,} MACs and {tiles[1]:,} output bytes (one fits in half a charge)",
+      f"{FLAGS.efficiency:g}", **notes,
       "inputs": f"{FLAGS.samples} from {result['data']}'s test split (seed {FLAGS.seed}), "
       f"one every {FLAGS.period:g} s",
       "deadline": f"{FLAGS.deadline:g} s"}

@@ -244,7 +244,7 @@ class _Device(Supervisor):
     capacitor, its charger's recent input and when the next input comes.
     A branch that is confident answers first."""
     if self.branch_confident is not None:
-      if self.branch_confident[sum(w <= work_done for w in self.exit_work[:-1]) - 1]:
+      if self.branch_confident[exit_rule.latest_exit(self.exit_work, work_done)]:
         return 0
     if self.stops is None:
       return 2**63

@@ -114,7 +114,7 @@ def best_stop(values: StopValues, work_done: int, now: Outlook) -> int:
   the end when nothing is known. Time before the next input arrives costs
   nothing, and so does energy the capacitor would spill before then; what
   has been spent already does not count."""
-  k = sum(w <= work_done for w in values.work[:-1]) - 1
+  k = latest_exit(values.work, work_done)
   worth = answer_rate(values, now)
   best, best_value = k, -math.inf
   for j, accuracy in enumerate(values.accuracy[k], start=k):
@@ -133,6 +133,12 @@ def best_stop(values: StopValues, work_done: int, now: Outlook) -> int:
 def work_allowed(values: StopValues, work_done: int, now: Outlook) -> int:
   """The energy port's answer: the work to the best stop (0: answer now)."""
   return int(values.work[best_stop(values, work_done, now)] - work_done)
+
+
+def latest_exit(work: Sequence[int], work_done: int) -> int:
+  """The latest exit reached after `work_done` units (work: exit_work's
+  list; -1 before exit 0)."""
+  return sum(w <= work_done for w in work[:-1]) - 1
 
 
 def exit_work(op_work: Sequence[int], exit_ops: Sequence[int]) -> List[int]:

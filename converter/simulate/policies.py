@@ -16,7 +16,7 @@ never by confidence, 0: always) and the energy port on or off.
 
 Example:
   x, y, _ = draw_inputs(model, "digits", 20, seed=0)
-  sims, summaries = compare(model, report, ["full", "freeml"], x, y, setting)
+  sims, summaries, notes = compare(model, report, ["full", "freeml"], x, y, setting)
 """
 
 from __future__ import annotations
@@ -92,40 +92,45 @@ def compare(model: bytes, report: dict, names: Sequence[str], x: np.ndarray,
             y: Optional[np.ndarray], setting: Setting,
             branches: Optional[cosim.Branches] = None,
             progress: Callable[[str], None] = lambda line: None
-            ) -> Tuple[Dict[str, Simulation], List[Summary]]:
+            ) -> Tuple[Dict[str, Simulation], List[Summary], Dict[str, str]]:
   """Runs every named policy ("branches" needs `branches`) on the same
-  inputs and trace; report: the converter's report.json of the model."""
+  inputs and trace; report: the converter's report.json of the model.
+  Returns the simulations, their summaries, and notes for the report: where
+  the instruction counts and the exit rule's table came from, the tiles."""
   plan = graph.read_plan(model)
   calibrated = [] if plan is None else list(plan.thresholds)
   exits = len(calibrated)
+  tiles = cosim.tile_budget(setting.capacitor, setting.mcu)
   expected = uninterrupted_answers(model, x)
   sims: Dict[str, Simulation] = {}
   summaries: List[Summary] = []
+  notes = {"tiles": "the runtime's defaults" if tiles == (0, 0) else
+           f"at most {tiles[0]:,} MACs and {tiles[1]:,} output bytes (one fits in half a "
+           "charge)"}
   for name in names:
     start = time.monotonic()
-    if name == "branches" and branches is not None:
-      chosen = Policy(name, True, [graph.NEVER] * exits)
-    else:
-      chosen = policy(name, calibrated)
-    it = IntermittentRuntime(model_for(model, chosen),
-                             *cosim.tile_budget(setting.capacitor, setting.mcu))
+    run_branches = branches if name == "branches" else None
+    chosen = policy(name, calibrated) if run_branches is None else \
+        Policy(name, True, [graph.NEVER] * exits)
+    it = IntermittentRuntime(model_for(model, chosen), *tiles)
     work = exit_rule.exit_work([op.work for op in it.ops], it.exit_ops)
-    stops = exit_rule.StopValues.from_report(report, work) if name != "branches" else \
-        exit_rule.StopValues(work, branches.stop_accuracy, "the branches' validation")
-    sim = cosim.simulate(it, x, y, setting.trace, setting.capacitor, setting.mcu,
-                         cosim.Costs.from_report(report, it), setting.efficiency,
-                         stops if chosen.energy_aware else None, setting.period_s,
-                         branches=branches if name == "branches" else None)
+    costs = cosim.Costs.from_report(report, it)
+    if run_branches is None:
+      stops, truth = exit_rule.StopValues.from_report(report, work), expected
+      notes.update({"instructions": costs.source, "FreeML's exit rule": stops.source})
+    else:
+      stops = exit_rule.StopValues(work, run_branches.stop_accuracy, "the branches' validation")
+      truth = np.concatenate([run_branches.answers, expected[:, -1:]], axis=1)
+    sim = cosim.simulate(it, x, y, setting.trace, setting.capacitor, setting.mcu, costs,
+                         setting.efficiency, stops if chosen.energy_aware else None,
+                         setting.period_s, branches=run_branches)
     sims[name] = sim
-    truth = expected
-    if name == "branches":
-      truth = np.concatenate([branches.answers, expected[:, -1:]], axis=1)
     s = summarize(name, sim, exits, setting.deadline_s, (len(x) - 1) * setting.period_s, truth)
     summaries.append(s)
     progress(f"{name}: {s.answers} answers, {100 * s.accuracy:.1f}% right, "
              f"{s.correct_per_minute:.2f} correct/min, {s.failures} power failures in "
              f"{s.simulated_s:.1f} s simulated ({time.monotonic() - start:.1f} s)")
-  return sims, summaries
+  return sims, summaries, notes
 
 
 def model_for(model: bytes, chosen: Policy) -> bytes:

@@ -48,8 +48,7 @@ class PowerTrace:
   duration_s: float  # the last sample holds until then
 
   def mean_power_w(self) -> float:
-    durations = np.diff(np.append(self.time_s, self.duration_s))
-    return float(np.sum(self.power_w * durations) / self.duration_s)
+    return float(self._energy_at_samples[-1] / self.duration_s)
 
   @functools.cached_property
   def _energy_at_samples(self) -> np.ndarray:
