@@ -13,6 +13,8 @@ auto`), the same train split, steps and loss:
   + max pooling too       global average and global maximum side by side
                           (twice the head; the converter's default);
   gNet, grid 2            the same at 2x2 cells (8x the paper's head);
+  gNet, 2x2 avg, rank R   a two-layer linear head through R hidden units
+                          on 2x2 average-pooled features (--rank: R);
   per-exit linear         one linear head per exit on the default's features
                           (gNet's bytes, no sharing across exits);
   per-exit branches       BranchyNet style: per exit, a hidden ReLU layer of
@@ -20,9 +22,10 @@ auto`), the same train split, steps and loss:
                           default's features (1x1, average and maximum) and,
                           larger, on features average-pooled to
                           --branch-grid cells.
-Accuracies are float, on the test split, at each exit. The default gNet is
-also converted (python -m converter --exits auto) and run by the FreeML
-runtime: its int8 exit accuracies, head bytes and MACs come from that model.
+Accuracies are float, on the test split, at each exit. One gNet per model
+is also converted (python -m converter --exits auto, with the model's
+CONVERTED head: grid, pooling and rank) and run by the FreeML runtime: its
+int8 exit accuracies, head bytes and MACs come from that model.
 
 Bytes: gNet stores the head (int8 weights, int32 bias) and keeps int32
 accumulators (one [classes] vector per exit, in NVM); a branch stores its
@@ -59,9 +62,15 @@ MODELS = {
     "s": (REPO / "out" / "bench" / "cifar_s.h5", "cifar10"),
 }
 
+# The head converted to int8 per model (--exit-grid, --exit-pool, --exit-rank):
+# the one-layer default where exits have few channels and many exits (the
+# DS-CNN), the rank head where 2x2 cells pay (the CIFAR-10 networks).
+CONVERTED = {"kws": (1, "avg+max", 0), "ic": (2, "avg", 6), "s": (2, "avg", 6)}
+
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", list(MODELS), "Models: " + ", ".join(MODELS))
-flags.DEFINE_integer("steps", 3000, "Optimizer steps of every head and branch.")
+flags.DEFINE_integer("steps", 10000, "Optimizer steps of every head and branch.")
+flags.DEFINE_integer("rank", 6, "Hidden units of the two-layer (rank) gNet variant.")
 flags.DEFINE_integer("branch-grid", 2, "Per-exit branches: pooling grid.")
 flags.DEFINE_integer("branch-hidden", 64, "Per-exit branches: hidden ReLU units.")
 flags.DEFINE_list("budgets", ["0.25", "0.5", "0.75", "1.0"],
@@ -88,9 +97,12 @@ def _gnet_variants(teacher, train, test, y_train, y_test, classes: int,
     config = head.HeadConfig(steps=FLAGS.steps, **changes)
     trained = head.train_head(teacher, train, y_train, config)
     features = sum(f.shape[1] for f in train)
-    variants.append(Variant(name, head.exit_accuracies(trained, test, y_test),
-                            features * classes + 4 * classes, 4 * classes * exits,
-                            [0] * exits))
+    units = config.rank or classes  # int32 accumulators per exit
+    parameters = features * units + 4 * units
+    if config.rank:
+      parameters += config.rank * classes + 4 * classes
+    variants.append(Variant(name, head.exit_accuracies(trained, test, y_test), parameters,
+                            4 * units * exits, [0] * exits))
   return variants
 
 
@@ -122,9 +134,11 @@ def _branches(teacher, train, test, y_train, y_test, classes: int, pooling: str)
                  scratch + 4 * classes, macs)
 
 
-def _converted(path: Path, data: str, out: Path) -> dict:
+def _converted(name: str, path: Path, data: str, out: Path) -> dict:
   from converter.pipeline import Options, convert
+  grid, pooling, rank = CONVERTED[name]
   return convert(Options(model_path=path, out_dir=out, data=data, exits="auto",
+                         exit_grid=grid, exit_pool=pooling, exit_rank=rank,
                          exit_steps=FLAGS.steps, max_eval=FLAGS["max-eval"].value,
                          tflm_samples=200))
 
@@ -159,7 +173,7 @@ def _bench_model(name: str, path: Path, data: str, out: Path) -> Dict[str, objec
   x_train = datasets.fit_to_shape(x_train, shape, data)
   x_test = datasets.fit_to_shape(dataset.x_test, shape, data)
   y_test = dataset.y_test
-  configs = sorted({(1, "avg"), (1, "avg+max"), (2, "avg+max"),
+  configs = sorted({(1, "avg"), (1, "avg+max"), (2, "avg+max"), (2, "avg"),
                     (FLAGS["branch-grid"].value, "avg")})
   # One pass over the data for every pooling: the exit features of each
   # config are consecutive outputs after the network's own.
@@ -187,6 +201,9 @@ def _bench_model(name: str, path: Path, data: str, out: Path) -> Dict[str, objec
                              [("+ max pooling too (default)", {})])
   variants += _gnet_variants(teacher, *features[2, "avg+max"], y_train, y_test, classes,
                              [("gNet, grid 2", {})])
+  rank = FLAGS.rank
+  variants += _gnet_variants(teacher, *features[2, "avg"], y_train, y_test, classes,
+                             [(f"gNet, 2x2 avg, rank {rank}", {"rank": rank})])
   grid = FLAGS["branch-grid"].value
   variants += [_per_exit_linear(teacher, *features[1, "avg+max"], y_train, y_test, classes),
                _branches(teacher, *features[1, "avg+max"], y_train, y_test, classes,
@@ -195,7 +212,7 @@ def _bench_model(name: str, path: Path, data: str, out: Path) -> Dict[str, objec
                          f"{grid}x{grid} avg")]
   print(f"[bench] {name}: heads trained, converting ({time.monotonic() - start:.0f} s)",
         file=sys.stderr, flush=True)
-  report = _converted(path, data, out / name)
+  report = _converted(name, path, data, out / name)
   g = report["gnet"]
   total_macs = report["model"]["macs"]
   exit_macs = [round(e["macs_fraction"] * total_macs) for e in g["exits"]]
@@ -209,27 +226,27 @@ def _tables(results: List[Dict[str, object]]) -> None:
   budgets = [float(b) for b in FLAGS.budgets]
   rows = []
   for r in results:
-    gnet_default = next(v for v in r["variants"] if v["name"].endswith("(default)"))
     int8 = r["int8"]
-    rows.append({"model": r["model"], "variant": "gNet int8 (FreeML runtime)",
+    converted = int8["head_bytes"] + int8["accumulator_bytes"]
+    grid, pooling, rank = CONVERTED[r["model"]]
+    rows.append({"model": r["model"],
+                 "variant": f"gNet int8, FreeML runtime ({grid}x{grid} {pooling}, rank {rank})",
                  "accuracy per exit": ", ".join(f"{100 * e['int8_test_accuracy']:.1f}%"
                                                 for e in int8["exits"]),
                  "exit params B": f"{int8['head_bytes']:,}",
-                 "state B": f"{int8['accumulator_bytes']:,}", "x smaller": "-"})
+                 "state B": f"{int8['accumulator_bytes']:,}", "bytes / gNet int8": "1.00x"})
     for v in r["variants"]:
-      ratio = (v["parameter_bytes"] + v["state_bytes"]) / (
-          gnet_default["parameter_bytes"] + gnet_default["state_bytes"])
+      ratio = (v["parameter_bytes"] + v["state_bytes"]) / converted
       rows.append({"model": r["model"], "variant": v["name"],
                    "accuracy per exit": ", ".join(f"{100 * a:.1f}%" for a in v["accuracy"]),
                    "exit params B": f"{v['parameter_bytes']:,}", "state B": f"{v['state_bytes']:,}",
-                   "x smaller": f"{ratio:.2f}x" if not v["name"].startswith(("gNet", "+"))
-                   else "-"})
+                   "bytes / gNet int8": f"{ratio:.2f}x"})
   print_table(rows)
   print()
   rows = []
   for r in results:
     for v in r["variants"]:
-      if not v["name"].startswith(("+ max", "per-exit")):
+      if not v["name"].startswith(("+ max", "gNet, 2x2 avg, rank", "per-exit")):
         continue
       variant = Variant(**v)
       rows.append({"model": r["model"], "variant": v["name"], **{

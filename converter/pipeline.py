@@ -60,9 +60,9 @@ class Options:
     separation_energy: the search's settings (converter/sparsecomp/search.py,
     SearchOptions).
   exits: "auto" or layer names: add the gNet exit head (docs/gnet.md);
-    None: no exits. exit_grid, exit_pool, exit_max_drop, exit_steps: its
-    pooling grid and kind, the thresholds' accuracy target (points) and
-    training steps.
+    None: no exits. exit_grid, exit_pool, exit_max_drop, exit_steps,
+    exit_rank: its pooling grid and kind, the thresholds' accuracy target
+    (points), training steps and head rank (0: one layer).
   """
   model_path: Path
   out_dir: Path
@@ -85,6 +85,7 @@ class Options:
   exit_pool: str = "avg+max"
   exit_max_drop: float = 1.0
   exit_steps: int = 3000
+  exit_rank: int = 0
 
 
 def progress(message: str) -> None:
@@ -132,7 +133,8 @@ def _gnet_settings(options: Options) -> gnet_attach.GnetSettings:
   return gnet_attach.GnetSettings(
       exits=options.exits or "auto", grid=options.exit_grid, pooling=options.exit_pool,
       max_drop=options.exit_max_drop,
-      head=gnet_head.HeadConfig(steps=options.exit_steps, seed=options.seed))
+      head=gnet_head.HeadConfig(steps=options.exit_steps, seed=options.seed,
+                                rank=options.exit_rank))
 
 
 def _runtime_module():
@@ -302,8 +304,8 @@ def _calibrate_exits(tflite: bytes, runtime, dataset: datasets.Dataset,
   return tflite, calibration
 
 
-def _measure_exits(gnet, calibration, runtime, reference: bytes, head_model: bytes,
-                   graph: tflite_graph.GraphInfo, dataset: datasets.Dataset,
+def _measure_exits(gnet, calibration, runtime, model: bytes, reference: bytes,
+                   head_model: bytes, graph: tflite_graph.GraphInfo, dataset: datasets.Dataset,
                    options: Options) -> Dict[str, Any]:
   total = len(dataset.x_test)
   n = total if options.max_eval < 0 else min(options.max_eval, total)
@@ -314,7 +316,7 @@ def _measure_exits(gnet, calibration, runtime, reference: bytes, head_model: byt
   section = gnet_attach.measure_exits(
       gnet, calibration, runtime, reference, head_model, model_inputs(x, runtime.inputs[0]),
       dataset.y_test[:n], options.tflm_samples, [layer.macs for layer in graph.layers],
-      first_exit.weight_bytes, options.exit_max_drop)
+      first_exit.weight_bytes + gnet_graph.output_layer_bytes(model), options.exit_max_drop)
   section["grid"] = options.exit_grid
   section["pooling"] = options.exit_pool
   t = section["test"]
@@ -401,8 +403,8 @@ def convert(options: Options) -> Dict[str, Any]:
   exits_section, head_model = None, None
   if gnet is not None:
     head_model = gnet_graph.head_reference(reference)
-    exits_section = _measure_exits(gnet, calibration, runtime, reference, head_model, graph,
-                                   dataset, options)
+    exits_section = _measure_exits(gnet, calibration, runtime, tflite, reference, head_model,
+                                   graph, dataset, options)
   result = report.build(
       source=options.model_path.name, source_kind=model.kind, data=options.data,
       calibration_samples=(min(options.calibration_samples, len(dataset.x_calibration))

@@ -6,8 +6,8 @@
 #include "tflm_freeml/runtime.h"
 
 #define PLAN_MAGIC 0x4E474D46u /* "FMGN" */
-#define PLAN_VERSION 1
-#define HEADER_WORDS 6
+#define PLAN_VERSION 2
+#define HEADER_WORDS 11
 #define ACCUMULATE_OP "FREEML_EXIT_ACCUMULATE"
 
 static uint32_t word(const uint8_t *bytes, uint32_t i) {
@@ -40,6 +40,12 @@ static freeml_status bad_plan(freeml_error *error, const char *why,
                               uint32_t exit) {
   return freeml_fail(error, FREEML_ERR_MODEL,
                      "FREEML_GNET metadata, exit %u: %s", (unsigned)exit, why);
+}
+
+static freeml_status bad_output(freeml_error *error, const char *why) {
+  return freeml_fail(error, FREEML_ERR_MODEL,
+                     "FREEML_GNET metadata: the head's output layer's %s",
+                     why);
 }
 
 /* Checks exit k's op: it reads the previous exit's accumulators (or the
@@ -89,18 +95,56 @@ static freeml_status check_exit_op(freeml_runtime *rt, uint32_t k,
   return FREEML_OK;
 }
 
-/* The logits' multipliers, as TFLM prepares FULLY_CONNECTED: one per class
- * for per-channel weights, else one. */
+/* Requantization multipliers of a FULLY_CONNECTED layer whose input has
+ * scale `input_scale`, as TFLM prepares them: one per output unit for
+ * per-channel weights, else one. */
 static freeml_status prepare_multipliers(freeml_runtime *rt,
                                          uint32_t *arena_used,
-                                         const freeml_operator_info *first,
-                                         float logits_scale,
+                                         float input_scale,
+                                         const freeml_tensor_info *weights,
+                                         float output_scale, int32_t units,
+                                         int32_t *per_channel,
+                                         uint32_t *multipliers_at,
+                                         uint32_t *shifts_at,
                                          freeml_error *error) {
-  freeml_exit_plan *plan = &rt->exits;
-  freeml_tensor_info features, weights;
   freeml_prepare_context ctx;
   int32_t *multipliers, *shifts;
   uint32_t count, c;
+  *per_channel = weights->scales.length > 1;
+  count = *per_channel ? (uint32_t)units : 1u;
+  if (weights->scales.length != count) {
+    return freeml_fail(error, FREEML_ERR_MODEL,
+                       "a gNet head layer's weights have %u scales for %d "
+                       "units",
+                       (unsigned)weights->scales.length, (int)units);
+  }
+  memset(&ctx, 0, sizeof(ctx));
+  ctx.rt = rt;
+  ctx.arena_used = arena_used;
+  ctx.error = error;
+  multipliers =
+      (int32_t *)freeml_prepare_alloc(&ctx, 4u * count, multipliers_at);
+  shifts = (int32_t *)freeml_prepare_alloc(&ctx, 4u * count, shifts_at);
+  if (multipliers == 0 || shifts == 0) return FREEML_ERR_ARENA;
+  for (c = 0; c < count; ++c) {
+    const freeml_quant q = freeml_quantize_multiplier_ratio(
+        input_scale, freeml_tensor_scale(&rt->model, weights, c),
+        output_scale);
+    multipliers[c] = q.multiplier;
+    shifts[c] = q.shift;
+  }
+  return FREEML_OK;
+}
+
+/* The first layer's requantization (the accumulators to logits, or to the
+ * hidden units), as TFLM prepares the head's first FULLY_CONNECTED. */
+static freeml_status prepare_accumulators(freeml_runtime *rt,
+                                          uint32_t *arena_used,
+                                          const freeml_operator_info *first,
+                                          float output_scale,
+                                          freeml_error *error) {
+  freeml_exit_plan *plan = &rt->exits;
+  freeml_tensor_info features, weights;
   freeml_status s;
   if ((s = freeml_model_tensor(&rt->model,
                                freeml_op_input(&rt->model, first, 0),
@@ -110,30 +154,57 @@ static freeml_status prepare_multipliers(freeml_runtime *rt,
                                &weights, error)) != FREEML_OK) {
     return s;
   }
-  plan->logits.per_channel = weights.scales.length > 1;
-  count = plan->logits.per_channel ? (uint32_t)plan->logits.classes : 1u;
-  if (weights.scales.length != count) {
-    return freeml_fail(error, FREEML_ERR_MODEL,
-                       "the head's weights have %u scales for %d classes",
-                       (unsigned)weights.scales.length,
-                       (int)plan->logits.classes);
+  return prepare_multipliers(
+      rt, arena_used, freeml_tensor_scale(&rt->model, &features, 0), &weights,
+      output_scale, plan->accumulators.classes,
+      &plan->accumulators.per_channel, &plan->multipliers, &plan->shifts,
+      error);
+}
+
+/* A two-layer head's output layer: int8 weights [classes, rank], an
+ * optional int32 bias [classes], both constant. */
+static freeml_status prepare_output_layer(freeml_runtime *rt,
+                                          uint32_t *arena_used,
+                                          float hidden_scale,
+                                          float logits_scale,
+                                          freeml_error *error) {
+  freeml_exit_plan *plan = &rt->exits;
+  freeml_tensor_info weights, bias;
+  freeml_status s;
+  if (plan->output_weights < 0 ||
+      (uint32_t)plan->output_weights >= rt->num_tensors ||
+      plan->output_bias < -1 ||
+      (plan->output_bias >= 0 &&
+       (uint32_t)plan->output_bias >= rt->num_tensors)) {
+    return bad_output(error, "tensors are not in the graph");
   }
-  memset(&ctx, 0, sizeof(ctx));
-  ctx.rt = rt;
-  ctx.arena_used = arena_used;
-  ctx.error = error;
-  multipliers = (int32_t *)freeml_prepare_alloc(&ctx, 4u * count,
-                                                &plan->multipliers);
-  shifts = (int32_t *)freeml_prepare_alloc(&ctx, 4u * count, &plan->shifts);
-  if (multipliers == 0 || shifts == 0) return FREEML_ERR_ARENA;
-  for (c = 0; c < count; ++c) {
-    const freeml_quant q = freeml_quantize_multiplier_ratio(
-        freeml_tensor_scale(&rt->model, &features, 0),
-        freeml_tensor_scale(&rt->model, &weights, c), logits_scale);
-    multipliers[c] = q.multiplier;
-    shifts[c] = q.shift;
+  if ((s = freeml_model_tensor(&rt->model, plan->output_weights, &weights,
+                               error)) != FREEML_OK) {
+    return s;
   }
-  return FREEML_OK;
+  if (weights.type != FREEML_TYPE_INT8 || weights.data == 0 ||
+      weights.rank != 2 || weights.shape[0] != plan->classes ||
+      weights.shape[1] != plan->rank) {
+    return bad_output(error, "weights are not constant int8 [classes, rank]");
+  }
+  if (plan->output_bias >= 0) {
+    if ((s = freeml_model_tensor(&rt->model, plan->output_bias, &bias,
+                                 error)) != FREEML_OK) {
+      return s;
+    }
+    if (bias.type != FREEML_TYPE_INT32 || bias.data == 0 ||
+        bias.elements != (uint32_t)plan->classes) {
+      return bad_output(error, "bias is not constant int32 [classes]");
+    }
+  }
+  plan->output.filter_offset = 0;
+  plan->output.activation.min = -128;
+  plan->output.activation.max = 127;
+  return prepare_multipliers(rt, arena_used, hidden_scale, &weights,
+                             logits_scale, plan->classes,
+                             &plan->output.per_channel,
+                             &plan->output_multipliers, &plan->output_shifts,
+                             error);
 }
 
 freeml_status freeml_exits_prepare(freeml_runtime *rt, uint32_t *arena_used,
@@ -142,8 +213,9 @@ freeml_status freeml_exits_prepare(freeml_runtime *rt, uint32_t *arena_used,
   freeml_operator_info first;
   const uint8_t *data;
   uint32_t size, count, k;
-  int32_t classes;
-  float logits_scale;
+  int32_t classes, rank, units;
+  int32_t logits_zero_point, hidden_zero_point;
+  float logits_scale, hidden_scale;
   freeml_status s;
   memset(plan, 0, sizeof(*plan));
   if ((s = freeml_model_metadata(&rt->model, "FREEML_GNET", &data, &size,
@@ -160,17 +232,26 @@ freeml_status freeml_exits_prepare(freeml_runtime *rt, uint32_t *arena_used,
   }
   count = word(data, 2);
   classes = (int32_t)word(data, 3);
+  logits_zero_point = (int32_t)word(data, 4);
   logits_scale = word_f32(data, 5);
+  rank = (int32_t)word(data, 6);
+  hidden_zero_point = (int32_t)word(data, 7);
+  hidden_scale = word_f32(data, 8);
   if (count < 1 || count > FREEML_MAX_EXITS ||
       size != 4u * (HEADER_WORDS + 2u * count) || classes < 1 ||
-      !(logits_scale > 0.0f) || (int32_t)word(data, 4) < -128 ||
-      (int32_t)word(data, 4) > 127) {
+      !(logits_scale > 0.0f) || logits_zero_point < -128 ||
+      logits_zero_point > 127 || rank < 0 || rank > FREEML_MAX_EXIT_RANK ||
+      (rank > 0 && (!(hidden_scale > 0.0f) || hidden_zero_point < -128 ||
+                    hidden_zero_point > 127))) {
     return freeml_fail(error, FREEML_ERR_MODEL,
                        "FREEML_GNET metadata: %u exits (1 to %d), %d "
-                       "classes, logits scale %g, %u bytes",
+                       "classes, rank %d (0 to %d), scales %g and %g, %u "
+                       "bytes",
                        (unsigned)count, FREEML_MAX_EXITS, (int)classes,
-                       (double)logits_scale, (unsigned)size);
+                       (int)rank, FREEML_MAX_EXIT_RANK, (double)logits_scale,
+                       (double)hidden_scale, (unsigned)size);
   }
+  units = rank > 0 ? rank : classes;
   for (k = 0; k < count; ++k) {
     const int32_t t = (int32_t)word(data, HEADER_WORDS + 2u * k);
     plan->accumulator[k] = t;
@@ -181,16 +262,31 @@ freeml_status freeml_exits_prepare(freeml_runtime *rt, uint32_t *arena_used,
     if (plan->op[k] < 0) {
       return bad_plan(error, "names no FREEML_EXIT_ACCUMULATE output", k);
     }
-    if (rt->ops[plan->op[k]].units != classes) {
-      return bad_plan(error, "accumulates another number of classes", k);
+    if (rt->ops[plan->op[k]].units != units) {
+      return bad_plan(error, "accumulates another number of units than the "
+                             "head's first layer", k);
     }
     if ((s = check_exit_op(rt, k, &first, error)) != FREEML_OK) return s;
   }
-  plan->logits.classes = classes;
-  plan->logits.output_offset = (int32_t)word(data, 4);
-  if ((s = prepare_multipliers(rt, arena_used, &first, logits_scale,
-                               error)) != FREEML_OK) {
+  plan->classes = classes;
+  plan->rank = rank;
+  plan->accumulators.classes = units;
+  plan->accumulators.output_offset =
+      rank > 0 ? hidden_zero_point : logits_zero_point;
+  if ((s = prepare_accumulators(rt, arena_used, &first,
+                                rank > 0 ? hidden_scale : logits_scale,
+                                error)) != FREEML_OK) {
     return s;
+  }
+  if (rank > 0) {
+    plan->output_weights = (int32_t)word(data, 9);
+    plan->output_bias = (int32_t)word(data, 10);
+    plan->output.input_offset = -hidden_zero_point;
+    plan->output.output_offset = logits_zero_point;
+    if ((s = prepare_output_layer(rt, arena_used, hidden_scale, logits_scale,
+                                  error)) != FREEML_OK) {
+      return s;
+    }
   }
   plan->count = count;
   return FREEML_OK;
@@ -202,45 +298,66 @@ uint32_t freeml_exits_reached(const freeml_runtime *rt, uint32_t next_op) {
   return k;
 }
 
+/* Exit `exit`'s logits of classes [start, start + n). */
+static void exit_logits_range(const freeml_runtime *rt, uint32_t exit,
+                              int32_t start, int32_t n, int8_t *logits) {
+  const freeml_exit_plan *plan = &rt->exits;
+  const int32_t *acc = (const int32_t *)(const void *)freeml_activation_data(
+      rt, plan->accumulator[exit]);
+  freeml_per_channel_quant quant;
+  quant.multiplier = (const int32_t *)freeml_arena_data(rt, plan->multipliers);
+  quant.shift = (const int32_t *)freeml_arena_data(rt, plan->shifts);
+  if (plan->rank == 0) {
+    freeml_exit_logits_params part = plan->accumulators;
+    part.classes = n;
+    if (part.per_channel) {
+      quant.multiplier += start;
+      quant.shift += start;
+    }
+    freeml_exit_logits_s8(&part, &quant, acc + start, logits);
+  } else {
+    int8_t hidden[FREEML_MAX_EXIT_RANK];
+    freeml_tensor_info weights, bias;
+    freeml_per_channel_quant output_quant;
+    freeml_tile tile;
+    output_quant.multiplier =
+        (const int32_t *)freeml_arena_data(rt, plan->output_multipliers);
+    output_quant.shift =
+        (const int32_t *)freeml_arena_data(rt, plan->output_shifts);
+    freeml_exit_logits_s8(&plan->accumulators, &quant, acc, hidden);
+    /* Checked by freeml_exits_prepare: these lookups cannot fail. */
+    (void)freeml_model_tensor(&rt->model, plan->output_weights, &weights, 0);
+    bias.data = 0;
+    if (plan->output_bias >= 0) {
+      (void)freeml_model_tensor(&rt->model, plan->output_bias, &bias, 0);
+    }
+    tile.start = start;
+    tile.end = start + n;
+    (void)freeml_fully_connected_s8(
+        &plan->output, &output_quant, 1, plan->rank, plan->classes, hidden,
+        (const int8_t *)weights.data,
+        (const int32_t *)(const void *)bias.data, logits, tile);
+  }
+}
+
 freeml_status freeml_exit_logits(const freeml_runtime *rt, uint32_t exit,
                                  int8_t *logits) {
-  freeml_per_channel_quant quant;
   if (exit >= rt->exits.count || rt->activations == 0) return FREEML_ERR_ARG;
-  quant.multiplier =
-      (const int32_t *)freeml_arena_data(rt, rt->exits.multipliers);
-  quant.shift = (const int32_t *)freeml_arena_data(rt, rt->exits.shifts);
-  freeml_exit_logits_s8(
-      &rt->exits.logits, &quant,
-      (const int32_t *)(const void *)freeml_activation_data(
-          rt, rt->exits.accumulator[exit]),
-      logits);
+  exit_logits_range(rt, exit, 0, rt->exits.classes, logits);
   return FREEML_OK;
 }
 
 int32_t freeml_exit_margin(const freeml_runtime *rt, uint32_t exit) {
   /* Logits a chunk at a time: no buffer of the class count. */
   enum { CHUNK = 32 };
-  const freeml_exit_plan *plan = &rt->exits;
-  const int32_t *acc = (const int32_t *)(const void *)freeml_activation_data(
-      rt, plan->accumulator[exit]);
-  freeml_exit_logits_params chunk = plan->logits;
-  freeml_per_channel_quant quant;
+  const int32_t classes = rt->exits.classes;
   int32_t best = -129, second = -129;
   int32_t start, c;
-  quant.multiplier = (const int32_t *)freeml_arena_data(rt, plan->multipliers);
-  quant.shift = (const int32_t *)freeml_arena_data(rt, plan->shifts);
-  for (start = 0; start < plan->logits.classes; start += CHUNK) {
+  for (start = 0; start < classes; start += CHUNK) {
     int8_t logits[CHUNK];
-    freeml_per_channel_quant part = quant;
-    chunk.classes = plan->logits.classes - start < CHUNK
-                        ? plan->logits.classes - start
-                        : CHUNK;
-    if (plan->logits.per_channel) {
-      part.multiplier += start;
-      part.shift += start;
-    }
-    freeml_exit_logits_s8(&chunk, &part, acc + start, logits);
-    for (c = 0; c < chunk.classes; ++c) {
+    const int32_t n = classes - start < CHUNK ? classes - start : CHUNK;
+    exit_logits_range(rt, exit, start, n, logits);
+    for (c = 0; c < n; ++c) {
       if (logits[c] > best) {
         second = best;
         best = logits[c];

@@ -9,8 +9,8 @@
 #define SLOT_PREFIX_BYTES ((uint32_t)offsetof(freeml_control_slot, sequence))
 
 typedef char slot_is_44_bytes[sizeof(freeml_control_slot) == 44 ? 1 : -1];
-typedef char snapshot_header_is_264_bytes
-    [sizeof(freeml_snapshot_header) == 264 ? 1 : -1];
+typedef char snapshot_header_is_312_bytes
+    [sizeof(freeml_snapshot_header) == 312 ? 1 : -1];
 typedef char slot_fits_stride
     [sizeof(freeml_control_slot) <= FREEML_NVM_SLOT_STRIDE ? 1 : -1];
 

@@ -48,7 +48,7 @@
 #include "tflm_freeml/nvm_port.h"
 #include "tflm_freeml/runtime.h"
 
-#define FREEML_NVM_FORMAT_VERSION 3u
+#define FREEML_NVM_FORMAT_VERSION 4u
 #define FREEML_NVM_MAGIC 0x4E4C4D46u /* "FMLN" in little-endian bytes */
 #define FREEML_SNAPSHOT_MAGIC 0x534C4D46u /* "FMLS" */
 

@@ -29,11 +29,11 @@ from tflm_freeml.runtime import FreemlError, Runtime, _aligned_copy, _Error, _lo
 
 # The NVM format of tflm_freeml/intermittent.h (docs/intermittent.md).
 MAGIC = 0x4E4C4D46
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 SLOT_STRIDE = 64
 MARKER_OFFSET = 2 * SLOT_STRIDE
 HEADER_BYTES = MARKER_OFFSET + 16
-SNAPSHOT_HEADER_BYTES = 264  # freeml_snapshot_header
+SNAPSHOT_HEADER_BYTES = 312  # freeml_snapshot_header
 SNAPSHOT_WRITES = 2  # a boot that writes the snapshot: its header, the tables
 _SLOT = struct.Struct("<IHHIIIIIIIII")  # freeml_control_slot
 SLOT_BYTES = _SLOT.size

@@ -63,13 +63,22 @@ typedef struct {
 } freeml_memory_use;
 
 /* The gNet exits of a model (docs/gnet.md), from its FREEML_GNET metadata.
- * Exit k's answer is accumulator tensor accumulator[k] requantized, valid
- * once op op[k] has run; exit `count` is the network's own output. */
+ * Exit k's answer comes from accumulator tensor accumulator[k], valid once
+ * op op[k] has run; exit `count` is the network's own output. A one-layer
+ * head (rank 0) requantizes the accumulators to the logits; a two-layer
+ * head requantizes them to `rank` int8 hidden units, then its output layer
+ * (FULLY_CONNECTED, hidden -> classes) gives the logits. */
 #define FREEML_MAX_EXITS 16
+#define FREEML_MAX_EXIT_RANK 64
 typedef struct {
   uint32_t count; /* early exits; 0: the model has no gNet */
-  freeml_exit_logits_params logits;
-  uint32_t multipliers, shifts; /* arena offsets of the logits' quant */
+  int32_t classes;
+  int32_t rank;   /* hidden units of a two-layer head; 0: one layer */
+  freeml_exit_logits_params accumulators; /* their requantization */
+  uint32_t multipliers, shifts;           /* arena offsets of its quant */
+  freeml_fc_params output;                /* the output layer (rank > 0) */
+  uint32_t output_multipliers, output_shifts;
+  int32_t output_weights, output_bias; /* tensors; bias -1: none */
   int32_t accumulator[FREEML_MAX_EXITS]; /* int32 [classes] tensors */
   int32_t op[FREEML_MAX_EXITS];          /* the op that completes each */
   int32_t threshold[FREEML_MAX_EXITS];   /* logit margin to answer early */
@@ -134,7 +143,7 @@ freeml_status freeml_runtime_run_op(freeml_runtime *rt, uint32_t op_index,
 /* Exits complete before op `next_op` runs (0 .. exits.count). */
 uint32_t freeml_exits_reached(const freeml_runtime *rt, uint32_t next_op);
 
-/* Exit `exit`'s int8 logits (exits.logits.classes bytes) from its
+/* Exit `exit`'s int8 logits (exits.classes bytes) from its
  * accumulators; the exit must be reached. */
 freeml_status freeml_exit_logits(const freeml_runtime *rt, uint32_t exit,
                                  int8_t *logits);

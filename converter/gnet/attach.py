@@ -25,7 +25,7 @@ from converter.gnet import graph, head, thresholds
 @dataclasses.dataclass(frozen=True)
 class GnetSettings:
   """--exits, --exit-grid, --exit-pool, --exit-max-drop and the head's
-  training."""
+  training (--exit-steps, --exit-rank)."""
   exits: str = "auto"
   grid: int = 1
   pooling: str = "avg+max"
@@ -40,6 +40,7 @@ class TrainedGnet:
   exits: List[str]
   features: List[int]  # pooled features per exit
   float_accuracy: List[float]  # the head at each exit, validation split
+  rank: int  # hidden units of a two-layer head; 0: one layer
 
 
 def check_settings(settings: GnetSettings) -> None:
@@ -53,6 +54,9 @@ def check_settings(settings: GnetSettings) -> None:
                          f"{settings.max_drop:g}")
   if settings.head.steps < 1:
     raise ConverterError(f"--exit-steps must be >= 1, got {settings.head.steps}")
+  if not 0 <= settings.head.rank <= graph.MAX_RANK:
+    raise ConverterError(f"--exit-rank must be 0 (one layer) to {graph.MAX_RANK}, got "
+                         f"{settings.head.rank}")
 
 
 def train(model, dataset: datasets.Dataset, settings: GnetSettings,
@@ -74,17 +78,17 @@ def train(model, dataset: datasets.Dataset, settings: GnetSettings,
   extractor = head.exit_features(model, names, settings.grid, settings.pooling)
   teacher, features = head.compute_features(extractor, x_train)
   _, val_features = head.compute_features(extractor, x_val)
+  classes = teacher.reshape(len(teacher), -1).shape[1]
+  rank = f"{settings.head.rank} -> " if settings.head.rank else ""
   progress(f"gNet: training the head ({settings.head.steps} steps, "
-           f"{sum(f.shape[1] for f in features)} features -> "
-           f"{teacher.reshape(len(teacher), -1).shape[1]} classes)")
+           f"{sum(f.shape[1] for f in features)} features -> {rank}{classes} classes)")
   trained = head.train_head(teacher, features, y_train, settings.head)
   accuracy = head.exit_accuracies(trained, val_features, dataset.y_validation)
   progress("gNet: float head on validation: " + ", ".join(
       f"exit {k} {a:.2%}" for k, a in enumerate(accuracy)) +
       f" ({time.monotonic() - start:.0f} s)")
   return TrainedGnet(head.gnet_model(model, names, settings.grid, settings.pooling, trained),
-                     names,
-                     [f.shape[1] for f in features], accuracy)
+                     names, [f.shape[1] for f in features], accuracy, settings.head.rank)
 
 
 def exit_outputs(runtime, x_in: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -140,14 +144,13 @@ def measure_exits(trained: TrainedGnet, calibration: Calibration, runtime, refer
   agreement on the exits.
 
   macs: per op of model.tflite; head_bytes: the bytes of the head's weight
-  and bias buffers in it."""
+  and bias buffers in it (both layers')."""
   finals, logits = exit_outputs(runtime, x_in)
   test = thresholds.measure(logits, finals, y, calibration.thresholds)
   total_macs = max(sum(macs), 1)
   offsets = np.concatenate([[0], np.cumsum(trained.features)]).astype(int)
   compared = len(x_in) if tflm_samples < 0 else min(tflm_samples, len(x_in))
   identical = _tflm_exit_check(reference, head_model, runtime, x_in[:compared], offsets)
-  classes = int(logits.shape[2])
   exits = []
   for k, name in enumerate(trained.exits):
     op = runtime.exits[k].op
@@ -163,7 +166,9 @@ def measure_exits(trained: TrainedGnet, calibration: Calibration, runtime, refer
   return {
       "exits": exits,
       "head_bytes": head_bytes,
-      "accumulator_bytes": 4 * classes * len(exits),
+      "rank": trained.rank,
+      # int32 accumulators per exit: one per class, or per hidden unit
+      "accumulator_bytes": 4 * (trained.rank or int(logits.shape[2])) * len(exits),
       "max_drop": max_drop,
       "validation": dataclasses.asdict(calibration.validation),
       "test": dataclasses.asdict(test),

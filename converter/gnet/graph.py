@@ -8,19 +8,23 @@ Output for the FreeML runtime:
   subgraph 0  the network, with each exit's pooling ops moved right after
               the op that completes the exit layer, each followed by a
               FREEML_EXIT_ACCUMULATE op: acc_k = acc_(k-1) + W_k (x_k - z),
-              int32 [1, classes], acc_(-1) being the head's bias. The
-              concatenation and the head op are gone; the only output is
-              the network's.
+              int32 [1, units], acc_(-1) being the bias of the head's first
+              layer (units: the classes, or the rank of a two-layer head).
+              The concatenation and the head ops are gone; the only output
+              is the network's. A two-layer head's output weights and bias
+              stay as constant tensors.
   subgraph 1  the head alone, FULLY_CONNECTED on the concatenated features
-              (the same weight and bias buffers): what an exit computes.
+              (then on the hidden units, for two layers; the same weight
+              and bias buffers): what an exit computes.
   metadata    FREEML_GNET: the exits (accumulator tensors, confidence
-              thresholds) and the logits' quantization.
+              thresholds), the logits' and hidden units' quantization and
+              the output layer's tensors.
 
 Because TFLM's FULLY_CONNECTED adds W (x + input_offset) over the features
 and the features of an exit not reached are the zero point, exit k's int8
-logits (the accumulator requantized as the head op does) equal TFLM running
-the head (exit_head.tflite) on the features with the later exits at the
-zero point.
+logits (the accumulator requantized as the head op does, then the output
+layer) equal TFLM running the head (exit_head.tflite) on the features with
+the later exits at the zero point.
 
 Example:
   reference = order_reference(quantized)          # reference.tflite
@@ -42,12 +46,14 @@ from converter.errors import ConverterError
 CUSTOM_OP = ops.EXIT_ACCUMULATE
 METADATA_NAME = "FREEML_GNET"
 METADATA_MAGIC = 0x4E474D46  # "FMGN" in little-endian bytes
-METADATA_VERSION = 1
+METADATA_VERSION = 2
+MAX_RANK = 64  # the runtime's FREEML_MAX_EXIT_RANK
 MAX_EXITS = 16  # the runtime's FREEML_MAX_EXITS
 # An int8 logit margin never reaches this: the exit is never taken for
 # confidence alone (energy may still take it).
 NEVER = 256
 _OPTIONS = struct.Struct("<4i")  # feature offset, features, exit index, reserved
+_HEADER = struct.Struct("<5if2if2i")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,29 +64,40 @@ class ExitPlan:
   logits_zero_point: int
   accumulators: Tuple[int, ...]  # subgraph-0 tensor of each exit's accumulator
   thresholds: Tuple[int, ...]  # int8 logit margin (top1 - top2) to answer early
+  rank: int = 0  # hidden units of a two-layer head; 0: one layer
+  hidden_zero_point: int = 0
+  hidden_scale: float = 0.0
+  output_weights: int = -1  # subgraph-0 tensors of a two-layer head's output layer
+  output_bias: int = -1  # -1: no bias
 
 
 def encode_plan(plan: ExitPlan) -> bytes:
   """FREEML_GNET bytes: magic, version, exits, classes, logits zero point,
-  logits scale (float32), then per exit its accumulator tensor and threshold;
-  little-endian 32-bit words."""
-  words = struct.pack("<5if", METADATA_MAGIC, METADATA_VERSION, len(plan.accumulators),
-                      plan.classes, plan.logits_zero_point, plan.logits_scale)
+  logits scale (float32), rank, hidden zero point, hidden scale (float32),
+  output weights tensor, output bias tensor, then per exit its accumulator
+  tensor and threshold; little-endian 32-bit words."""
+  words = _HEADER.pack(METADATA_MAGIC, METADATA_VERSION, len(plan.accumulators), plan.classes,
+                       plan.logits_zero_point, plan.logits_scale, plan.rank,
+                       plan.hidden_zero_point, plan.hidden_scale, plan.output_weights,
+                       plan.output_bias)
   for tensor, threshold in zip(plan.accumulators, plan.thresholds, strict=True):
     words += struct.pack("<2i", tensor, threshold)
   return words
 
 
 def decode_plan(data: bytes) -> ExitPlan:
-  if len(data) < 24:
+  if len(data) < _HEADER.size:
     raise ConverterError(f"{METADATA_NAME} metadata has {len(data)} bytes, fewer than its header")
-  magic, version, exits, classes, zero_point, scale = struct.unpack_from("<5if", data)
-  if magic != METADATA_MAGIC or version != METADATA_VERSION or len(data) != 24 + 8 * exits:
+  (magic, version, exits, classes, zero_point, scale, rank, hidden_zero_point, hidden_scale,
+   output_weights, output_bias) = _HEADER.unpack_from(data)
+  if magic != METADATA_MAGIC or version != METADATA_VERSION or \
+      len(data) != _HEADER.size + 8 * exits:
     raise ConverterError(f"{METADATA_NAME} metadata is not version {METADATA_VERSION} of this "
                          "layout")
-  pairs = [struct.unpack_from("<2i", data, 24 + 8 * k) for k in range(exits)]
+  pairs = [struct.unpack_from("<2i", data, _HEADER.size + 8 * k) for k in range(exits)]
   return ExitPlan(classes, scale, zero_point, tuple(p[0] for p in pairs),
-                  tuple(p[1] for p in pairs))
+                  tuple(p[1] for p in pairs), rank, hidden_zero_point, hidden_scale,
+                  output_weights, output_bias)
 
 
 def _schema():
@@ -98,25 +115,42 @@ class _Roles:
   final: int  # tensor of the network's output
   features: int  # tensor of the concatenated exit features
   logits: int  # tensor of the head's logits
-  head_op: int
+  head_op: int  # the FULLY_CONNECTED on the features, whose sum the exits split
+  output_op: Optional[int]  # a two-layer head's second FULLY_CONNECTED, else None
   concat_op: Optional[int]  # None with a single exit
   pooled: Tuple[int, ...]  # each exit's pooled feature tensor, in exit order
+
+  @property
+  def head_ops(self) -> List[int]:
+    return [self.head_op] + ([self.output_op] if self.output_op is not None else [])
 
 
 def _roles(root) -> _Roles:
   """Finds the head in a converted gnet_model: the FULLY_CONNECTED output
-  whose input is another graph output."""
+  whose input is another graph output, or is a FULLY_CONNECTED on one."""
   graph = root.subgraphs[0]
   outputs = [int(t) for t in graph.outputs]
   producer = {int(t): i for i, op in enumerate(graph.operators) for t in op.outputs}
   if len(outputs) != 3:
     raise ConverterError(f"a gNet conversion has 3 outputs, this one {len(outputs)}")
+
+  def fully_connected(tensor: int) -> Optional[int]:
+    op_index = producer.get(tensor)
+    if op_index is None or _op_name(root, graph.operators[op_index]) != "FULLY_CONNECTED":
+      return None
+    return op_index
+
   for logits in outputs:
-    op_index = producer.get(logits)
-    op = graph.operators[op_index] if op_index is not None else None
-    if op is None or _op_name(root, op) != "FULLY_CONNECTED" or int(op.inputs[0]) not in outputs:
+    op_index = fully_connected(logits)
+    if op_index is None:
       continue
-    features = int(op.inputs[0])
+    head_op, output_op = op_index, None
+    if int(graph.operators[op_index].inputs[0]) not in outputs:
+      first = fully_connected(int(graph.operators[op_index].inputs[0]))
+      if first is None or int(graph.operators[first].inputs[0]) not in outputs:
+        continue
+      head_op, output_op = first, op_index
+    features = int(graph.operators[head_op].inputs[0])
     final = next(t for t in outputs if t not in (logits, features))
     concat_op = producer.get(features)
     if concat_op is not None and \
@@ -124,7 +158,7 @@ def _roles(root) -> _Roles:
       pooled = tuple(int(t) for t in graph.operators[concat_op].inputs)
     else:
       concat_op, pooled = None, (features,)
-    return _Roles(final, features, logits, op_index, concat_op, pooled)
+    return _Roles(final, features, logits, head_op, output_op, concat_op, pooled)
   raise ConverterError("no gNet head (FULLY_CONNECTED on an output) in the converted model")
 
 
@@ -196,7 +230,7 @@ def order_reference(quantized: bytes) -> bytes:
   roles = _roles(root)
   graph.outputs = np.array([roles.final, roles.features, roles.logits], np.int32)
   producer = {int(t): i for i, op in enumerate(graph.operators) for t in op.outputs}
-  head = {roles.head_op} | ({roles.concat_op} if roles.concat_op is not None else set())
+  head = set(roles.head_ops) | ({roles.concat_op} if roles.concat_op is not None else set())
   chains = [_chain(graph, producer, t, head) for t in roles.pooled]
   order = _schedule(graph, chains)
   graph.operators = [graph.operators[i] for i in order]
@@ -217,16 +251,45 @@ def _empty_buffer(root) -> int:
   return len(root.buffers) - 1
 
 
-def _zero_bias(root, classes: int) -> int:
+def _zero_bias(root, units: int) -> int:
   """A constant int32 zero bias tensor of subgraph 0; its index."""
   schema = _schema()
   buffer = schema.BufferT()
-  buffer.data = np.zeros(4 * classes, np.uint8)
+  buffer.data = np.zeros(4 * units, np.uint8)
   root.buffers.append(buffer)
   graph = root.subgraphs[0]
-  graph.tensors.append(_tensor(schema, "gnet_head_bias", [classes], schema.TensorType.INT32,
+  graph.tensors.append(_tensor(schema, "gnet_head_bias", [units], schema.TensorType.INT32,
                                len(root.buffers) - 1))
   return len(graph.tensors) - 1
+
+
+def _head_subgraph(schema, graph, ops: Sequence) -> object:
+  """A subgraph "gnet_head" running `ops` (the head's FULLY_CONNECTED ops,
+  in order) on copies of their tensor entries; input the first op's input,
+  output the last op's output."""
+  tensors: List[int] = []
+
+  def local(t: int) -> int:
+    if t < 0:
+      return -1
+    if t not in tensors:
+      tensors.append(t)
+    return tensors.index(t)
+
+  sub = schema.SubGraphT()
+  sub.name = "gnet_head"
+  sub.operators = []
+  for op in ops:
+    fc = schema.OperatorT()
+    fc.opcodeIndex, fc.builtinOptionsType, fc.builtinOptions = (
+        op.opcodeIndex, op.builtinOptionsType, op.builtinOptions)
+    fc.inputs = np.array([local(int(t)) for t in op.inputs], np.int32)
+    fc.outputs = np.array([local(int(op.outputs[0]))], np.int32)
+    sub.operators.append(fc)
+  sub.tensors = [graph.tensors[t] for t in tensors]
+  sub.inputs = np.array([sub.operators[0].inputs[0]], np.int32)
+  sub.outputs = np.array([sub.operators[-1].outputs[0]], np.int32)
+  return sub
 
 
 def _metadata(root, name: str, data: bytes) -> None:
@@ -253,23 +316,26 @@ def rewrite(reference: bytes, thresholds: Optional[Sequence[int]] = None) -> byt
   roles = _roles(root)
   head = graph.operators[roles.head_op]
   x_in, w_in, b_in = (int(t) for t in head.inputs[:3])
-  weights, logits = graph.tensors[w_in], graph.tensors[roles.logits]
-  classes, features = (int(d) for d in weights.shape)
+  weights = graph.tensors[w_in]
+  units, features = (int(d) for d in weights.shape)
   if b_in < 0:  # the converter drops an all-zero bias; the accumulators start from one
-    b_in = _zero_bias(root, classes)
+    b_in = _zero_bias(root, units)
     head.inputs = np.array([x_in, w_in, b_in], np.int32)
   if graph.tensors[b_in].type != schema.TensorType.INT32:
     raise ConverterError("the gNet head's bias is not int32; it cannot start the accumulators")
-  bias = graph.tensors[b_in]
-  if head.builtinOptions.fusedActivationFunction != 0:
+  if any(graph.operators[i].builtinOptions.fusedActivationFunction != 0
+         for i in roles.head_ops):
     raise ConverterError("the gNet head must be linear (no fused activation)")
+  output = graph.operators[roles.output_op] if roles.output_op is not None else None
+  if output is not None and not 0 < units <= MAX_RANK:
+    raise ConverterError(f"the gNet head's rank is {units}; the runtime takes 1 to {MAX_RANK}")
 
   opcode = tflite_writer.custom_opcode(root, CUSTOM_OP)
   accumulators, new_ops = [], {}
   previous, offset = b_in, 0
   for k, pooled in enumerate(roles.pooled):
     size = int(np.prod(graph.tensors[pooled].shape))
-    acc = _tensor(schema, f"gnet_exit{k}_accumulator", [1, classes], schema.TensorType.INT32,
+    acc = _tensor(schema, f"gnet_exit{k}_accumulator", [1, units], schema.TensorType.INT32,
                   _empty_buffer(root))
     graph.tensors.append(acc)
     acc_index = len(graph.tensors) - 1
@@ -285,7 +351,7 @@ def rewrite(reference: bytes, thresholds: Optional[Sequence[int]] = None) -> byt
   if offset != features:
     raise ConverterError(f"the exits' features add up to {offset}, the head reads {features}")
 
-  removed = {roles.head_op} | ({roles.concat_op} if roles.concat_op is not None else set())
+  removed = set(roles.head_ops) | ({roles.concat_op} if roles.concat_op is not None else set())
   kept: List = []
   for i, op in enumerate(graph.operators):
     if i in removed:
@@ -298,23 +364,21 @@ def rewrite(reference: bytes, thresholds: Optional[Sequence[int]] = None) -> byt
     raise ConverterError("an exit's features are produced by no op")
   graph.operators = kept
   graph.outputs = np.array([roles.final], np.int32)
-
   # Subgraph 1: the head as TFLM runs it (exit_head.tflite is this alone).
-  sub = schema.SubGraphT()
-  sub.name = "gnet_head"
-  sub.tensors = [graph.tensors[x_in], weights, bias, logits]
-  fc = schema.OperatorT()
-  fc.opcodeIndex, fc.builtinOptionsType, fc.builtinOptions = (
-      head.opcodeIndex, head.builtinOptionsType, head.builtinOptions)
-  fc.inputs, fc.outputs = np.array([0, 1, 2], np.int32), np.array([3], np.int32)
-  sub.operators, sub.inputs, sub.outputs = [fc], np.array([0], np.int32), np.array([3], np.int32)
-  root.subgraphs.append(sub)
+  root.subgraphs.append(_head_subgraph(schema, graph, [head] + ([output] if output else [])))
 
-  q = logits.quantization
-  plan = ExitPlan(classes=classes, logits_scale=float(q.scale[0]),
-                  logits_zero_point=int(q.zeroPoint[0]), accumulators=tuple(accumulators),
+  q = graph.tensors[roles.logits].quantization
+  plan = ExitPlan(classes=int(graph.tensors[roles.logits].shape[-1]),
+                  logits_scale=float(q.scale[0]), logits_zero_point=int(q.zeroPoint[0]),
+                  accumulators=tuple(accumulators),
                   thresholds=tuple(thresholds) if thresholds is not None
                   else (NEVER,) * len(accumulators))
+  if output is not None:
+    hidden = graph.tensors[int(head.outputs[0])].quantization
+    plan = dataclasses.replace(
+        plan, rank=units, hidden_zero_point=int(hidden.zeroPoint[0]),
+        hidden_scale=float(hidden.scale[0]), output_weights=int(output.inputs[1]),
+        output_bias=int(output.inputs[2]) if len(output.inputs) > 2 else -1)
   _metadata(root, METADATA_NAME, encode_plan(plan))
   return tflite_writer.pack(root)
 
@@ -326,6 +390,18 @@ def read_plan(model: bytes) -> Optional[ExitPlan]:
     if entry.name in (METADATA_NAME, METADATA_NAME.encode()):
       return decode_plan(bytes(bytearray(root.buffers[entry.buffer].data)))
   return None
+
+
+def output_layer_bytes(model: bytes) -> int:
+  """Bytes of a two-layer head's output weight and bias buffers (0 for one
+  layer): the head's bytes beyond the accumulate ops' weights."""
+  plan = read_plan(model)
+  if plan is None or plan.rank == 0:
+    return 0
+  root = tflite_graph.parse(model)
+  tensors = root.subgraphs[0].tensors
+  return sum(len(root.buffers[tensors[t].buffer].data)
+             for t in (plan.output_weights, plan.output_bias) if t >= 0)
 
 
 def set_thresholds(model: bytes, thresholds: Sequence[int]) -> bytes:
@@ -342,18 +418,9 @@ def set_thresholds(model: bytes, thresholds: Sequence[int]) -> bytes:
 def head_reference(reference: bytes) -> bytes:
   """exit_head.tflite: the head alone, features in, logits out (stock TFLM
   runs it)."""
-  schema = _schema()
   root = tflite_graph.parse(reference)
   graph = root.subgraphs[0]
-  roles = _roles(root)
-  head = graph.operators[roles.head_op]
-  used = [int(t) for t in head.inputs] + [roles.logits]
-  sub = schema.SubGraphT()
-  sub.name = "gnet_head"
-  sub.tensors = [graph.tensors[t] for t in used]
-  fc = head
-  fc.inputs, fc.outputs = np.array([0, 1, 2], np.int32), np.array([3], np.int32)
-  sub.operators, sub.inputs, sub.outputs = [fc], np.array([0], np.int32), np.array([3], np.int32)
+  sub = _head_subgraph(_schema(), graph, [graph.operators[i] for i in _roles(root).head_ops])
   root.subgraphs = [sub]
   root.metadata, root.signatureDefs = None, None
   kept = [root.buffers[0]]  # buffer 0 is the empty one by convention

@@ -1,5 +1,7 @@
 """The gNet head: pooled exit features in, one linear classifier out, trained
-on the frozen network.
+on the frozen network. The classifier is one layer, or two linear layers
+through `rank` hidden units (a low-rank factorization of the one layer:
+fewer bytes for many features, and fewer accumulators on the device).
 
 The backbone never changes, so every exit's pooled features (and the
 network's own output, the teacher) are computed once; training the head is
@@ -43,6 +45,7 @@ class HeadConfig:
     or one number per exit separated by commas.
   distillation: weight of the softened full-network output in the loss
     (0: labels only); temperature: its softening.
+  rank: hidden units of a two-layer linear head; 0: one layer.
   """
   steps: int = 3000
   batch_size: int = 128
@@ -52,20 +55,28 @@ class HeadConfig:
   temperature: float = 2.0
   feature_scaling: bool = True
   seed: int = 0
+  rank: int = 0
 
 
 @dataclasses.dataclass
 class Head:
-  """A trained head: logits = bias + sum over reached exits k of
-  kernel[offsets[k]:offsets[k + 1]].T @ pooled_k."""
-  kernel: np.ndarray  # (features, classes) float32, scaling folded in
-  bias: np.ndarray  # (classes,)
+  """A trained head. Its first layer sums over the reached exits k:
+  first = bias + sum_k kernel[offsets[k]:offsets[k + 1]].T @ pooled_k; these
+  are the logits, or with an output layer, logits = output_kernel.T @ first
+  + output_bias."""
+  kernel: np.ndarray  # (features, classes or rank) float32, scaling folded in
+  bias: np.ndarray  # (classes or rank,)
   offsets: Tuple[int, ...]  # first feature of each exit, then the total
+  output_kernel: Optional[np.ndarray] = None  # (rank, classes)
+  output_bias: Optional[np.ndarray] = None  # (classes,)
 
   def logits(self, features: np.ndarray, exit_index: int) -> np.ndarray:
     """Float logits of exit `exit_index` (0-based) for concatenated features."""
     end = self.offsets[exit_index + 1]
-    return features[:, :end] @ self.kernel[:end] + self.bias
+    first = features[:, :end] @ self.kernel[:end] + self.bias
+    if self.output_kernel is None:
+      return first
+    return first @ self.output_kernel + self.output_bias
 
 
 POOLINGS = ("avg", "max", "avg+max")
@@ -93,9 +104,15 @@ def _pool_layers(name: str, kind: str, spatial: tuple, channels: int, grid: int)
            ("max", True): tf_keras.layers.MaxPooling2D,
            ("max", False): tf_keras.layers.MaxPooling1D}[(kind, two_d)]
   cells = int(np.prod([size // p for size, p in zip(spatial, pool, strict=True)]))
-  return [layer(pool, strides=pool, name=f"{name}_exit_{kind}"),
-          tf_keras.layers.Reshape((1, 1, cells * channels), name=f"{name}_exit_{kind}_cells"),
-          tf_keras.layers.GlobalAveragePooling2D(name=f"{name}_exit_{kind}_requantize")]
+  layers = [layer(pool, strides=pool, name=f"{name}_exit_{kind}")]
+  if cells > 1 or not two_d:
+    # A reshape with a -1 batch: Keras' Reshape layer computes the batch at
+    # run time, which TFLite turns into SHAPE ops the runtime does not have.
+    import tensorflow as tf
+    layers.append(tf_keras.layers.Lambda(lambda x: tf.reshape(x, (-1, 1, 1, cells * channels)),
+                                         name=f"{name}_exit_{kind}_cells"))
+  return layers + [
+      tf_keras.layers.GlobalAveragePooling2D(name=f"{name}_exit_{kind}_requantize")]
 
 
 def _pooled(model, name: str, grid: int, pooling: str, tag: str = ""):
@@ -186,8 +203,14 @@ def train_head(teacher_outputs: np.ndarray, features: Sequence[np.ndarray], y: n
   rng = np.random.default_rng(config.seed)
   import tf_keras
   init = tf_keras.initializers.GlorotUniform(seed=config.seed)
-  kernel = tf.Variable(init((offsets[-1], classes)))
-  bias = tf.Variable(tf.zeros([classes]))
+  units = config.rank or classes
+  kernel = tf.Variable(init((offsets[-1], units)))
+  bias = tf.Variable(tf.zeros([units]))
+  variables = [kernel, bias]
+  if config.rank:
+    output_kernel = tf.Variable(init((units, classes)))
+    output_bias = tf.Variable(tf.zeros([classes]))
+    variables += [output_kernel, output_bias]
   optimizer = tf_keras.optimizers.Adam(
       tf_keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps))
   alpha, temperature = float(config.distillation), float(config.temperature)
@@ -197,13 +220,15 @@ def train_head(teacher_outputs: np.ndarray, features: Sequence[np.ndarray], y: n
   def step(xb, yb, mb, tb):
     with tf.GradientTape() as tape:
       logits = tf.matmul(xb * mb, kernel) + bias
+      if config.rank:
+        logits = tf.matmul(logits, output_kernel) + output_bias
       loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, logits))
       if alpha > 0:
         target = tb / tf.reduce_sum(tb, -1, keepdims=True)
         soft = tf.nn.softmax_cross_entropy_with_logits(target, logits / temperature)
         loss = (1 - alpha) * loss + alpha * temperature**2 * tf.reduce_mean(soft)
-    grads = tape.gradient(loss, [kernel, bias])
-    optimizer.apply_gradients(zip(grads, [kernel, bias], strict=True))
+    grads = tape.gradient(loss, variables)
+    optimizer.apply_gradients(zip(grads, variables, strict=True))
 
   order = np.empty(0, np.int64)
   for _ in range(config.steps):
@@ -215,7 +240,9 @@ def train_head(teacher_outputs: np.ndarray, features: Sequence[np.ndarray], y: n
          tf.gather(soft_teacher, chosen))
   folded = kernel.numpy() * np.repeat(scales, sizes)[:, None]
   return Head(kernel=folded.astype(np.float32), bias=bias.numpy().astype(np.float32),
-              offsets=offsets)
+              offsets=offsets,
+              output_kernel=output_kernel.numpy().astype(np.float32) if config.rank else None,
+              output_bias=output_bias.numpy().astype(np.float32) if config.rank else None)
 
 
 def exit_accuracies(head: Head, features: Sequence[np.ndarray], y: np.ndarray) -> List[float]:
@@ -230,13 +257,19 @@ def gnet_model(model, exits: Sequence[str], grid: int, pooling: str, head: Head,
   output, the concatenated pooled features, the head's logits with every exit
   reached]. TFLite quantizes all of it in one calibration, so the exit
   features share one scale (the concatenation's) and the head is a
-  FULLY_CONNECTED op on them."""
+  FULLY_CONNECTED op on them (two, through the hidden units, with a rank)."""
   import tf_keras
   pooled = [_pooled(model, e, grid, pooling) for e in exits]
   concat = tf_keras.layers.Concatenate(name="gnet_features")(pooled) if len(pooled) > 1 \
       else pooled[0]
-  dense = tf_keras.layers.Dense(head.kernel.shape[1], name="gnet_head")
-  logits = dense(concat)
-  dense.set_weights([head.kernel, head.bias])
+  layers = [(head.kernel, head.bias)]
+  if head.output_kernel is not None:
+    layers.append((head.output_kernel, head.output_bias))
+  logits = concat
+  for i, (kernel, bias) in enumerate(layers):
+    dense = tf_keras.layers.Dense(
+        kernel.shape[1], name="gnet_head" if i == len(layers) - 1 else "gnet_hidden")
+    logits = dense(logits)
+    dense.set_weights([kernel, bias])
   return tf_keras.Model(model.inputs, [model.outputs[0], concat, logits],
                         name=name or f"{model.name}_gnet")

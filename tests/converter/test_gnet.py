@@ -21,23 +21,51 @@ from tests.converter.helpers import DIGITS_H5, assert_refused, run_converter
 from tflm_freeml.runtime import Runtime
 
 
-def test_report_and_files(digits_gnet_out):
-  report = json.loads((digits_gnet_out / "report.json").read_text())
+@pytest.fixture(params=["one layer", "rank 4"])
+def gnet_out(request, digits_gnet_out, digits_gnet_rank_out) -> Path:
+  """The default model with gNet exits: a one-layer head on 1x1 avg+max
+  features, and a two-layer head (2x2 avg, rank 4)."""
+  return digits_gnet_out if request.param == "one layer" else digits_gnet_rank_out
+
+
+def test_report_and_files(gnet_out):
+  report = json.loads((gnet_out / "report.json").read_text())
   g = report["gnet"]
   assert [e["layer"] for e in g["exits"]] == ["residual", "maxpool", "avgpool"]
   assert g["tflm_compared"] == g["tflm_identical"] == report["evaluation"]["samples"]
-  assert (digits_gnet_out / "exit_head.tflite").exists()
-  assert (digits_gnet_out / "reference.tflite").exists()
+  assert (gnet_out / "exit_head.tflite").exists()
+  assert (gnet_out / "reference.tflite").exists()
+  assert "## gNet exits" in (gnet_out / "report.md").read_text()
+  # The head's bytes are those of its layers' weight and bias buffers in the
+  # model; the accumulators hold one int32 per class, or per hidden unit.
+  model = (gnet_out / "model.tflite").read_bytes()
+  root = tflite_graph.parse(model)
+  head_ops = root.subgraphs[1].operators
+  assert len(head_ops) == (2 if g["rank"] else 1)
+  assert g["head_bytes"] == sum(
+      len(root.buffers[root.subgraphs[1].tensors[int(k)].buffer].data)
+      for op in head_ops for k in op.inputs[1:3] if k >= 0)
+  units = g["rank"] or 10
+  assert g["accumulator_bytes"] == 4 * units * 3
+
+
+def test_progress_on_the_console(digits_gnet_out):
   stderr = (digits_gnet_out / "stderr.txt").read_text()
   assert "gNet: calibrating exit thresholds" in stderr
-  assert "## gNet exits" in (digits_gnet_out / "report.md").read_text()
-  # The head's bytes are those of the weight and bias buffers in the model.
-  model = (digits_gnet_out / "model.tflite").read_bytes()
+
+
+def test_two_layer_plan(digits_gnet_rank_out):
+  """A rank-4 head accumulates 4 int32 per exit; the plan names the hidden
+  units' quantization and the output layer's constant tensors."""
+  model = (digits_gnet_rank_out / "model.tflite").read_bytes()
   root = tflite_graph.parse(model)
-  head_fc = root.subgraphs[1].operators[0]
-  weights, bias = (root.subgraphs[1].tensors[int(k)] for k in head_fc.inputs[1:3])
-  assert g["head_bytes"] == len(root.buffers[weights.buffer].data) + \
-      len(root.buffers[bias.buffer].data)
+  plan = graph.read_plan(model)
+  assert plan.rank == 4 and plan.hidden_scale > 0 and plan.classes == 10
+  tensors = root.subgraphs[0].tensors
+  assert [list(tensors[t].shape) for t in plan.accumulators] == [[1, 4]] * 3
+  assert list(tensors[plan.output_weights].shape) == [10, 4]
+  assert plan.output_bias < 0 or list(tensors[plan.output_bias].shape) == [10]
+  assert graph.decode_plan(graph.encode_plan(plan)) == plan
 
 
 def test_model_layout(digits_gnet_out):
@@ -73,19 +101,21 @@ def test_thresholds_hold_on_the_test_split(digits_gnet_out):
   assert g["mean_macs_fraction"] < 1
 
 
-def test_exit_logits_equal_tflm(digits_gnet_out):
+def test_exit_logits_equal_tflm(gnet_out):
   """Exit k's logits from the runtime equal TFLM running the head on TFLM's
   features with the later exits at the zero point."""
-  model = (digits_gnet_out / "model.tflite").read_bytes()
-  reference = (digits_gnet_out / "reference.tflite").read_bytes()
-  head_model = (digits_gnet_out / "exit_head.tflite").read_bytes()
+  model = (gnet_out / "model.tflite").read_bytes()
+  reference = (gnet_out / "reference.tflite").read_bytes()
+  head_model = (gnet_out / "exit_head.tflite").read_bytes()
   rt = Runtime(model)
   heads = tflm_oracle.make_interpreter(head_model)
   zero_point = int(heads.get_input_details(0)["quantization_parameters"]["zero_points"][0])
   x = model_inputs(datasets.load("digits").x_test[:20], rt.inputs[0])
   rng = np.random.default_rng(0)
   x = np.concatenate([x, rng.integers(-128, 128, (20,) + x.shape[1:], dtype=np.int8)])
-  offsets = [0, 32, 64, 96]  # avg+max of 16 channels per exit
+  features = [e["features"] for e in json.loads((gnet_out / "report.json").read_text())[
+      "gnet"]["exits"]]
+  offsets = np.concatenate([[0], np.cumsum(features)])
   for sample in x:
     outputs, logits = rt.invoke_exits([sample[None]])
     theirs = tflm_oracle.invoke(reference, [sample[None]])
@@ -162,6 +192,8 @@ def test_bad_exit_requests(tmp_path):
                  "needs --data")
   assert_refused(run_converter("--in", DIGITS_H5, "--data", "digits", "--exits", "auto",
                                "--exit-grid", "0", "--out", out), out, "--exit-grid")
+  assert_refused(run_converter("--in", DIGITS_H5, "--data", "digits", "--exits", "auto",
+                               "--exit-rank", "65", "--out", out), out, "--exit-rank")
 
 
 def test_an_int8_tflite_gets_no_exits(tmp_path, digits_out):

@@ -37,12 +37,14 @@ def fuzz_env(tmp_path_factory, digits_model) -> dict:
 
 
 @pytest.fixture(scope="session")
-def seeds(tmp_path_factory, digits_model, digits_gnet_out, shared_dir) -> dict:
-  """Per target: the default model (plain and with gNet exits) and the
-  shared models, whole and truncated; for recovery, failure histories and
-  NVM images of the default model."""
+def seeds(tmp_path_factory, digits_model, digits_gnet_out, digits_gnet_rank_out,
+          shared_dir) -> dict:
+  """Per target: the default model (plain and with gNet exits, one- and
+  two-layer heads) and the shared models, whole and truncated; for
+  recovery, failure histories and NVM images of the default model."""
   models = {"digits": digits_model,
-            "digits_gnet": (digits_gnet_out / "model.tflite").read_bytes()}
+            "digits_gnet": (digits_gnet_out / "model.tflite").read_bytes(),
+            "digits_gnet_rank": (digits_gnet_rank_out / "model.tflite").read_bytes()}
   for name in ("kws_dscnn_int8", "ic_resnet8_int8"):
     models[name] = (shared_dir / "models" / f"{name}.tflite").read_bytes()
   model_seeds = write_model_seeds(tmp_path_factory.mktemp("seeds"), models)

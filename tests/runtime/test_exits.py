@@ -5,6 +5,7 @@ logits as the runtime computes them."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Tuple
@@ -12,12 +13,12 @@ from typing import Tuple
 import numpy as np
 import pytest
 
-from converter import datasets
+from converter import datasets, tflite_graph, tflite_writer
 from converter.evaluate import model_inputs
 from converter.gnet import graph
 from tests.runtime.test_intermittent_cli import EXIT_POWER_FAILURE, run, stats, write_input
 from tflm_freeml.intermittent import IntermittentRuntime, Supervisor
-from tflm_freeml.runtime import Runtime
+from tflm_freeml.runtime import FreemlError, Runtime
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +88,10 @@ def test_schedule_form(freeml_run, energy_only, samples, tmp_path):
 @pytest.mark.parametrize("energy", [("--energy-budget", "20000"), ("--energy-budget", "40000"),
                                     ("--energy-schedule", "0:90000,35000:0"), ()])
 def test_same_exit_and_answer_through_power_failures(freeml_run, digits_gnet_out, energy_only,
-                                                     samples, energy, tmp_path):
-  for model in (digits_gnet_out / "model.tflite", energy_only):
+                                                     digits_gnet_rank_out, samples, energy,
+                                                     tmp_path):
+  for model in (digits_gnet_out / "model.tflite", energy_only,
+                digits_gnet_rank_out / "model.tflite"):
     for sample in samples[:2]:
       x = write_input(tmp_path, sample[None])
       expected = answer(freeml_run, model, x, tmp_path / "plain.bin", *energy)
@@ -182,3 +185,25 @@ def test_supervised_boots_answer_as_freeml_run(freeml_run, energy_only, samples,
       # Each computed tile is named once, in order.
       assert supervisor.seen == sorted(set(supervisor.seen))
       assert len(supervisor.seen) == sum(b.tiles for b in boots)
+
+
+def _with_plan(model: bytes, **changes) -> bytes:
+  root = tflite_graph.parse(model)
+  plan = dataclasses.replace(graph.read_plan(model), **changes)
+  graph._metadata(root, graph.METADATA_NAME, graph.encode_plan(plan))  # noqa: SLF001
+  return tflite_writer.pack(root)
+
+
+def test_a_bad_two_layer_plan_is_refused(digits_gnet_rank_out):
+  model = (digits_gnet_rank_out / "model.tflite").read_bytes()
+  plan = graph.read_plan(model)
+  Runtime(_with_plan(model))  # the model as written is accepted
+  for changes, message in [
+      ({"rank": 65}, "rank 65"),
+      ({"rank": 3}, "another number of units"),
+      ({"hidden_scale": 0.0}, "scales"),
+      ({"output_weights": 10**6}, "tensors are not in the graph"),
+      ({"output_weights": plan.accumulators[0]}, "weights are not constant int8"),
+      ({"output_bias": plan.output_weights}, "bias is not constant int32")]:
+    with pytest.raises(FreemlError, match=message):
+      Runtime(_with_plan(model, **changes))

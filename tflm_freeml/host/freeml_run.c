@@ -281,7 +281,7 @@ static int write_outputs(const freeml_runtime *rt, uint32_t exit,
   int ok = f != 0;
   char message[MESSAGE_SIZE];
   if (ok && exit < rt->exits.count) {
-    const uint32_t classes = (uint32_t)rt->exits.logits.classes;
+    const uint32_t classes = (uint32_t)rt->exits.classes;
     int8_t *logits = (int8_t *)malloc(classes);
     ok = logits != 0 && freeml_exit_logits(rt, exit, logits) == FREEML_OK &&
          fwrite(logits, 1, classes, f) == classes;

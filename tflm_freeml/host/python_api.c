@@ -27,7 +27,7 @@ uint32_t freeml_py_num_ops(const freeml_runtime *rt) { return rt->num_ops; }
 uint32_t freeml_py_exit_plan(const freeml_runtime *rt, int32_t *classes,
                              int32_t *ops, int32_t *thresholds) {
   uint32_t k;
-  *classes = rt->exits.logits.classes;
+  *classes = rt->exits.classes;
   for (k = 0; k < rt->exits.count; ++k) {
     ops[k] = rt->exits.op[k];
     thresholds[k] = rt->exits.threshold[k];
@@ -50,7 +50,7 @@ freeml_status freeml_py_invoke_exits(freeml_runtime *rt, int8_t *logits,
       return status;
     }
     if (k < rt->exits.count && (uint32_t)rt->exits.op[k] == i) {
-      freeml_exit_logits(rt, k, logits + k * rt->exits.logits.classes);
+      freeml_exit_logits(rt, k, logits + k * rt->exits.classes);
       ++k;
     }
   }
@@ -172,7 +172,7 @@ static freeml_status copy_answer(const freeml_intermittent *it,
   const uint32_t exit = freeml_intermittent_exit(it);
   uint32_t i, written = 0;
   if (exit < it->rt.exits.count) {
-    if ((uint32_t)it->rt.exits.logits.classes > outputs_size) {
+    if ((uint32_t)it->rt.exits.classes > outputs_size) {
       return freeml_fail(error, FREEML_ERR_ARG, "output buffer too small");
     }
     return freeml_exit_logits(&it->rt, exit, (int8_t *)outputs);

@@ -30,11 +30,11 @@ freeml_status freeml_tflm_init(freeml_tflm_adapter *adapter,
   if (freeml_model_tensor(&rt->model, adapter->answer_tensor, &answer, 0) !=
           FREEML_OK ||
       answer.type != FREEML_TYPE_INT8 ||
-      (int32_t)answer.elements != rt->exits.logits.classes) {
+      (int32_t)answer.elements != rt->exits.classes) {
     return freeml_fail(error, FREEML_ERR_UNSUPPORTED,
                        "an early answer needs the graph's first output to be "
                        "int8 with one value per class (%d)",
-                       (int)rt->exits.logits.classes);
+                       (int)rt->exits.classes);
   }
   return FREEML_OK;
 }
@@ -203,11 +203,11 @@ freeml_status freeml_tflm_answer(freeml_tflm_adapter *adapter, uint32_t exit,
                                  freeml_error *error) {
   freeml_runtime *rt = &adapter->rt;
   if (exit >= rt->exits.count ||
-      bytes != (uint32_t)rt->exits.logits.classes) {
+      bytes != (uint32_t)rt->exits.classes) {
     return freeml_fail(error, FREEML_ERR_ARG,
                        "exit %u of %u, %u bytes for %d classes",
                        (unsigned)exit, (unsigned)rt->exits.count,
-                       (unsigned)bytes, (int)rt->exits.logits.classes);
+                       (unsigned)bytes, (int)rt->exits.classes);
   }
   adapter->exit = exit;
   return freeml_exit_logits(rt, exit, out);
