@@ -54,8 +54,7 @@ def int8_logits(logits: np.ndarray, scale: float) -> np.ndarray:
 
 
 def for_simulation(keras_path, data: str, exits: Sequence[str], test_indices: np.ndarray,
-                   max_drop: float, grid: int = 2, pooling: str = "avg", hidden: int = 64,
-                   steps: int = 3000):
+                   max_drop: float, grid: int = 2, pooling: str = "avg", hidden: int = 64):
   """Branches on the converter's exits, ready for the co-simulation:
   trained on the train split, their confidence thresholds and stop
   accuracies measured on the validation split as gNet's are (int8 logit
@@ -78,7 +77,7 @@ def for_simulation(keras_path, data: str, exits: Sequence[str], test_indices: np
       extractor, datasets.fit_to_shape(dataset.x_test[test_indices], shape, data))
   teacher = teacher.reshape(len(teacher), -1)
   classes = teacher.shape[1]
-  config = head.HeadConfig(steps=steps)
+  config = head.HeadConfig()  # the converter's steps and loss
   val_logits, test_logits, instructions = [], [], []
   for f_train, f_val, f_test in zip(train, val, test, strict=True):
     predict = train_branch(f_train, teacher, y_train, hidden, config)

@@ -18,6 +18,18 @@ MODELS: Dict[str, Path] = {
     "ic": SHARED / "models" / "ic_resnet8_int8.tflite",
 }
 
+# The gNet head the benchmarks convert per model (--exit-grid, --exit-pool,
+# --exit-rank), chosen by bench/gnet.py's float variants: the one-layer
+# default where exits are many and 1x1 cells do well (the DS-CNN), 2x2 cells
+# through 6 hidden units where the first exits need the cells (CIFAR-10).
+GNET_HEADS = {"kws": (1, "avg+max", 0), "ic": (2, "avg", 6), "s": (2, "avg", 6)}
+
+
+def gnet_head_flags(name: str) -> List[str]:
+  """The converter flags of GNET_HEADS[name]."""
+  grid, pooling, rank = GNET_HEADS[name]
+  return ["--exit-grid", str(grid), "--exit-pool", pooling, "--exit-rank", str(rank)]
+
 
 def model_paths(names: List[str]) -> Dict[str, Path]:
   """The named models that exist, with a note on stderr for each missing."""

@@ -1,10 +1,11 @@
 """Benchmark: exit policies on real harvesting recordings, for the MLPerf
 Tiny DS-CNN (speech commands) and ResNet-8 (CIFAR-10) with gNet exits.
 
-Each model is converted once with `--exits auto` (into --out, kept between
-runs). Per-exit branches (bench/branches.py: 2x2 average pooling, 64
-hidden units, their thresholds calibrated like gNet's) are trained on the
-same exits for the "branches" policy. Then every policy runs on the same
+Each model is converted once with `--exits auto` and its head of
+bench.common.GNET_HEADS (into --out, kept between runs). Per-exit branches
+(bench/branches.py: 2x2 average pooling, 64 hidden units, as many steps as
+the converter's head, their thresholds calibrated like gNet's) are trained
+on the same exits for the "branches" policy. Then every policy runs on the same
 inputs for every trace and capacitor: the three Powercast recordings and
 the jogging PV cell, 100 uF and 1 mF, the device at the simulator's
 defaults (python -m converter.simulate --help) but --period, --samples and
@@ -33,7 +34,7 @@ from absl import app, flags
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import branches  # noqa: E402
-from bench.common import REPO, SHARED, print_table  # noqa: E402
+from bench.common import REPO, SHARED, gnet_head_flags, print_table  # noqa: E402
 
 MODELS = {
     "kws": (SHARED / "models" / "kws_dscnn.h5", "speech_commands"),
@@ -62,7 +63,8 @@ def _converted(name: str) -> Path:
     env = {**os.environ, "FREEML_DATA_DIR": os.environ.get("FREEML_DATA_DIR",
                                                            str(SHARED / "datasets"))}
     result = subprocess.run([sys.executable, "-m", "converter", "--in", str(path), "--data",
-                             data, "--exits", "auto", "--out", str(out)], cwd=REPO, env=env,
+                             data, "--exits", "auto", *gnet_head_flags(name), "--out", str(out)],
+                            cwd=REPO, env=env,
                             capture_output=True, text=True)
     if result.returncode != 0:
       raise RuntimeError(f"converting {name} failed: {result.stderr[-500:]}")

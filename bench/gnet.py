@@ -24,7 +24,7 @@ auto`), the same train split, steps and loss:
                           --branch-grid cells.
 Accuracies are float, on the test split, at each exit. One gNet per model
 is also converted (python -m converter --exits auto, with the model's
-CONVERTED head: grid, pooling and rank) and run by the FreeML runtime: its
+head in bench.common.GNET_HEADS) and run by the FreeML runtime: its
 int8 exit accuracies, head bytes and MACs come from that model.
 
 Bytes: gNet stores the head (int8 weights, int32 bias) and keeps int32
@@ -54,18 +54,13 @@ from absl import app, flags
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import branches  # noqa: E402
-from bench.common import REPO, SHARED, print_table  # noqa: E402
+from bench.common import GNET_HEADS, REPO, SHARED, print_table  # noqa: E402
 
 MODELS = {
     "kws": (SHARED / "models" / "kws_dscnn.h5", "speech_commands"),
     "ic": (SHARED / "models" / "ic_resnet8.h5", "cifar10"),
     "s": (REPO / "out" / "bench" / "cifar_s.h5", "cifar10"),
 }
-
-# The head converted to int8 per model (--exit-grid, --exit-pool, --exit-rank):
-# the one-layer default where exits have few channels and many exits (the
-# DS-CNN), the rank head where 2x2 cells pay (the CIFAR-10 networks).
-CONVERTED = {"kws": (1, "avg+max", 0), "ic": (2, "avg", 6), "s": (2, "avg", 6)}
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", list(MODELS), "Models: " + ", ".join(MODELS))
@@ -136,7 +131,7 @@ def _branches(teacher, train, test, y_train, y_test, classes: int, pooling: str)
 
 def _converted(name: str, path: Path, data: str, out: Path) -> dict:
   from converter.pipeline import Options, convert
-  grid, pooling, rank = CONVERTED[name]
+  grid, pooling, rank = GNET_HEADS[name]
   return convert(Options(model_path=path, out_dir=out, data=data, exits="auto",
                          exit_grid=grid, exit_pool=pooling, exit_rank=rank,
                          exit_steps=FLAGS.steps, max_eval=FLAGS["max-eval"].value,
@@ -228,7 +223,7 @@ def _tables(results: List[Dict[str, object]]) -> None:
   for r in results:
     int8 = r["int8"]
     converted = int8["head_bytes"] + int8["accumulator_bytes"]
-    grid, pooling, rank = CONVERTED[r["model"]]
+    grid, pooling, rank = GNET_HEADS[r["model"]]
     rows.append({"model": r["model"],
                  "variant": f"gNet int8, FreeML runtime ({grid}x{grid} {pooling}, rank {rank})",
                  "accuracy per exit": ", ".join(f"{100 * e['int8_test_accuracy']:.1f}%"

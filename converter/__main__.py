@@ -100,7 +100,7 @@ flags.DEFINE_float(
     "exit-max-drop", 1.0,
     "gNet: the exit thresholds keep the answers within this many accuracy points of the "
     "whole network, on the validation split.")
-flags.DEFINE_integer("exit-steps", 3000, "gNet: optimizer steps (batches of 128) of the head.")
+flags.DEFINE_integer("exit-steps", 10000, "gNet: optimizer steps (batches of 128) of the head.")
 flags.DEFINE_integer(
     "exit-rank", 0,
     "gNet: hidden units of a two-layer linear head (features -> rank -> classes); fewer bytes "

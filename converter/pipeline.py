@@ -84,7 +84,7 @@ class Options:
   exit_grid: int = 1
   exit_pool: str = "avg+max"
   exit_max_drop: float = 1.0
-  exit_steps: int = 3000
+  exit_steps: int = 10000
   exit_rank: int = 0
 
 

@@ -197,7 +197,9 @@ static freeml_status prepare_output_layer(freeml_runtime *rt,
       return bad_output(error, "bias is not constant int32 [classes]");
     }
   }
-  plan->output.filter_offset = 0;
+  /* Used on the per-tensor path only, as TFLM does. */
+  plan->output.filter_offset =
+      -freeml_tensor_zero_point(&rt->model, &weights, 0);
   plan->output.activation.min = -128;
   plan->output.activation.max = 127;
   return prepare_multipliers(rt, arena_used, hidden_scale, &weights,

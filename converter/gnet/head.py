@@ -47,7 +47,7 @@ class HeadConfig:
     (0: labels only); temperature: its softening.
   rank: hidden units of a two-layer linear head; 0: one layer.
   """
-  steps: int = 3000
+  steps: int = 10000
   batch_size: int = 128
   learning_rate: float = 3e-3
   exit_weights: str = "falling"
