@@ -11,13 +11,14 @@ import numpy as np
 
 
 def train_branch(features: np.ndarray, teacher: np.ndarray, y: np.ndarray, hidden: int,
-                 config) -> object:
+                 config, validation) -> object:
   """A branch on one exit's pooled features: a function from features to
-  float logits."""
+  float logits. validation: (features, labels); the branch kept is the one
+  with the lowest validation cross-entropy, as for the gNet head."""
   import tensorflow as tf
   import tf_keras
 
-  from converter.gnet.head import _probabilities
+  from converter.gnet.head import KeepBest, _probabilities, is_check_step
   tf.random.set_seed(config.seed)
   classes = teacher.shape[1]
   model = tf_keras.Sequential([tf_keras.layers.Dense(hidden, activation="relu"),
@@ -41,10 +42,22 @@ def train_branch(features: np.ndarray, teacher: np.ndarray, y: np.ndarray, hidde
     grads = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
 
+  x_val = tf.constant((validation[0] * scale).astype(np.float32))
+  y_val = tf.constant(validation[1])
+
+  @tf.function
+  def validation_loss():
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        y_val, model(x_val, training=False)))
+
   rng = np.random.default_rng(config.seed)
-  for _ in range(config.steps):
+  best = KeepBest(model.trainable_variables)
+  for step_index in range(config.steps):
     chosen = rng.integers(0, len(x), config.batch_size)
     step(tf.constant(x[chosen]), tf.constant(y[chosen]), tf.constant(soft[chosen]))
+    if is_check_step(step_index, config.steps):
+      best.check(float(validation_loss()))
+  best.restore()
   return lambda f: np.asarray(model(f * scale, training=False))
 
 
@@ -80,7 +93,8 @@ def for_simulation(keras_path, data: str, exits: Sequence[str], test_indices: np
   config = head.HeadConfig()  # the converter's steps and loss
   val_logits, test_logits, instructions = [], [], []
   for f_train, f_val, f_test in zip(train, val, test, strict=True):
-    predict = train_branch(f_train, teacher, y_train, hidden, config)
+    predict = train_branch(f_train, teacher, y_train, hidden, config,
+                           (f_val, dataset.y_validation))
     on_val = predict(f_val)
     scale = max(float(np.max(np.abs(on_val))), 1e-6) / 127.0
     val_logits.append(int8_logits(on_val, scale))

@@ -3,7 +3,8 @@ and against no exit, for the MLPerf Tiny DS-CNN (speech commands), ResNet-8
 (CIFAR-10) and the FreeML paper's CIFAR-10 "S" network.
 
 Every variant trains on the same frozen network, the same exits (`--exits
-auto`), the same train split, steps and loss:
+auto`), the same train split, steps and loss, and keeps its weights at the
+lowest validation loss:
   gNet, paper recipe      global average pooling, uniform exit draw,
                           cross-entropy;
   + falling exit draw     early exits drawn more often;
@@ -83,48 +84,62 @@ class Variant:
   branch_macs: List[int]  # MACs each exit's answer costs beyond the network
 
 
-def _gnet_variants(teacher, train, test, y_train, y_test, classes: int,
-                   recipes) -> List[Variant]:
+@dataclasses.dataclass
+class Features:
+  """One pooling's exit features (per exit, (N, features_k)) on the three
+  splits, with what every head trains and is scored on."""
+  train: List[np.ndarray]
+  validation: List[np.ndarray]
+  test: List[np.ndarray]
+  teacher: np.ndarray  # the network's outputs on the train split
+  labels: Dict[str, np.ndarray]  # per split
+  classes: int
+
+
+def _gnet_variants(f: Features, recipes) -> List[Variant]:
   from converter.gnet import head
   variants = []
-  exits = len(train)
+  exits = len(f.train)
   for name, changes in recipes:
     config = head.HeadConfig(steps=FLAGS.steps, **changes)
-    trained = head.train_head(teacher, train, y_train, config)
-    features = sum(f.shape[1] for f in train)
-    units = config.rank or classes  # int32 accumulators per exit
+    trained = head.train_head(f.teacher, f.train, f.labels["train"], config,
+                              (f.validation, f.labels["validation"]))
+    features = sum(x.shape[1] for x in f.train)
+    units = config.rank or f.classes  # int32 accumulators per exit
     parameters = features * units + 4 * units
     if config.rank:
-      parameters += config.rank * classes + 4 * classes
-    variants.append(Variant(name, head.exit_accuracies(trained, test, y_test), parameters,
-                            4 * units * exits, [0] * exits))
+      parameters += config.rank * f.classes + 4 * f.classes
+    variants.append(Variant(name, head.exit_accuracies(trained, f.test, f.labels["test"]),
+                            parameters, 4 * units * exits, [0] * exits))
   return variants
 
 
-def _per_exit_linear(teacher, train, test, y_train, y_test, classes: int) -> Variant:
+def _per_exit_linear(f: Features) -> Variant:
   from converter.gnet import head
   config = head.HeadConfig(steps=FLAGS.steps, exit_weights="uniform")
   accuracy = []
-  for f_train, f_test in zip(train, test, strict=True):
-    trained = head.train_head(teacher, [f_train], y_train, config)
-    accuracy.append(head.exit_accuracies(trained, [f_test], y_test)[0])
-  features = sum(f.shape[1] for f in train)
+  for train, validation, test in zip(f.train, f.validation, f.test, strict=True):
+    trained = head.train_head(f.teacher, [train], f.labels["train"], config,
+                              ([validation], f.labels["validation"]))
+    accuracy.append(head.exit_accuracies(trained, [test], f.labels["test"])[0])
+  features = sum(x.shape[1] for x in f.train)
   return Variant("per-exit linear heads", accuracy,
-                 features * classes + 4 * classes * len(train), 4 * classes,
-                 [f.shape[1] * classes for f in train])
+                 features * f.classes + 4 * f.classes * len(f.train), 4 * f.classes,
+                 [x.shape[1] * f.classes for x in f.train])
 
 
-def _branches(teacher, train, test, y_train, y_test, classes: int, pooling: str) -> Variant:
+def _branches(f: Features, pooling: str) -> Variant:
   from converter.gnet import head
-  hidden = FLAGS["branch-hidden"].value
+  hidden, classes = FLAGS["branch-hidden"].value, f.classes
   config = head.HeadConfig(steps=FLAGS.steps)
   accuracy, parameters, macs = [], 0, []
-  for f_train, f_test in zip(train, test, strict=True):
-    predict = branches.train_branch(f_train, teacher, y_train, hidden, config)
-    accuracy.append(float(np.mean(np.argmax(predict(f_test), -1) == y_test)))
-    parameters += f_train.shape[1] * hidden + hidden * classes + 4 * (hidden + classes)
-    macs.append(f_train.shape[1] * hidden + hidden * classes)
-  scratch = max(f.shape[1] for f in train) + hidden  # int8 pooled input + hidden
+  for train, validation, test in zip(f.train, f.validation, f.test, strict=True):
+    predict = branches.train_branch(train, f.teacher, f.labels["train"], hidden, config,
+                                    (validation, f.labels["validation"]))
+    accuracy.append(float(np.mean(np.argmax(predict(test), -1) == f.labels["test"])))
+    parameters += train.shape[1] * hidden + hidden * classes + 4 * (hidden + classes)
+    macs.append(train.shape[1] * hidden + hidden * classes)
+  scratch = max(x.shape[1] for x in f.train) + hidden  # int8 pooled input + hidden
   return Variant(f"per-exit branches ({pooling}, {hidden} hidden)", accuracy, parameters,
                  scratch + 4 * classes, macs)
 
@@ -178,33 +193,35 @@ def _bench_model(name: str, path: Path, data: str, out: Path) -> Dict[str, objec
     outputs += head.exit_features(model, names, grid, pooling, tag).outputs[1:]
   extractor = tf_keras.Model(model.inputs, outputs)
   teacher, train_all = head.compute_features(extractor, x_train)
+  _, val_all = head.compute_features(
+      extractor, datasets.fit_to_shape(dataset.x_validation, shape, data))
   test_out, test_all = head.compute_features(extractor, x_test)
   exits = len(names)
-  features = {config: (train_all[i * exits:(i + 1) * exits], test_all[i * exits:(i + 1) * exits])
-              for i, config in enumerate(configs)}
   classes = teacher.reshape(len(teacher), -1).shape[1]
+  labels = {"train": y_train, "validation": dataset.y_validation, "test": y_test}
+  # The exit features of config i are outputs i * exits .. (i + 1) * exits.
+  features = {config: Features(*(a[i * exits:(i + 1) * exits]
+                                 for a in (train_all, val_all, test_all)),
+                               teacher, labels, classes)
+              for i, config in enumerate(configs)}
   full_float = float(np.mean(np.argmax(test_out.reshape(len(x_test), -1), -1) == y_test))
   print(f"[bench] {name}: exits {names}, features in {time.monotonic() - start:.0f} s",
         file=sys.stderr, flush=True)
   free = dict(exit_weights="uniform", distillation=0.0, feature_scaling=False)
-  variants = _gnet_variants(teacher, *features[1, "avg"], y_train, y_test, classes, [
+  variants = _gnet_variants(features[1, "avg"], [
       ("gNet, paper recipe", free),
       ("+ falling exit draw", {**free, "exit_weights": "falling"}),
       ("+ distillation", {**free, "exit_weights": "falling", "distillation": 0.5}),
       ("+ feature scaling", {})])
-  variants += _gnet_variants(teacher, *features[1, "avg+max"], y_train, y_test, classes,
-                             [("+ max pooling too (default)", {})])
-  variants += _gnet_variants(teacher, *features[2, "avg+max"], y_train, y_test, classes,
-                             [("gNet, grid 2", {})])
+  variants += _gnet_variants(features[1, "avg+max"], [("+ max pooling too (default)", {})])
+  variants += _gnet_variants(features[2, "avg+max"], [("gNet, grid 2", {})])
   rank = FLAGS.rank
-  variants += _gnet_variants(teacher, *features[2, "avg"], y_train, y_test, classes,
-                             [(f"gNet, 2x2 avg, rank {rank}", {"rank": rank})])
+  variants += _gnet_variants(features[2, "avg"], [(f"gNet, 2x2 avg, rank {rank}",
+                                                   {"rank": rank})])
   grid = FLAGS["branch-grid"].value
-  variants += [_per_exit_linear(teacher, *features[1, "avg+max"], y_train, y_test, classes),
-               _branches(teacher, *features[1, "avg+max"], y_train, y_test, classes,
-                         "1x1 avg+max"),
-               _branches(teacher, *features[grid, "avg"], y_train, y_test, classes,
-                         f"{grid}x{grid} avg")]
+  variants += [_per_exit_linear(features[1, "avg+max"]),
+               _branches(features[1, "avg+max"], "1x1 avg+max"),
+               _branches(features[grid, "avg"], f"{grid}x{grid} avg")]
   print(f"[bench] {name}: heads trained, converting ({time.monotonic() - start:.0f} s)",
         file=sys.stderr, flush=True)
   report = _converted(name, path, data, out / name)

@@ -82,7 +82,8 @@ def train(model, dataset: datasets.Dataset, settings: GnetSettings,
   rank = f"{settings.head.rank} -> " if settings.head.rank else ""
   progress(f"gNet: training the head ({settings.head.steps} steps, "
            f"{sum(f.shape[1] for f in features)} features -> {rank}{classes} classes)")
-  trained = head.train_head(teacher, features, y_train, settings.head)
+  trained = head.train_head(teacher, features, y_train, settings.head,
+                            (val_features, dataset.y_validation))
   accuracy = head.exit_accuracies(trained, val_features, dataset.y_validation)
   progress("gNet: float head on validation: " + ", ".join(
       f"exit {k} {a:.2%}" for k, a in enumerate(accuracy)) +

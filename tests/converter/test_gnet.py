@@ -229,6 +229,19 @@ def test_pooling_to_a_grid():
   assert features[0].shape == (4, 2 * 2 * 16)
 
 
+def test_training_keeps_the_best_validation_loss():
+  import tensorflow as tf
+  variable = tf.Variable([1.0, 2.0])
+  best = head.KeepBest([variable])
+  for value, loss in (([3.0, 3.0], 0.9), ([4.0, 4.0], 0.5), ([5.0, 5.0], 0.7)):
+    variable.assign(value)
+    best.check(loss)
+  best.restore()
+  assert variable.numpy().tolist() == [4.0, 4.0]
+  checks = [i for i in range(1000) if head.is_check_step(i, 1000)]
+  assert len(checks) == head.CHECKS and checks[-1] == 999
+
+
 @pytest.mark.parametrize("spec,expected", [("uniform", [1 / 3] * 3),
                                            ("falling", [6 / 11, 3 / 11, 2 / 11]),
                                            ("1,0,1", [0.5, 0, 0.5])])
