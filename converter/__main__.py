@@ -25,6 +25,7 @@ from absl import app, flags
 
 from converter import cli
 from converter.errors import ConverterError
+from converter.gnet.head import HeadConfig
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -100,9 +101,10 @@ flags.DEFINE_float(
     "exit-max-drop", 1.0,
     "gNet: the exit thresholds keep the answers within this many accuracy points of the "
     "whole network, on the validation split.")
-flags.DEFINE_integer("exit-steps", 10000, "gNet: optimizer steps (batches of 128) of the head.")
+flags.DEFINE_integer("exit-steps", HeadConfig.steps,
+                     "gNet: optimizer steps (batches of 128) of the head.")
 flags.DEFINE_integer(
-    "exit-rank", 0,
+    "exit-rank", HeadConfig.rank,
     "gNet: hidden units of a two-layer linear head (features -> rank -> classes); fewer bytes "
     "than one layer on many features, e.g. with --exit-grid 2. 0: one layer.")
 

@@ -84,8 +84,8 @@ class Options:
   exit_grid: int = 1
   exit_pool: str = "avg+max"
   exit_max_drop: float = 1.0
-  exit_steps: int = 10000
-  exit_rank: int = 0
+  exit_steps: int = gnet_head.HeadConfig.steps
+  exit_rank: int = gnet_head.HeadConfig.rank
 
 
 def progress(message: str) -> None:

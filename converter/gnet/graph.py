@@ -404,15 +404,22 @@ def output_layer_bytes(model: bytes) -> int:
              for t in (plan.output_weights, plan.output_bias) if t >= 0)
 
 
+def with_plan(model: bytes, **changes) -> bytes:
+  """The same gNet model with ExitPlan fields changed in its metadata."""
+  plan = read_plan(model)
+  if plan is None:
+    raise ConverterError("not a gNet model: no FREEML_GNET metadata")
+  root = tflite_graph.parse(model)
+  _metadata(root, METADATA_NAME, encode_plan(dataclasses.replace(plan, **changes)))
+  return tflite_writer.pack(root)
+
+
 def set_thresholds(model: bytes, thresholds: Sequence[int]) -> bytes:
   """The same model with new exit thresholds."""
   plan = read_plan(model)
   if plan is None or len(thresholds) != len(plan.accumulators):
     raise ConverterError("set_thresholds needs a gNet model and one threshold per exit")
-  root = tflite_graph.parse(model)
-  _metadata(root, METADATA_NAME, encode_plan(dataclasses.replace(
-      plan, thresholds=tuple(int(t) for t in thresholds))))
-  return tflite_writer.pack(root)
+  return with_plan(model, thresholds=tuple(int(t) for t in thresholds))
 
 
 def head_reference(reference: bytes) -> bytes:

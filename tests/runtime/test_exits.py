@@ -5,7 +5,6 @@ logits as the runtime computes them."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 from typing import Tuple
@@ -13,7 +12,7 @@ from typing import Tuple
 import numpy as np
 import pytest
 
-from converter import datasets, tflite_graph, tflite_writer
+from converter import datasets
 from converter.evaluate import model_inputs
 from converter.gnet import graph
 from tests.runtime.test_intermittent_cli import EXIT_POWER_FAILURE, run, stats, write_input
@@ -187,17 +186,10 @@ def test_supervised_boots_answer_as_freeml_run(freeml_run, energy_only, samples,
       assert len(supervisor.seen) == sum(b.tiles for b in boots)
 
 
-def _with_plan(model: bytes, **changes) -> bytes:
-  root = tflite_graph.parse(model)
-  plan = dataclasses.replace(graph.read_plan(model), **changes)
-  graph._metadata(root, graph.METADATA_NAME, graph.encode_plan(plan))  # noqa: SLF001
-  return tflite_writer.pack(root)
-
-
 def test_a_bad_two_layer_plan_is_refused(digits_gnet_rank_out):
   model = (digits_gnet_rank_out / "model.tflite").read_bytes()
   plan = graph.read_plan(model)
-  Runtime(_with_plan(model))  # the model as written is accepted
+  Runtime(graph.with_plan(model))  # the model as written is accepted
   for changes, message in [
       ({"rank": 65}, "rank 65"),
       ({"rank": 3}, "another number of units"),
@@ -206,4 +198,4 @@ def test_a_bad_two_layer_plan_is_refused(digits_gnet_rank_out):
       ({"output_weights": plan.accumulators[0]}, "weights are not constant int8"),
       ({"output_bias": plan.output_weights}, "bias is not constant int32")]:
     with pytest.raises(FreemlError, match=message):
-      Runtime(_with_plan(model, **changes))
+      Runtime(graph.with_plan(model, **changes))
