@@ -2,7 +2,8 @@
 Tiny DS-CNN (speech commands) and ResNet-8 (CIFAR-10) with gNet exits.
 
 Each model is converted once with `--exits auto` and its head of
-bench.common.GNET_HEADS (into --out, kept between runs). Per-exit branches
+bench.common.GNET_HEADS (into --out, kept between runs while the converter
+command stays the same). Per-exit branches
 (bench/branches.py: 2x2 average pooling, 64 hidden units, as many steps as
 the converter's head, their thresholds calibrated like gNet's) are trained
 on the same exits for the "branches" policy. Then every policy runs on the same
@@ -34,7 +35,7 @@ from absl import app, flags
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import branches  # noqa: E402
-from bench.common import REPO, SHARED, gnet_head_flags, print_table  # noqa: E402
+from bench.common import GNET_HEADS, REPO, SHARED, print_table  # noqa: E402
 
 MODELS = {
     "kws": (SHARED / "models" / "kws_dscnn.h5", "speech_commands"),
@@ -58,16 +59,19 @@ flags.DEFINE_string("out", str(REPO / "out" / "bench" / "energy"), "Output folde
 def _converted(name: str) -> Path:
   path, data = MODELS[name]
   out = Path(FLAGS.out) / name
-  if not (out / "report.json").exists():
+  command = [sys.executable, "-m", "converter", "--in", str(path), "--data", data, "--exits",
+             "auto", *GNET_HEADS[name].flags(), "--out", str(out)]
+  # Kept between runs while the command is the same.
+  recorded = out / "converter_command.json"
+  if not (out / "report.json").exists() or not recorded.exists() or \
+      json.loads(recorded.read_text()) != command[1:]:
     print(f"[bench] converting {name} with exits", file=sys.stderr, flush=True)
     env = {**os.environ, "FREEML_DATA_DIR": os.environ.get("FREEML_DATA_DIR",
                                                            str(SHARED / "datasets"))}
-    result = subprocess.run([sys.executable, "-m", "converter", "--in", str(path), "--data",
-                             data, "--exits", "auto", *gnet_head_flags(name), "--out", str(out)],
-                            cwd=REPO, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     if result.returncode != 0:
       raise RuntimeError(f"converting {name} failed: {result.stderr[-500:]}")
+    recorded.write_text(json.dumps(command[1:]) + "\n")
   return out
 
 

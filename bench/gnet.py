@@ -14,8 +14,10 @@ lowest validation loss:
   + max pooling too       global average and global maximum side by side
                           (twice the head; the converter's default);
   gNet, grid 2            the same at 2x2 cells (8x the paper's head);
-  gNet, 2x2 avg, rank R   a two-layer linear head through R hidden units
-                          on 2x2 average-pooled features (--rank: R);
+  gNet, converted head    the model's head in bench.common.GNET_HEADS
+                          (for CIFAR-10: two linear layers, int4 first-
+                          layer weights trained through their rounding),
+                          when it is not the default;
   per-exit linear         one linear head per exit on the default's features
                           (gNet's bytes, no sharing across exits);
   per-exit branches       BranchyNet style: per exit, a hidden ReLU layer of
@@ -28,8 +30,9 @@ is also converted (python -m converter --exits auto, with the model's
 head in bench.common.GNET_HEADS) and run by the FreeML runtime: its
 int8 exit accuracies, head bytes and MACs come from that model.
 
-Bytes: gNet stores the head (int8 weights, int32 bias) and keeps int32
-accumulators (one [classes] vector per exit, in NVM); a branch stores its
+Bytes: gNet stores the head (int8 or int4 weights, int32 bias) and keeps
+int32 accumulators (one vector of classes or hidden units per exit, in
+NVM); a branch stores its
 two int8 layers and int32 biases, and to answer at any moment a device
 evaluates each branch when its exit completes, keeping its hidden layer as
 scratch and its logits. Under an energy budget (a fraction of the full
@@ -55,7 +58,7 @@ from absl import app, flags
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import branches  # noqa: E402
-from bench.common import GNET_HEADS, REPO, SHARED, print_table  # noqa: E402
+from bench.common import GNET_HEADS, REPO, SHARED, GnetHead, print_table  # noqa: E402
 
 MODELS = {
     "kws": (SHARED / "models" / "kws_dscnn.h5", "speech_commands"),
@@ -66,7 +69,6 @@ MODELS = {
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", list(MODELS), "Models: " + ", ".join(MODELS))
 flags.DEFINE_integer("steps", 10000, "Optimizer steps of every head and branch.")
-flags.DEFINE_integer("rank", 6, "Hidden units of the two-layer (rank) gNet variant.")
 flags.DEFINE_integer("branch-grid", 2, "Per-exit branches: pooling grid.")
 flags.DEFINE_integer("branch-hidden", 64, "Per-exit branches: hidden ReLU units.")
 flags.DEFINE_list("budgets", ["0.25", "0.5", "0.75", "1.0"],
@@ -96,6 +98,16 @@ class Features:
   classes: int
 
 
+def _per_exit(features: Dict[tuple, Features], grid: int, kinds: Sequence[str]) -> Features:
+  """Features pooled per exit as `kinds` says, from the single-kind ones."""
+  picked = [features[grid, kind] for kind in kinds]
+  first = picked[0]
+  return Features(*([p.train[k] for k, p in enumerate(picked)],
+                    [p.validation[k] for k, p in enumerate(picked)],
+                    [p.test[k] for k, p in enumerate(picked)]),
+                  first.teacher, first.labels, first.classes)
+
+
 def _gnet_variants(f: Features, recipes) -> List[Variant]:
   from converter.gnet import head
   variants = []
@@ -106,7 +118,7 @@ def _gnet_variants(f: Features, recipes) -> List[Variant]:
                               (f.validation, f.labels["validation"]))
     features = sum(x.shape[1] for x in f.train)
     units = config.rank or f.classes  # int32 accumulators per exit
-    parameters = features * units + 4 * units
+    parameters = (features * units * config.weight_bits + 7) // 8 + 4 * units
     if config.rank:
       parameters += config.rank * f.classes + 4 * f.classes
     variants.append(Variant(name, head.exit_accuracies(trained, f.test, f.labels["test"]),
@@ -146,9 +158,10 @@ def _branches(f: Features, pooling: str) -> Variant:
 
 def _converted(name: str, path: Path, data: str, out: Path) -> dict:
   from converter.pipeline import Options, convert
-  grid, pooling, rank = GNET_HEADS[name]
+  h = GNET_HEADS[name]
   return convert(Options(model_path=path, out_dir=out, data=data, exits="auto",
-                         exit_grid=grid, exit_pool=pooling, exit_rank=rank,
+                         exit_grid=h.grid, exit_pool=h.pooling, exit_rank=h.rank,
+                         exit_weight_bits=h.weight_bits, exit_distillation=h.distillation,
                          exit_steps=FLAGS.steps, max_eval=FLAGS["max-eval"].value,
                          tflm_samples=200))
 
@@ -183,8 +196,11 @@ def _bench_model(name: str, path: Path, data: str, out: Path) -> Dict[str, objec
   x_train = datasets.fit_to_shape(x_train, shape, data)
   x_test = datasets.fit_to_shape(dataset.x_test, shape, data)
   y_test = dataset.y_test
+  converted = GNET_HEADS[name]
   configs = sorted({(1, "avg"), (1, "avg+max"), (2, "avg+max"), (2, "avg"),
-                    (FLAGS["branch-grid"].value, "avg")})
+                    (FLAGS["branch-grid"].value, "avg")} |
+                   {(converted.grid, kind)
+                    for kind in head.per_exit_poolings(converted.pooling, len(names))})
   # One pass over the data for every pooling: the exit features of each
   # config are consecutive outputs after the network's own.
   outputs = [model.outputs[0]]
@@ -215,9 +231,12 @@ def _bench_model(name: str, path: Path, data: str, out: Path) -> Dict[str, objec
       ("+ feature scaling", {})])
   variants += _gnet_variants(features[1, "avg+max"], [("+ max pooling too (default)", {})])
   variants += _gnet_variants(features[2, "avg+max"], [("gNet, grid 2", {})])
-  rank = FLAGS.rank
-  variants += _gnet_variants(features[2, "avg"], [(f"gNet, 2x2 avg, rank {rank}",
-                                                   {"rank": rank})])
+  if converted != GnetHead(1, "avg+max"):
+    variants += _gnet_variants(
+        _per_exit(features, converted.grid, head.per_exit_poolings(converted.pooling, exits)),
+        [(f"gNet, converted head ({converted.describe()})",
+          {"rank": converted.rank, "weight_bits": converted.weight_bits,
+           "distillation": converted.distillation})])
   grid = FLAGS["branch-grid"].value
   variants += [_per_exit_linear(features[1, "avg+max"]),
                _branches(features[1, "avg+max"], "1x1 avg+max"),
@@ -240,9 +259,8 @@ def _tables(results: List[Dict[str, object]]) -> None:
   for r in results:
     int8 = r["int8"]
     converted = int8["head_bytes"] + int8["accumulator_bytes"]
-    grid, pooling, rank = GNET_HEADS[r["model"]]
     rows.append({"model": r["model"],
-                 "variant": f"gNet int8, FreeML runtime ({grid}x{grid} {pooling}, rank {rank})",
+                 "variant": f"gNet int8, FreeML runtime ({GNET_HEADS[r['model']].describe()})",
                  "accuracy per exit": ", ".join(f"{100 * e['int8_test_accuracy']:.1f}%"
                                                 for e in int8["exits"]),
                  "exit params B": f"{int8['head_bytes']:,}",
@@ -258,7 +276,7 @@ def _tables(results: List[Dict[str, object]]) -> None:
   rows = []
   for r in results:
     for v in r["variants"]:
-      if not v["name"].startswith(("+ max", "gNet, 2x2 avg, rank", "per-exit")):
+      if not v["name"].startswith(("+ max", "gNet, converted", "per-exit")):
         continue
       variant = Variant(**v)
       rows.append({"model": r["model"], "variant": v["name"], **{

@@ -94,9 +94,10 @@ flags.DEFINE_string(
     "separated by commas. Needs a float Keras model and --data. Writes exit_head.tflite too.")
 flags.DEFINE_integer("exit-grid", 1,
                      "gNet: pool each exit's feature map to this many cells per side.")
-flags.DEFINE_enum("exit-pool", "avg+max", ["avg", "max", "avg+max"],
-                  "gNet: how each exit is pooled: average, maximum, or both side by side (twice "
-                  "the head's bytes).")
+flags.DEFINE_string(
+    "exit-pool", "avg+max",
+    "gNet: how each exit is pooled: avg, max, or avg+max (both side by side: twice the "
+    "features); one for every exit, or one per exit separated by commas.")
 flags.DEFINE_float(
     "exit-max-drop", 1.0,
     "gNet: the exit thresholds keep the answers within this many accuracy points of the "
@@ -107,6 +108,14 @@ flags.DEFINE_integer(
     "exit-rank", HeadConfig.rank,
     "gNet: hidden units of a two-layer linear head (features -> rank -> classes); fewer bytes "
     "than one layer on many features, e.g. with --exit-grid 2. 0: one layer.")
+flags.DEFINE_enum(
+    "exit-weight-bits", str(HeadConfig.weight_bits), ["8", "4"],
+    "gNet: bits of the head's first-layer weights, most of its bytes. 4: int4 with one scale, "
+    "trained through their rounding (TFLM runs them too).")
+flags.DEFINE_float(
+    "exit-distillation", HeadConfig.distillation,
+    "gNet: weight (0 to 1) of matching the network's softened output while training the head; "
+    "0: labels only.")
 
 
 def _fail(message: str) -> None:
@@ -174,7 +183,9 @@ def main(argv: List[str]) -> int:
         separation_energy=FLAGS["separation-energy"].value, exits=FLAGS.exits,
         exit_grid=FLAGS["exit-grid"].value, exit_pool=FLAGS["exit-pool"].value,
         exit_max_drop=FLAGS["exit-max-drop"].value,
-        exit_steps=FLAGS["exit-steps"].value, exit_rank=FLAGS["exit-rank"].value))
+        exit_steps=FLAGS["exit-steps"].value, exit_rank=FLAGS["exit-rank"].value,
+        exit_weight_bits=int(FLAGS["exit-weight-bits"].value),
+        exit_distillation=FLAGS["exit-distillation"].value))
   except ConverterError as e:
     _fail(" ".join(str(e).split()))  # one line, whatever the message held
   print(_summary(result, out_dir))

@@ -61,8 +61,10 @@ class Options:
     SearchOptions).
   exits: "auto" or layer names: add the gNet exit head (docs/gnet.md);
     None: no exits. exit_grid, exit_pool, exit_max_drop, exit_steps,
-    exit_rank: its pooling grid and kind, the thresholds' accuracy target
-    (points), training steps and head rank (0: one layer).
+    exit_rank, exit_weight_bits, exit_distillation: its pooling grid and
+    kind (one, or one per exit separated by commas), the thresholds'
+    accuracy target (points), training steps, head rank (0: one layer),
+    first-layer weight bits (8 or 4) and distillation weight.
   """
   model_path: Path
   out_dir: Path
@@ -86,6 +88,8 @@ class Options:
   exit_max_drop: float = 1.0
   exit_steps: int = gnet_head.HeadConfig.steps
   exit_rank: int = gnet_head.HeadConfig.rank
+  exit_weight_bits: int = gnet_head.HeadConfig.weight_bits
+  exit_distillation: float = gnet_head.HeadConfig.distillation
 
 
 def progress(message: str) -> None:
@@ -129,12 +133,24 @@ def _check_search_options(options: Options) -> None:
                          f"{options.separation_energy:g}")
 
 
+def _load_data(options: Options) -> datasets.Dataset:
+  """--data, with its train split where it has one and something trains on
+  it: SparseComp's retraining or the gNet head (else calibration stands in,
+  2,000 CIFAR-10 images instead of 45,000)."""
+  progress(f"loading data '{options.data}'")
+  dataset = datasets.load(options.data, training=options.target_kb is not None or
+                          options.exits is not None)
+  progress(f"  {dataset.describe()}")
+  return dataset
+
+
 def _gnet_settings(options: Options) -> gnet_attach.GnetSettings:
   return gnet_attach.GnetSettings(
       exits=options.exits or "auto", grid=options.exit_grid, pooling=options.exit_pool,
       max_drop=options.exit_max_drop,
       head=gnet_head.HeadConfig(steps=options.exit_steps, seed=options.seed,
-                                rank=options.exit_rank))
+                                rank=options.exit_rank, weight_bits=options.exit_weight_bits,
+                                distillation=options.exit_distillation))
 
 
 def _runtime_module():
@@ -349,11 +365,7 @@ def convert(options: Options) -> Dict[str, Any]:
   import_tensorflow_quietly()
   progress(f"loading {options.model_path}")
   model = load_model(options.model_path)
-  dataset = None
-  if options.data:
-    progress(f"loading data '{options.data}'")
-    dataset = datasets.load(options.data, training=options.target_kb is not None)
-    progress(f"  {dataset.describe()}")
+  dataset = _load_data(options) if options.data else None
   source, compression, gnet = model, None, None
   if options.target_kb is not None:
     model, compression = _compress(model, dataset, options, runtime_module)
@@ -370,6 +382,8 @@ def convert(options: Options) -> Dict[str, Any]:
   try:
     if gnet is not None:
       reference = gnet_graph.order_reference(reference)
+      if gnet.config.weight_bits == 4:
+        reference = gnet_graph.with_int4_weights(reference, gnet.head)
     tflite_graph.check_int8(reference, keras)  # before reading its filters
     tflite, storage = sparse_rewrite.sparsify(
         gnet_graph.rewrite(reference) if gnet is not None else reference)

@@ -264,10 +264,10 @@ def _gnet_markdown(g: Dict[str, Any]) -> List[str]:
   t, v = g["test"], g["validation"]
   lines = [
       "", "## gNet exits", "",
-      f"One head shared by {len(g['exits'])} exits, features {g['pooling']}-pooled to "
+      f"One head shared by {len(g['exits'])} exits, features pooled ({g['pooling']}) to "
       f"{g['grid']}x{g['grid']}"
       f"{', through ' + str(g['rank']) + ' hidden units' if g.get('rank') else ''}: "
-      f"{g['head_bytes']:,} B of head weights and bias, "
+      f"{g['head_bytes']:,} B of head weights (first layer int{g['weight_bits']}) and bias, "
       f"{g['accumulator_bytes']:,} B of int32 accumulators. Thresholds calibrated for "
       f"--exit-max-drop {g['max_drop']:g} (docs/gnet.md): validation {_pct(v['accuracy'])} vs "
       f"{_pct(v['full_accuracy'])} for the network; on {g['test_samples']} test samples "

@@ -434,19 +434,27 @@ freeml_status freeml_dequantize_s8_f32(float scale, int32_t zero_point,
 /* ---- gNet exit head (kernels/exit). The head is FULLY_CONNECTED on the
  * concatenated pooled features of every exit, so its int32 sum splits into
  * one share per exit. EXIT_ACCUMULATE adds exit k's share:
- *   output[c] = previous[c] + sum_i weights[c * row_stride + i]
+ *   output[c] = previous[c] + sum_i weights[c * row_stride + column + i]
  *                                   * (features[i] + input_offset)
- * with `weights` at the exit's first column. Units: classes. ---- */
+ * Units: classes. The weights are int8 (_s8) or int4 packed two per byte,
+ * element 2j in the low nibble of byte j as TFLite packs them (_s4): a
+ * head's weights are most of its bytes. ---- */
 typedef struct {
   int32_t classes;
   int32_t features;     /* this exit's pooled features */
   int32_t row_stride;   /* features of every exit: the head's weight row */
+  int32_t column;       /* this exit's first feature in the row */
   int32_t input_offset; /* -zero point of the features */
 } freeml_exit_accumulate_params;
 
 freeml_status freeml_exit_accumulate_s8(
     const freeml_exit_accumulate_params *params, const int8_t *features,
     const int8_t *weights, const int32_t *previous, int32_t *output,
+    freeml_tile tile);
+
+freeml_status freeml_exit_accumulate_s4(
+    const freeml_exit_accumulate_params *params, const int8_t *features,
+    const uint8_t *packed_weights, const int32_t *previous, int32_t *output,
     freeml_tile tile);
 
 /* An exit's int8 logits from its accumulators: the head op's

@@ -58,11 +58,13 @@ def digits_gnet_out(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def digits_gnet_rank_out(tmp_path_factory) -> Path:
-  """The default model with a two-layer gNet head: features average-pooled
-  to 2x2, through 4 hidden units (--exit-rank 4)."""
+  """The default model with a two-layer gNet head: features pooled to 2x2
+  (the first exit by average and maximum, the others by average), through 4
+  hidden units (--exit-rank 4), int4 first-layer weights, no distillation."""
   out = tmp_path_factory.mktemp("digits_gnet_rank")
   result = run_converter("--in", DIGITS_H5, "--data", "digits", "--exits", "auto",
-                         "--exit-grid", "2", "--exit-pool", "avg", "--exit-rank", "4",
+                         "--exit-grid", "2", "--exit-pool", "avg+max,avg,avg", "--exit-rank", "4",
+                         "--exit-weight-bits", "4", "--exit-distillation", "0",
                          "--exit-steps", "1500", "--out", out)
   assert result.returncode == 0, result.stderr
   return out

@@ -107,6 +107,7 @@ static uint32_t type_size(int32_t type) {
       return 8;
     case FREEML_TYPE_INT8:
     case FREEML_TYPE_UINT8:
+    case FREEML_TYPE_INT4: /* packed: tensor bytes round up half of this */
       return 1;
     default:
       return 0;
@@ -293,7 +294,8 @@ freeml_status freeml_model_tensor(const freeml_model *model, int32_t index,
                        "bytes",
                        (int)index, (unsigned)FREEML_MAX_TENSOR_BYTES);
   }
-  tensor->bytes = tensor->elements * size;
+  tensor->bytes = type == FREEML_TYPE_INT4 ? (tensor->elements + 1u) / 2u
+                                           : tensor->elements * size;
 
   status = buffer_data(model, buffer, &tensor->data, &tensor->data_size,
                        error);

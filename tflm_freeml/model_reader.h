@@ -29,7 +29,8 @@ enum {
   FREEML_TYPE_INT32 = 2,
   FREEML_TYPE_UINT8 = 3,
   FREEML_TYPE_INT64 = 4,
-  FREEML_TYPE_INT8 = 9
+  FREEML_TYPE_INT8 = 9,
+  FREEML_TYPE_INT4 = 17 /* two per byte, the first in the low nibble */
 };
 
 typedef struct {
@@ -48,7 +49,7 @@ typedef struct {
   int32_t rank;      /* 0..FREEML_MAX_RANK */
   int32_t shape[FREEML_MAX_RANK];
   uint32_t elements; /* product of the shape */
-  uint32_t bytes;    /* elements * element size (0 for unknown types) */
+  uint32_t bytes;    /* bytes of the elements (0 for unknown types) */
   const uint8_t *data; /* constant data in the model, or 0 */
   uint32_t data_size;
   freeml_fb_vector scales;      /* float32; length 0 if not quantized */

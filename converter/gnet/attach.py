@@ -25,7 +25,8 @@ from converter.gnet import graph, head, thresholds
 @dataclasses.dataclass(frozen=True)
 class GnetSettings:
   """--exits, --exit-grid, --exit-pool, --exit-max-drop and the head's
-  training (--exit-steps, --exit-rank)."""
+  training (--exit-steps, --exit-rank, --exit-weight-bits,
+  --exit-distillation)."""
   exits: str = "auto"
   grid: int = 1
   pooling: str = "avg+max"
@@ -40,15 +41,22 @@ class TrainedGnet:
   exits: List[str]
   features: List[int]  # pooled features per exit
   float_accuracy: List[float]  # the head at each exit, validation split
-  rank: int  # hidden units of a two-layer head; 0: one layer
+  head: head.Head
+  config: head.HeadConfig
+
+  @property
+  def rank(self) -> int:
+    """Hidden units of a two-layer head; 0: one layer."""
+    return self.config.rank
 
 
 def check_settings(settings: GnetSettings) -> None:
   if settings.grid < 1:
     raise ConverterError(f"--exit-grid must be >= 1, got {settings.grid}")
-  if settings.pooling not in head.POOLINGS:
-    raise ConverterError(f"--exit-pool must be one of {', '.join(head.POOLINGS)}, got "
-                         f"'{settings.pooling}'")
+  kinds = settings.pooling.split(",")
+  if any(kind not in head.POOLINGS for kind in kinds):
+    raise ConverterError(f"--exit-pool must be one of {', '.join(head.POOLINGS)}, or one per "
+                         f"exit separated by commas, got '{settings.pooling}'")
   if not settings.max_drop >= 0:
     raise ConverterError(f"--exit-max-drop must be >= 0 accuracy points, got "
                          f"{settings.max_drop:g}")
@@ -57,6 +65,11 @@ def check_settings(settings: GnetSettings) -> None:
   if not 0 <= settings.head.rank <= graph.MAX_RANK:
     raise ConverterError(f"--exit-rank must be 0 (one layer) to {graph.MAX_RANK}, got "
                          f"{settings.head.rank}")
+  if settings.head.weight_bits not in head.WEIGHT_BITS:
+    raise ConverterError(f"--exit-weight-bits must be 8 or 4, got {settings.head.weight_bits}")
+  if not 0 <= settings.head.distillation <= 1:
+    raise ConverterError(f"--exit-distillation must be in [0, 1], got "
+                         f"{settings.head.distillation:g}")
 
 
 def train(model, dataset: datasets.Dataset, settings: GnetSettings,
@@ -71,7 +84,11 @@ def train(model, dataset: datasets.Dataset, settings: GnetSettings,
   x_train, y_train = dataset.training()
   x_train = datasets.fit_to_shape(x_train, shape, name)
   x_val = datasets.fit_to_shape(dataset.x_validation, shape, name)
-  progress(f"gNet: {len(names)} exits ({', '.join(names)}), features {settings.pooling}-pooled "
+  try:
+    kinds = head.per_exit_poolings(settings.pooling, len(names))
+  except ValueError as e:
+    raise ConverterError(f"--exit-pool: {e}") from e
+  progress(f"gNet: {len(names)} exits ({', '.join(names)}), features pooled ({', '.join(kinds)}) "
            f"to {settings.grid}x{settings.grid}; computing them on {len(x_train):,} training "
            "samples")
   start = time.monotonic()
@@ -81,7 +98,8 @@ def train(model, dataset: datasets.Dataset, settings: GnetSettings,
   classes = teacher.reshape(len(teacher), -1).shape[1]
   rank = f"{settings.head.rank} -> " if settings.head.rank else ""
   progress(f"gNet: training the head ({settings.head.steps} steps, "
-           f"{sum(f.shape[1] for f in features)} features -> {rank}{classes} classes)")
+           f"{sum(f.shape[1] for f in features)} features -> {rank}{classes} classes, "
+           f"int{settings.head.weight_bits} first-layer weights)")
   trained = head.train_head(teacher, features, y_train, settings.head,
                             (val_features, dataset.y_validation))
   accuracy = head.exit_accuracies(trained, val_features, dataset.y_validation)
@@ -89,7 +107,7 @@ def train(model, dataset: datasets.Dataset, settings: GnetSettings,
       f"exit {k} {a:.2%}" for k, a in enumerate(accuracy)) +
       f" ({time.monotonic() - start:.0f} s)")
   return TrainedGnet(head.gnet_model(model, names, settings.grid, settings.pooling, trained),
-                     names, [f.shape[1] for f in features], accuracy, settings.head.rank)
+                     names, [f.shape[1] for f in features], accuracy, trained, settings.head)
 
 
 def exit_outputs(runtime, x_in: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -168,6 +186,7 @@ def measure_exits(trained: TrainedGnet, calibration: Calibration, runtime, refer
       "exits": exits,
       "head_bytes": head_bytes,
       "rank": trained.rank,
+      "weight_bits": trained.config.weight_bits,
       # int32 accumulators per exit: one per class, or per hidden unit
       "accumulator_bytes": 4 * (trained.rank or int(logits.shape[2])) * len(exits),
       "max_drop": max_drop,

@@ -26,8 +26,14 @@ logits (the accumulator requantized as the head op does, then the output
 layer) equal TFLM running the head (exit_head.tflite) on the features with
 the later exits at the zero point.
 
+With int4 head weights (HeadConfig.weight_bits 4), with_int4_weights
+stores the first layer's weights as TFLite INT4 (two per byte, one scale)
+in reference.tflite before the rewrite; TFLM and the runtime read the same
+buffer.
+
 Example:
   reference = order_reference(quantized)          # reference.tflite
+  reference = with_int4_weights(reference, head)  # with int4 head weights
   model = rewrite(reference, thresholds=None)     # then sparsify(model)
   head = head_reference(reference)                # exit_head.tflite
 """
@@ -251,15 +257,22 @@ def _empty_buffer(root) -> int:
   return len(root.buffers) - 1
 
 
-def _zero_bias(root, units: int) -> int:
-  """A constant int32 zero bias tensor of subgraph 0; its index."""
+def _zero_bias(root, units: int, x_in: int, w_in: int) -> int:
+  """A constant int32 zero bias tensor of subgraph 0 for a FULLY_CONNECTED
+  on tensors x_in and w_in; its index. Its scales are the input's times the
+  weights', which TFLM checks for per-tensor weights."""
   schema = _schema()
   buffer = schema.BufferT()
   buffer.data = np.zeros(4 * units, np.uint8)
   root.buffers.append(buffer)
   graph = root.subgraphs[0]
+  weights = graph.tensors[w_in].quantization
+  quantization = schema.QuantizationParametersT()
+  quantization.scale = [float(graph.tensors[x_in].quantization.scale[0]) * float(s)
+                        for s in weights.scale]
+  quantization.zeroPoint = [0] * len(quantization.scale)
   graph.tensors.append(_tensor(schema, "gnet_head_bias", [units], schema.TensorType.INT32,
-                               len(root.buffers) - 1))
+                               len(root.buffers) - 1, quantization))
   return len(graph.tensors) - 1
 
 
@@ -292,6 +305,52 @@ def _head_subgraph(schema, graph, ops: Sequence) -> object:
   return sub
 
 
+def pack_int4(values: np.ndarray) -> np.ndarray:
+  """int4 values (-8..7) packed as TFLite does: two per byte, the first in
+  the low nibble."""
+  flat = np.asarray(values, np.int8).reshape(-1)
+  if len(flat) % 2:
+    flat = np.append(flat, np.int8(0))
+  nibbles = flat.astype(np.uint8) & 0xF
+  return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8)
+
+
+def with_int4_weights(reference: bytes, head_weights) -> bytes:
+  """reference.tflite with the head's first FULLY_CONNECTED weights stored
+  as INT4 with one scale, and its bias requantized to match.
+
+  head_weights: the trained head.Head, whose first-layer kernel already
+  lies on the int4 grid (HeadConfig.weight_bits 4), so nothing is lost."""
+  from converter.gnet import head as gnet_head
+  schema = _schema()
+  root = tflite_graph.parse(reference)
+  graph = root.subgraphs[0]
+  op = graph.operators[_roles(root).head_op]
+  x_in, w_in = int(op.inputs[0]), int(op.inputs[1])
+  b_in = int(op.inputs[2]) if len(op.inputs) > 2 else -1
+  weights = graph.tensors[w_in]
+  kernel = np.asarray(head_weights.kernel, np.float64).T  # TFLite: [units, features]
+  if tuple(int(d) for d in weights.shape) != kernel.shape:
+    raise ConverterError(f"the gNet head's weights are {list(weights.shape)}, the trained "
+                         f"head's {list(kernel.shape)}")
+  q, scale = gnet_head.int4_grid(kernel)
+  root.buffers[weights.buffer].data = pack_int4(q)
+  weights.type = schema.TensorType.INT4
+  weights.quantization.scale = [scale]
+  weights.quantization.zeroPoint = [0]
+  weights.quantization.quantizedDimension = 0
+  if b_in >= 0:
+    bias = graph.tensors[b_in]
+    bias_scale = float(graph.tensors[x_in].quantization.scale[0]) * scale
+    values = np.round(np.asarray(head_weights.bias, np.float64) / bias_scale)
+    root.buffers[bias.buffer].data = np.frombuffer(
+        np.clip(values, -2**31, 2**31 - 1).astype("<i4").tobytes(), np.uint8)
+    bias.quantization.scale = [bias_scale]
+    bias.quantization.zeroPoint = [0]
+    bias.quantization.quantizedDimension = 0
+  return tflite_writer.pack(root)
+
+
 def _metadata(root, name: str, data: bytes) -> None:
   schema = _schema()
   root.metadata = [m for m in (root.metadata or [])
@@ -319,7 +378,7 @@ def rewrite(reference: bytes, thresholds: Optional[Sequence[int]] = None) -> byt
   weights = graph.tensors[w_in]
   units, features = (int(d) for d in weights.shape)
   if b_in < 0:  # the converter drops an all-zero bias; the accumulators start from one
-    b_in = _zero_bias(root, units)
+    b_in = _zero_bias(root, units, x_in, w_in)
     head.inputs = np.array([x_in, w_in, b_in], np.int32)
   if graph.tensors[b_in].type != schema.TensorType.INT32:
     raise ConverterError("the gNet head's bias is not int32; it cannot start the accumulators")

@@ -16,8 +16,10 @@ that cost no device memory, each measured by bench/gnet.py:
                  folded into the head's weights afterwards (the device sees
                  the raw pooled features).
 
-and one that doubles the head: pooling each exit by its maximum beside its
-average (POOLINGS; the converter's default).
+and two that change the head's bytes: pooling an exit by its maximum beside
+its average (POOLINGS; the converter's default) doubles its features, and
+int4 first-layer weights (weight_bits 4, trained through their rounding)
+halve the bytes of the layer that holds most of them.
 
 Example:
   extractor = exit_features(model, ["pool1", "pool2"], grid=1, pooling="avg")
@@ -46,6 +48,8 @@ class HeadConfig:
   distillation: weight of the softened full-network output in the loss
     (0: labels only); temperature: its softening.
   rank: hidden units of a two-layer linear head; 0: one layer.
+  weight_bits: 8, or 4 for int4 first-layer weights with one scale (TFLM's
+    FULLY_CONNECTED takes int4 weights per-tensor only).
   """
   steps: int = 10000
   batch_size: int = 128
@@ -56,6 +60,7 @@ class HeadConfig:
   feature_scaling: bool = True
   seed: int = 0
   rank: int = 0
+  weight_bits: int = 8
 
 
 @dataclasses.dataclass
@@ -80,6 +85,28 @@ class Head:
 
 
 POOLINGS = ("avg", "max", "avg+max")
+WEIGHT_BITS = (8, 4)
+INT4_MAX = 7  # symmetric: -7..7, zero point 0
+
+
+def int4_grid(kernel: np.ndarray) -> Tuple[np.ndarray, float]:
+  """(int4 values, scale) of a kernel quantized symmetric per-tensor; the
+  head trains through the same rounding, so it loses nothing here."""
+  scale = max(float(np.max(np.abs(kernel))), 1e-12) / INT4_MAX
+  q = np.clip(np.round(kernel / scale), -INT4_MAX, INT4_MAX).astype(np.int8)
+  return q, scale
+
+
+def per_exit_poolings(pooling: str, exits: int) -> List[str]:
+  """One of POOLINGS per exit from 'KIND' (every exit) or 'KIND,KIND,...'
+  (one per exit)."""
+  kinds = pooling.split(",")
+  if len(kinds) == 1:
+    kinds = kinds * exits
+  if len(kinds) != exits or any(k not in POOLINGS for k in kinds):
+    raise ValueError(f"exit pooling '{pooling}': need one of {', '.join(POOLINGS)}, or one per "
+                     f"exit ({exits}) separated by commas")
+  return kinds
 
 
 def _pool_layers(name: str, kind: str, spatial: tuple, channels: int, grid: int) -> List:
@@ -137,9 +164,11 @@ def _pooled(model, name: str, grid: int, pooling: str, tag: str = ""):
 def exit_features(model, exits: Sequence[str], grid: int, pooling: str = "avg",
                   tag: str = ""):
   """A Keras model: input -> [the model's output, pooled features of each
-  exit]; `tag` as for _pooled."""
+  exit]; pooling as for per_exit_poolings, `tag` as for _pooled."""
   import tf_keras
-  outputs = [model.outputs[0]] + [_pooled(model, name, grid, pooling, tag) for name in exits]
+  kinds = per_exit_poolings(pooling, len(exits))
+  outputs = [model.outputs[0]] + [_pooled(model, name, grid, kind, tag)
+                                  for name, kind in zip(exits, kinds, strict=True)]
   return tf_keras.Model(model.inputs, outputs, name="gnet_features")
 
 
@@ -237,6 +266,7 @@ def train_head(teacher_outputs: np.ndarray, features: Sequence[np.ndarray], y: n
   import tf_keras
   init = tf_keras.initializers.GlorotUniform(seed=config.seed)
   units = config.rank or classes
+  row_scales = tf.constant(np.repeat(scales, sizes)[:, None])
   kernel = tf.Variable(init((offsets[-1], units)))
   bias = tf.Variable(tf.zeros([units]))
   variables = [kernel, bias]
@@ -249,8 +279,18 @@ def train_head(teacher_outputs: np.ndarray, features: Sequence[np.ndarray], y: n
   alpha, temperature = float(config.distillation), float(config.temperature)
   soft_teacher = tf.constant(np.power(teacher, 1.0 / temperature))
 
+  def first_kernel():
+    """The kernel on scaled features; with int4 weights, rounded as the
+    device stores it (folded), the gradient passing straight through."""
+    if config.weight_bits == 8:
+      return kernel
+    folded = kernel * row_scales
+    step = tf.reduce_max(tf.abs(folded)) / INT4_MAX + 1e-12
+    rounded = tf.clip_by_value(tf.round(folded / step), -INT4_MAX, INT4_MAX) * step
+    return (folded + tf.stop_gradient(rounded - folded)) / row_scales
+
   def head_logits(xb, mb):
-    logits = tf.matmul(xb * mb, kernel) + bias
+    logits = tf.matmul(xb * mb, first_kernel()) + bias
     if config.rank:
       logits = tf.matmul(logits, output_kernel) + output_bias
     return logits
@@ -290,6 +330,9 @@ def train_head(teacher_outputs: np.ndarray, features: Sequence[np.ndarray], y: n
       best.check(float(validation_loss()))
   best.restore()
   folded = kernel.numpy() * np.repeat(scales, sizes)[:, None]
+  if config.weight_bits == 4:
+    q, scale = int4_grid(folded)
+    folded = q * np.float32(scale)
   return Head(kernel=folded.astype(np.float32), bias=bias.numpy().astype(np.float32),
               offsets=offsets,
               output_kernel=output_kernel.numpy().astype(np.float32) if config.rank else None,
@@ -304,13 +347,15 @@ def exit_accuracies(head: Head, features: Sequence[np.ndarray], y: np.ndarray) -
 
 def gnet_model(model, exits: Sequence[str], grid: int, pooling: str, head: Head,
                name: Optional[str] = None):
-  """The network with its gNet for int8 conversion: input -> [the model's
+  """The network with its gNet for int8 conversion (pooling as for
+  per_exit_poolings): input -> [the model's
   output, the concatenated pooled features, the head's logits with every exit
   reached]. TFLite quantizes all of it in one calibration, so the exit
   features share one scale (the concatenation's) and the head is a
   FULLY_CONNECTED op on them (two, through the hidden units, with a rank)."""
   import tf_keras
-  pooled = [_pooled(model, e, grid, pooling) for e in exits]
+  pooled = [_pooled(model, e, grid, kind)
+            for e, kind in zip(exits, per_exit_poolings(pooling, len(exits)), strict=True)]
   concat = tf_keras.layers.Concatenate(name="gnet_features")(pooled) if len(pooled) > 1 \
       else pooled[0]
   layers = [(head.kernel, head.bias)]

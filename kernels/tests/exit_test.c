@@ -1,9 +1,10 @@
-/* The gNet head split by exit: chaining freeml_exit_accumulate_s8 over the
- * exits (each run as a random sequence of tiles) and requantizing with
- * freeml_exit_logits_s8 gives the bytes of freeml_fully_connected_s8 on the
- * concatenated features, the features of exits not reached being the zero
- * point. Seeded random cases: exit counts and widths, classes, per-tensor
- * and per-class quantization, extreme zero points. */
+/* The gNet head split by exit: chaining freeml_exit_accumulate_s8 (or _s4
+ * on the same weights packed) over the exits (each run as a random sequence
+ * of tiles) and requantizing with freeml_exit_logits_s8 gives the bytes of
+ * freeml_fully_connected_s8 on the concatenated features, the features of
+ * exits not reached being the zero point. Seeded random cases: exit counts
+ * and widths (odd columns split int4 bytes between exits), classes,
+ * per-tensor and per-class quantization, extreme zero points. */
 #include <string.h>
 
 #include "kernels/freeml_kernels.h"
@@ -20,8 +21,9 @@ enum { MAX_EXITS = 5, MAX_WIDTH = 70, MAX_FEATURES = MAX_EXITS * MAX_WIDTH,
 typedef struct {
   int32_t exits, classes, features;
   int32_t width[MAX_EXITS], column[MAX_EXITS + 1];
-  int32_t zero_point, per_channel;
+  int32_t zero_point, per_channel, int4;
   int8_t x[MAX_FEATURES], w[MAX_CLASSES * MAX_FEATURES];
+  uint8_t packed[(MAX_CLASSES * MAX_FEATURES + 1) / 2]; /* w as int4 */
   int32_t bias[MAX_CLASSES], multiplier[MAX_CLASSES], shift[MAX_CLASSES];
 } exit_case;
 
@@ -39,6 +41,14 @@ static void random_case(test_lcg *g, exit_case *c) {
   c->per_channel = lcg_range(g, 0, 1);
   lcg_fill_s8(g, c->x, c->features);
   lcg_fill_s8(g, c->w, c->classes * c->features);
+  c->int4 = lcg_range(g, 0, 1);
+  if (c->int4) {
+    memset(c->packed, 0, sizeof(c->packed));
+    for (o = 0; o < c->classes * c->features; ++o) {
+      c->w[o] = (int8_t)(c->w[o] >> 4); /* -8..7 */
+      c->packed[o / 2] |= (uint8_t)((c->w[o] & 0xF) << (4 * (o % 2)));
+    }
+  }
   for (o = 0; o < c->classes; ++o) {
     const freeml_quant q = random_quant(g);
     c->multiplier[o] = q.multiplier;
@@ -84,14 +94,18 @@ static void check_case(test_lcg *g, const exit_case *c, int32_t id) {
     p.classes = c->classes;
     p.features = c->width[k];
     p.row_stride = c->features;
+    p.column = c->column[k];
     p.input_offset = -c->zero_point;
     while (start < c->classes) { /* any split into tiles, in order */
       freeml_tile tile;
       tile.start = start;
       tile.end = random_tile_end(g, start, c->classes, c->classes);
-      CHECK_EQ_INT(freeml_exit_accumulate_s8(&p, c->x + c->column[k],
-                                             c->w + c->column[k], previous,
-                                             out + start, tile),
+      CHECK_EQ_INT(c->int4 ? freeml_exit_accumulate_s4(&p, c->x + p.column,
+                                                       c->packed, previous,
+                                                       out + start, tile)
+                           : freeml_exit_accumulate_s8(&p, c->x + p.column,
+                                                       c->w, previous,
+                                                       out + start, tile),
                    FREEML_OK);
       start = tile.end;
     }
@@ -114,7 +128,7 @@ int main(void) {
   static exit_case c;
   test_lcg g = {12345u};
   freeml_tile bad = {0, 2};
-  freeml_exit_accumulate_params p = {1, 1, 1, 0};
+  freeml_exit_accumulate_params p = {1, 1, 1, 0, 0};
   int32_t i;
   for (i = 0; i < EXIT_TEST_CASES; ++i) {
     random_case(&g, &c);
@@ -123,5 +137,8 @@ int main(void) {
   /* A tile past the classes is refused. */
   CHECK_EQ_INT(freeml_exit_accumulate_s8(&p, c.x, c.w, c.bias, c.bias, bad),
                FREEML_ERR_ARG);
+  CHECK_EQ_INT(
+      freeml_exit_accumulate_s4(&p, c.x, c.packed, c.bias, c.bias, bad),
+      FREEML_ERR_ARG);
   TEST_MAIN_END();
 }

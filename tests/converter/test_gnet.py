@@ -24,7 +24,7 @@ from tflm_freeml.runtime import Runtime
 @pytest.fixture(params=["one layer", "rank 4"])
 def gnet_out(request, digits_gnet_out, digits_gnet_rank_out) -> Path:
   """The default model with gNet exits: a one-layer head on 1x1 avg+max
-  features, and a two-layer head (2x2 avg, rank 4)."""
+  features, and a two-layer head (2x2, rank 4, int4 first layer)."""
   return digits_gnet_out if request.param == "one layer" else digits_gnet_rank_out
 
 
@@ -56,12 +56,24 @@ def test_progress_on_the_console(digits_gnet_out):
 
 def test_two_layer_plan(digits_gnet_rank_out):
   """A rank-4 head accumulates 4 int32 per exit; the plan names the hidden
-  units' quantization and the output layer's constant tensors."""
+  units' quantization and the output layer's constant tensors. The first
+  layer's weights are int4, one scale, two per byte."""
   model = (digits_gnet_rank_out / "model.tflite").read_bytes()
   root = tflite_graph.parse(model)
   plan = graph.read_plan(model)
   assert plan.rank == 4 and plan.hidden_scale > 0 and plan.classes == 10
   tensors = root.subgraphs[0].tensors
+  from tensorflow.lite.python import schema_py_generated as schema
+  weights = {int(op.inputs[1]) for op in root.subgraphs[0].operators
+             if int(op.outputs[0]) in plan.accumulators}
+  assert len(weights) == 1
+  w = tensors[weights.pop()]
+  exits = json.loads((digits_gnet_rank_out / "report.json").read_text())["gnet"]["exits"]
+  assert exits[0]["features"] == 2 * 2 * 2 * 16  # 2x2 cells, avg and max, 16 channels
+  features = sum(e["features"] for e in exits)
+  assert list(w.shape) == [4, features] and w.type == schema.TensorType.INT4
+  assert len(w.quantization.scale) == 1
+  assert len(root.buffers[w.buffer].data) == 4 * features // 2
   assert [list(tensors[t].shape) for t in plan.accumulators] == [[1, 4]] * 3
   assert list(tensors[plan.output_weights].shape) == [10, 4]
   assert plan.output_bias < 0 or list(tensors[plan.output_bias].shape) == [10]
@@ -194,6 +206,10 @@ def test_bad_exit_requests(tmp_path):
                                "--exit-grid", "0", "--out", out), out, "--exit-grid")
   assert_refused(run_converter("--in", DIGITS_H5, "--data", "digits", "--exits", "auto",
                                "--exit-rank", "65", "--out", out), out, "--exit-rank")
+  for flag, value in (("--exit-pool", "avg,median"), ("--exit-pool", "avg,avg"),
+                      ("--exit-distillation", "2"), ("--exit-weight-bits", "2")):
+    assert_refused(run_converter("--in", DIGITS_H5, "--data", "digits", "--exits", "auto",
+                                 flag, value, "--out", out), out, flag)
 
 
 def test_an_int8_tflite_gets_no_exits(tmp_path, digits_out):
@@ -224,9 +240,21 @@ def test_auto_exits_of_a_plain_stack():
 
 def test_pooling_to_a_grid():
   model = load_model(Path(DIGITS_H5)).keras_model
-  extractor = head.exit_features(model, ["residual"], 2)
+  extractor = head.exit_features(model, ["residual", "maxpool"], 2, "avg+max,avg")
   _, features = head.compute_features(extractor, datasets.load("digits").x_test[:4])
-  assert features[0].shape == (4, 2 * 2 * 16)
+  assert [f.shape for f in features] == [(4, 2 * 2 * 16 * 2), (4, 2 * 2 * 16)]
+  assert head.per_exit_poolings("max", 2) == ["max", "max"]
+  with pytest.raises(ValueError, match="one per exit"):
+    head.per_exit_poolings("avg,max", 3)
+
+
+def test_int4_weights():
+  """int4_grid keeps -7..7 with one scale; pack_int4 puts the first value
+  of each pair in the low nibble (TFLite's order, which TFLM unpacks)."""
+  kernel = np.array([[0.7, -0.36], [0.1, 0.0], [-0.7, 0.04]])
+  q, scale = head.int4_grid(kernel)
+  assert scale == pytest.approx(0.1) and q.tolist() == [[7, -4], [1, 0], [-7, 0]]
+  assert graph.pack_int4(np.array([1, -2, 7])).tolist() == [0xE1, 0x07]
 
 
 def test_training_keeps_the_best_validation_loss():
@@ -247,3 +275,17 @@ def test_training_keeps_the_best_validation_loss():
                                            ("1,0,1", [0.5, 0, 0.5])])
 def test_exit_draw_weights(spec, expected):
   assert np.allclose(head.exit_draw_weights(spec, 3), expected)
+
+
+@pytest.mark.parametrize("exits,target_kb,training", [(None, None, False), ("auto", None, True),
+                                                      (None, 8.0, True)])
+def test_heads_train_on_the_train_split(monkeypatch, tmp_path, exits, target_kb, training):
+  """The gNet head (like SparseComp) asks for the train split, which CIFAR-10
+  and MNIST load only on request."""
+  from converter import pipeline
+  asked = []
+  monkeypatch.setattr(datasets, "load",
+                      lambda spec, training=False: asked.append(training) or datasets.load_digits())
+  pipeline._load_data(pipeline.Options(tmp_path / "m.h5", tmp_path, data="cifar10",  # noqa: SLF001
+                                       exits=exits, target_kb=target_kb))
+  assert asked == [training]

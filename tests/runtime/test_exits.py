@@ -199,3 +199,20 @@ def test_a_bad_two_layer_plan_is_refused(digits_gnet_rank_out):
       ({"output_bias": plan.output_weights}, "bias is not constant int32")]:
     with pytest.raises(FreemlError, match=message):
       Runtime(graph.with_plan(model, **changes))
+
+
+def test_int4_head_weights_need_one_scale(digits_gnet_rank_out):
+  """TFLM's FULLY_CONNECTED, the head's reference, reads int4 weights with
+  one scale only; the runtime refuses per-unit scales on them."""
+  from converter import tflite_graph, tflite_writer
+  model = (digits_gnet_rank_out / "model.tflite").read_bytes()
+  plan = graph.read_plan(model)
+  root = tflite_graph.parse(model)
+  accumulate = next(op for op in root.subgraphs[0].operators
+                    if int(op.outputs[0]) == plan.accumulators[0])
+  weights = root.subgraphs[0].tensors[int(accumulate.inputs[1])]
+  scale = weights.quantization.scale[0]
+  weights.quantization.scale = [scale] * plan.rank
+  weights.quantization.zeroPoint = [0] * plan.rank
+  with pytest.raises(FreemlError, match="one scale if int4"):
+    Runtime(tflite_writer.pack(root))

@@ -19,7 +19,7 @@ from converter.gnet import graph
 from converter.sparsecomp import prune
 from tests.conftest import DIGITS_H5, run_converter
 from tests.runtime.test_intermittent_cli import run, write_input
-from tflm_freeml.runtime import Runtime
+from tflm_freeml.runtime import FreemlError, Runtime
 from tflm_freeml.tflm_adapter import ABORTED, REGISTERER, TflmWithFreeml
 
 # Short SparseComp rounds: the search is tested elsewhere (test_sparsecomp.py).
@@ -73,6 +73,14 @@ def assert_same_as_runtime(model: bytes, inputs: List[np.ndarray]) -> None:
 def test_digits_sparse_and_exits_bit_exact(digits_model):
   images = datasets.load("digits").x_test[:12]
   assert_same_as_runtime(digits_model, _inputs(digits_model, images, random=8))
+
+
+def test_int4_head_is_refused(digits_gnet_rank_out):
+  """TFLM crashes allocating a model whose head subgraph has int4 weights;
+  the adapter refuses the model before TFLM sees it."""
+  model = (digits_gnet_rank_out / "model.tflite").read_bytes()
+  with pytest.raises(FreemlError, match="--exit-weight-bits 8"):
+    TflmWithFreeml(model)
 
 
 def test_confidence_exits_match_freeml_run(digits_model, freeml_run, tmp_path):

@@ -1,8 +1,9 @@
 /* FREEML_EXIT_ACCUMULATE (docs/gnet.md): adds one exit's share of the gNet
  * head to the int32 accumulators.
  *   inputs  0 the exit's pooled features, int8 activation, per-tensor
- *           1 the head's weights, constant int8 [classes, features of all
- *             exits], symmetric (zero point 0), per-tensor or per class
+ *           1 the head's weights, constant [classes, features of all
+ *             exits], symmetric (zero point 0): int8, per-tensor or per
+ *             class, or int4 (packed as TFLite does), per-tensor
  *           2 the previous accumulators: the head's int32 bias (first
  *             exit) or the previous exit's output
  *   output  int32 [1, classes]
@@ -16,7 +17,8 @@ enum { OPT_COLUMN = 0, OPT_FEATURES = 1, OPT_EXIT = 2, OPT_RESERVED = 3,
 typedef struct {
   freeml_exit_accumulate_params params;
   int32_t features_tensor;
-  uint32_t weights_data;  /* at the exit's first column */
+  uint32_t weights_data;
+  int32_t int4_weights;
   int32_t previous_tensor; /* -1: the constant bias */
   uint32_t bias_data;
 } exit_op_params;
@@ -48,7 +50,7 @@ freeml_status freeml_prepare_exit_accumulate(freeml_prepare_context *ctx,
   freeml_tensor_info features, weights, output;
   int32_t words[OPTIONS_WORDS];
   exit_op_params *p;
-  int32_t classes, row;
+  int32_t classes, row, weights_tensor;
   freeml_status s;
   if ((s = freeml_custom_option_words(ctx, OPTIONS_WORDS,
                                       "FREEML_EXIT_ACCUMULATE (docs/gnet.md)",
@@ -65,17 +67,26 @@ freeml_status freeml_prepare_exit_accumulate(freeml_prepare_context *ctx,
           FREEML_OK ||
       (s = freeml_expect_per_tensor(ctx, &features, "features")) !=
           FREEML_OK ||
-      (s = freeml_prepare_constant_input(ctx, 1, "weights", FREEML_TYPE_INT8,
-                                         &weights)) != FREEML_OK ||
+      (s = freeml_prepare_input(ctx, 1, "weights", &weights_tensor,
+                                &weights)) !=
+          FREEML_OK ||
+      (s = freeml_expect_constant(ctx, &weights, "weights")) != FREEML_OK ||
       (s = freeml_prepare_output(ctx, &output)) != FREEML_OK ||
       (s = freeml_expect_type(ctx, &output, FREEML_TYPE_INT32, "output")) !=
           FREEML_OK) {
     return s;
   }
-  if (weights.rank != 2 || freeml_zero_point(ctx, &weights) != 0) {
+  if (weights.type != FREEML_TYPE_INT8 && weights.type != FREEML_TYPE_INT4) {
+    return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
+                       "weights have type %d; the runtime takes int8 or int4",
+                       (int)weights.type);
+  }
+  /* TFLM's FULLY_CONNECTED, the reference, takes int4 per-tensor only. */
+  if (weights.rank != 2 || freeml_zero_point(ctx, &weights) != 0 ||
+      (weights.type == FREEML_TYPE_INT4 && weights.scales.length != 1)) {
     return freeml_fail(ctx->error, FREEML_ERR_MODEL,
                        "weights must be 2-D [classes, features] with zero "
-                       "point 0");
+                       "point 0 (and one scale if int4)");
   }
   classes = weights.shape[0];
   row = weights.shape[1];
@@ -108,10 +119,11 @@ freeml_status freeml_prepare_exit_accumulate(freeml_prepare_context *ctx,
           FREEML_OK) {
     return s;
   }
-  p->weights_data += (uint32_t)words[OPT_COLUMN]; /* model or arena offset */
+  p->int4_weights = weights.type == FREEML_TYPE_INT4;
   p->params.classes = classes;
   p->params.features = words[OPT_FEATURES];
   p->params.row_stride = row;
+  p->params.column = words[OPT_COLUMN];
   p->params.input_offset = -freeml_zero_point(ctx, &features);
   op->units = classes;
   op->unit_macs = (uint32_t)words[OPT_FEATURES];
@@ -128,8 +140,13 @@ freeml_status freeml_eval_exit_accumulate(freeml_runtime *rt,
           ? (const int32_t *)(const void *)freeml_activation_data(
                 rt, p->previous_tensor)
           : (const int32_t *)freeml_const_data(rt, p->bias_data);
-  return freeml_exit_accumulate_s8(
-      &p->params, freeml_activation_data(rt, p->features_tensor),
-      (const int8_t *)freeml_const_data(rt, p->weights_data), previous,
-      (int32_t *)output, tile);
+  const int8_t *features = freeml_activation_data(rt, p->features_tensor);
+  const void *weights = freeml_const_data(rt, p->weights_data);
+  return p->int4_weights
+             ? freeml_exit_accumulate_s4(&p->params, features,
+                                         (const uint8_t *)weights, previous,
+                                         (int32_t *)output, tile)
+             : freeml_exit_accumulate_s8(&p->params, features,
+                                         (const int8_t *)weights, previous,
+                                         (int32_t *)output, tile);
 }

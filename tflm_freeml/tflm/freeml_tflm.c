@@ -12,6 +12,17 @@ static int is_activation(const freeml_runtime *rt, int32_t tensor) {
          info.data == 0;
 }
 
+/* Whether the gNet head's first layer has int4 weights. */
+static int head_weights_int4(const freeml_runtime *rt) {
+  freeml_operator_info op;
+  freeml_tensor_info weights;
+  return freeml_model_operator(&rt->model, rt->exits.op[0], &op, 0) ==
+             FREEML_OK &&
+         freeml_model_tensor(&rt->model, freeml_op_input(&rt->model, &op, 1),
+                             &weights, 0) == FREEML_OK &&
+         weights.type == FREEML_TYPE_INT4;
+}
+
 freeml_status freeml_tflm_init(freeml_tflm_adapter *adapter,
                                const uint8_t *model, uint32_t model_size,
                                uint8_t *arena, uint32_t arena_size,
@@ -26,6 +37,16 @@ freeml_status freeml_tflm_init(freeml_tflm_adapter *adapter,
   adapter->answer_tensor = freeml_runtime_output(rt, 0);
   adapter->exit = rt->exits.count;
   if (rt->exits.count == 0) return FREEML_OK;
+  /* The pinned TFLM crashes (in MicroAllocator::CommitStaticMemoryPlan)
+   * allocating a model whose head subgraph, which nothing invokes, runs
+   * FULLY_CONNECTED on int4 weights, a kernel that asks for scratch memory.
+   * Refuse here rather than crash there. */
+  if (rt->model.num_subgraphs > 1 && head_weights_int4(rt)) {
+    return freeml_fail(error, FREEML_ERR_UNSUPPORTED,
+                       "TFLM cannot allocate this model: its gNet head "
+                       "subgraph has int4 weights (convert with "
+                       "--exit-weight-bits 8 to run it inside TFLM)");
+  }
   /* An early answer takes the place of the network's output. */
   if (freeml_model_tensor(&rt->model, adapter->answer_tensor, &answer, 0) !=
           FREEML_OK ||
