@@ -377,7 +377,7 @@ def rewrite(reference: bytes, thresholds: Optional[Sequence[int]] = None) -> byt
   x_in, w_in, b_in = (int(t) for t in head.inputs[:3])
   weights = graph.tensors[w_in]
   units, features = (int(d) for d in weights.shape)
-  if b_in < 0:  # the converter drops an all-zero bias; the accumulators start from one
+  if b_in < 0:  # the converter may leave out the bias; the accumulators start from one
     b_in = _zero_bias(root, units, x_in, w_in)
     head.inputs = np.array([x_in, w_in, b_in], np.int32)
   if graph.tensors[b_in].type != schema.TensorType.INT32:
