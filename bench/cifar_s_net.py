@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402
 
 from bench.common import REPO, SHARED  # noqa: E402
 from converter import datasets  # noqa: E402  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+from converter.model_loading import save_h5  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -130,17 +131,6 @@ def train(model, data: datasets.Dataset, epochs: int, batch_size: int, learning_
 
   model.fit(training_batches(x, y, batch_size, seed, augment=True), steps_per_epoch=steps,
             epochs=epochs, verbose=0, callbacks=[Progress()])
-
-
-def save_h5(model, path: Path) -> None:
-  """Saves without the optimizer, to a temporary file renamed over `path`."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f".{path.name}.tmp.h5")
-  try:
-    model.save(tmp, include_optimizer=False)
-    os.replace(tmp, path)
-  finally:
-    tmp.unlink(missing_ok=True)
 
 
 def _define_flags() -> None:

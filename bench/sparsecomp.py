@@ -4,10 +4,12 @@ ResNet-8 (CIFAR-10) and DS-CNN (speech commands); beside them the same model
 dense int8 and with TFLM's own compression (weight clustering + LUT at 4 and
 2 bits, bench/tflm_lut.py).
 
-Every SparseComp point is `python -m converter --target-kb N` run through the
-same pipeline (converter.pipeline.convert), so its bytes are the emitted
-model's and its accuracy is the int8 model run by the FreeML runtime on the
-test split (TFLM agrees byte for byte on reference.tflite; counted too).
+One search per model, `python -m converter --target-kb SMALLEST
+--checkpoint-kb OTHERS` through the same pipeline (converter.pipeline.convert):
+the larger targets are the models it saved on its way, converted as they are
+(no final retraining), so one search gives the curve. Bytes are the emitted
+models'; accuracy is the int8 model run by the FreeML runtime on the test
+split (TFLM agrees byte for byte on reference.tflite; counted too).
 
   FREEML_DATA_DIR=../shared/datasets .venv/bin/python bench/sparsecomp.py \\
       [--models s,ic,kws] [--round-steps 300] [--max-eval -1]
@@ -49,7 +51,8 @@ BENCH_MODELS: Dict[str, BenchModel] = {
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", list(BENCH_MODELS), "Models: " + ", ".join(BENCH_MODELS))
-flags.DEFINE_list("targets", [], "Override the targets of every model (KB), e.g. 24,12.")
+flags.DEFINE_list("targets", [], "Override the targets of every model (KB), e.g. 24,12: one "
+                  "search to the smallest, the others saved on its way.")
 flags.DEFINE_integer("round-steps", 300, "SparseComp optimizer steps per round.")
 flags.DEFINE_integer("final-steps", 1500, "SparseComp optimizer steps of the last retraining.")
 flags.DEFINE_float("max-drop", 1.0, "SparseComp's allowed validation accuracy drop (points).")
@@ -73,12 +76,14 @@ class Point:
   note: str = ""
 
 
-def _convert(name: str, spec: BenchModel, out: Path, target_kb: Optional[float]):
+def _convert(spec: BenchModel, out: Path, model_path: Optional[Path] = None,
+             target_kb: Optional[float] = None, checkpoint_kb: Sequence[float] = ()):
   from converter.pipeline import Options, convert
   return convert(Options(
-      model_path=spec.path, out_dir=out, data=spec.data, max_eval=FLAGS["max-eval"].value,
-      target_kb=target_kb, max_drop=FLAGS["max-drop"].value,
-      round_steps=FLAGS["round-steps"].value, final_steps=FLAGS["final-steps"].value))
+      model_path=model_path or spec.path, out_dir=out, data=spec.data,
+      max_eval=FLAGS["max-eval"].value, target_kb=target_kb, max_drop=FLAGS["max-drop"].value,
+      round_steps=FLAGS["round-steps"].value, final_steps=FLAGS["final-steps"].value,
+      checkpoint_kb=tuple(checkpoint_kb)))
 
 
 def _float32_bytes(path: Path) -> int:
@@ -113,21 +118,34 @@ def _lut_points(name: str, spec: BenchModel, float32_bytes: int) -> List[Point]:
 
 
 def _bench_model(name: str, spec: BenchModel, out: Path) -> List[Point]:
+  """The dense model, then one search to the smallest target that saves the
+  model at the larger ones on its way (converted as they are, without the
+  final retraining the smallest gets), then the LUT baselines."""
+  from converter.pipeline import checkpoint_path
   float32_bytes = _float32_bytes(spec.path)
-  points = [_point(name, "dense int8", _convert(name, spec, out / f"{name}-dense", None),
-                   float32_bytes)]
-  targets = [float(t) for t in FLAGS.targets] or list(spec.targets_kb)
-  for kb in targets:
-    start = time.monotonic()
-    try:
-      report = _convert(name, spec, out / f"{name}-{kb:g}kb", kb)
-      point = _point(name, f"SparseComp {kb:g} KB", report, float32_bytes)
-      point.note += f"; {time.monotonic() - start:.0f} s"
-    except ConverterError as e:
-      point = Point(name, f"SparseComp {kb:g} KB", None, None, None, float32_bytes, str(e))
+  points = [_point(name, "dense int8", _convert(spec, out / f"{name}-dense"), float32_bytes)]
+  targets = sorted({float(t) for t in FLAGS.targets} or set(spec.targets_kb), reverse=True)
+  search_dir = out / f"{name}-{targets[-1]:g}kb"
+  start = time.monotonic()
+  try:
+    report = _convert(spec, search_dir, target_kb=targets[-1], checkpoint_kb=targets[:-1])
+    last = _point(name, f"SparseComp {targets[-1]:g} KB", report, float32_bytes)
+    last.note += f"; search {time.monotonic() - start:.0f} s"
+  except ConverterError as e:
+    last = Point(name, f"SparseComp {targets[-1]:g} KB", None, None, None, float32_bytes, str(e))
+  print(f"[bench] {name} {targets[-1]:g} KB: {last}", file=sys.stderr, flush=True)
+  for kb in targets[:-1]:
+    saved = checkpoint_path(search_dir, kb)
+    if not saved.exists():
+      points.append(Point(name, f"SparseComp {kb:g} KB", None, None, None, float32_bytes,
+                          "not passed by the search"))
+      continue
+    point = _point(name, f"SparseComp {kb:g} KB",
+                   _convert(spec, out / f"{name}-{kb:g}kb", model_path=saved), float32_bytes)
+    point.note += "; checkpoint"
     points.append(point)
     print(f"[bench] {name} {kb:g} KB: {point}", file=sys.stderr, flush=True)
-  return points + _lut_points(name, spec, float32_bytes)
+  return points + [last] + _lut_points(name, spec, float32_bytes)
 
 
 def _equal_accuracy(points: List[Point]) -> List[str]:

@@ -68,17 +68,6 @@ from converter.model_loading import LoadedModel, load_model  # noqa: E402
 from converter.quantize import quantize_int8  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("model", str(SHARED / "models" / "ic_resnet8.h5"), "Float Keras model (.h5).")
-flags.DEFINE_string("data", "cifar10", "Dataset name (converter.datasets) or .npz.")
-flags.DEFINE_list("bits", ["8", "4", "2"], "LUT index widths (1-7); 8 is dense int8, no LUT.")
-flags.DEFINE_integer("finetune-steps", 1000, "Fine-tuning steps (Adam, cosine) per model.")
-flags.DEFINE_integer("batch-size", 128, "Fine-tuning batch size.")
-flags.DEFINE_float("learning-rate", 3e-4, "Fine-tuning initial learning rate.")
-flags.DEFINE_integer("seed", 0, "Seed of cluster initialization, batch order and augmentation.")
-flags.DEFINE_integer("max-eval", -1, "Test samples run on TFLM (-1: the whole test split).")
-flags.DEFINE_string("out-dir", str(REPO / "out" / "bench" / "lut"),
-                    "Folder for the .tflite files measured (<model>_<bits>bit.tflite).")
-
 DENSE_BITS = 8
 WEIGHT_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"})
 CALIBRATION_SAMPLES = 500
@@ -371,6 +360,21 @@ def _row(result: LutResult, float_bytes: int, samples: int, seconds: float) -> D
   }
 
 
+def _define_flags() -> None:
+  """The command's flags, defined only when it runs: bench/sparsecomp.py
+  imports this module and defines flags of the same names."""
+  flags.DEFINE_string("model", str(SHARED / "models" / "ic_resnet8.h5"), "Float Keras model (.h5).")
+  flags.DEFINE_string("data", "cifar10", "Dataset name (converter.datasets) or .npz.")
+  flags.DEFINE_list("bits", ["8", "4", "2"], "LUT index widths (1-7); 8 is dense int8, no LUT.")
+  flags.DEFINE_integer("finetune-steps", 1000, "Fine-tuning steps (Adam, cosine) per model.")
+  flags.DEFINE_integer("batch-size", 128, "Fine-tuning batch size.")
+  flags.DEFINE_float("learning-rate", 3e-4, "Fine-tuning initial learning rate.")
+  flags.DEFINE_integer("seed", 0, "Seed of cluster initialization, batch order and augmentation.")
+  flags.DEFINE_integer("max-eval", -1, "Test samples run on TFLM (-1: the whole test split).")
+  flags.DEFINE_string("out-dir", str(REPO / "out" / "bench" / "lut"),
+                      "Folder for the .tflite files measured (<model>_<bits>bit.tflite).")
+
+
 def main(argv: List[str]) -> None:
   del argv
   try:
@@ -411,4 +415,5 @@ def main(argv: List[str]) -> None:
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

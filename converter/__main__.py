@@ -19,7 +19,7 @@ hybrid .tflite, bad flags, missing data) prints one line starting
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 from absl import app, flags
 
@@ -81,6 +81,12 @@ flags.DEFINE_float(
     "learning-rate", 2e-4,
     "SparseComp: Adam's learning rate at the start of each retraining; it decays to 0 "
     "(cosine) by the round's end.")
+flags.DEFINE_list(
+    "checkpoint-kb", [],
+    "SparseComp: sizes above --target-kb (KB, separated by commas) at which the search also "
+    "saves the float model, as checkpoints/<N>kb.h5 in --out, when its stored weights first "
+    "fit them (before the final retraining): one search, a curve of size against accuracy. "
+    "Convert a checkpoint like any model.")
 flags.DEFINE_float(
     "separation-energy", 0.9,
     "SparseComp layer separation: keep the fewest singular values whose squares sum to this "
@@ -160,6 +166,14 @@ def _summary(result: dict, out_dir: Path) -> str:
   return "\n".join(lines)
 
 
+def _kb_list(name: str) -> Tuple[float, ...]:
+  try:
+    return tuple(float(kb) for kb in FLAGS[name].value)
+  except ValueError:
+    _fail(f"--{name} takes sizes in KB separated by commas, got {','.join(FLAGS[name].value)}")
+  return ()  # not reached
+
+
 def main(argv: List[str]) -> int:
   from converter.pipeline import Options, convert
   if len(argv) > 1:
@@ -180,7 +194,8 @@ def main(argv: List[str]) -> int:
         seed=FLAGS.seed, ram_kb=FLAGS["ram-kb"].value,
         round_steps=FLAGS["round-steps"].value, final_steps=FLAGS["final-steps"].value,
         learning_rate=FLAGS["learning-rate"].value,
-        separation_energy=FLAGS["separation-energy"].value, exits=FLAGS.exits,
+        separation_energy=FLAGS["separation-energy"].value,
+        checkpoint_kb=_kb_list("checkpoint-kb"), exits=FLAGS.exits,
         exit_grid=FLAGS["exit-grid"].value, exit_pool=FLAGS["exit-pool"].value,
         exit_max_drop=FLAGS["exit-max-drop"].value,
         exit_steps=FLAGS["exit-steps"].value, exit_rank=FLAGS["exit-rank"].value,

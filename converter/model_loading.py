@@ -12,6 +12,8 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -216,3 +218,16 @@ def _check_inputs(model: LoadedModel) -> LoadedModel:
                          "dimensions (-1); give the model a fixed input shape (e.g. "
                          "keras.Input((49, 10, 1))) and save it again")
   return model
+
+
+def save_h5(model, path: Path) -> None:
+  """Saves without the optimizer, to a temporary file renamed over `path`."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(f".{path.name}.tmp.h5")
+  try:
+    with warnings.catch_warnings():  # HDF5 is what the converter reads
+      warnings.filterwarnings("ignore", message=".*HDF5 file.*")
+      model.save(tmp, include_optimizer=False)
+    os.replace(tmp, path)
+  finally:
+    tmp.unlink(missing_ok=True)

@@ -18,7 +18,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from converter.evaluate import evaluate, model_inputs
 from converter.gnet import attach as gnet_attach
 from converter.gnet import graph as gnet_graph
 from converter.gnet import head as gnet_head
-from converter.model_loading import LoadedModel, detect_kind, load_model
+from converter.model_loading import LoadedModel, detect_kind, load_model, save_h5
 from converter.native_output import captured_stderr, import_tensorflow_quietly
 from converter.quantize import quantize_int8
 
@@ -40,6 +40,8 @@ OUTPUT_FILES = ("model.tflite", "model_data.c", "model_data.h", "report.md", "re
 REFERENCE_FILE = "reference.tflite"
 # With --exits: the head alone, exit features in, logits out (docs/gnet.md).
 EXIT_HEAD_FILE = "exit_head.tflite"
+# With --checkpoint-kb: the float models the search passed on the way.
+CHECKPOINT_DIR = "checkpoints"
 # Calibration samples for the search's trial conversions: they fix activation
 # scales only, never a byte count.
 _MEASURE_SAMPLES = 16
@@ -59,6 +61,8 @@ class Options:
   max_drop, seed, ram_kb, round_steps, final_steps, learning_rate,
     separation_energy: the search's settings (converter/sparsecomp/search.py,
     SearchOptions).
+  checkpoint_kb: sizes above target_kb at which the search also saves the
+    float model, as out_dir/checkpoints/<N>kb.h5.
   exits: "auto" or layer names: add the gNet exit head (docs/gnet.md);
     None: no exits. exit_grid, exit_pool, exit_max_drop, exit_steps,
     exit_rank, exit_weight_bits, exit_distillation: its pooling grid and
@@ -82,6 +86,7 @@ class Options:
   final_steps: int = 600
   learning_rate: float = 2e-4
   separation_energy: float = 0.9
+  checkpoint_kb: Tuple[float, ...] = ()
   exits: Optional[str] = None
   exit_grid: int = 1
   exit_pool: str = "avg+max"
@@ -128,6 +133,13 @@ def _check_search_options(options: Options) -> None:
                          f"{options.round_steps} and {options.final_steps}")
   if not options.learning_rate > 0:
     raise ConverterError(f"--learning-rate must be > 0, got {options.learning_rate:g}")
+  if options.checkpoint_kb and options.target_kb is None:
+    raise ConverterError("--checkpoint-kb saves models on the way to --target-kb: give "
+                         "--target-kb too")
+  for kb in options.checkpoint_kb:
+    if not kb > options.target_kb:
+      raise ConverterError(f"--checkpoint-kb sizes must be above --target-kb "
+                           f"({options.target_kb:g}), got {kb:g}")
   if not 0 <= options.separation_energy <= 1:
     raise ConverterError(f"--separation-energy must be in [0, 1] (0: no separation), got "
                          f"{options.separation_energy:g}")
@@ -261,15 +273,27 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
       target_bytes=int(options.target_kb * 1024), max_drop=options.max_drop, seed=options.seed,
       ram_bytes=None if options.ram_kb is None else int(options.ram_kb * 1024),
       round_steps=options.round_steps, final_steps=options.final_steps,
-      learning_rate=options.learning_rate, separation_energy=options.separation_energy)
+      learning_rate=options.learning_rate, separation_energy=options.separation_energy,
+      checkpoint_bytes=tuple(int(kb * 1024) for kb in options.checkpoint_kb))
+
+  def save(checkpoint_bytes: int, keras_model) -> None:
+    path = checkpoint_path(options.out_dir, checkpoint_bytes / 1024)
+    save_h5(keras_model, path)
+    progress(f"saved {path}")
+
   progress(f"SparseComp: retraining on {len(x_train):,} samples, judging on {len(x_val):,} "
            "validation samples")
   start = time.monotonic()
   result = search.compress(model.keras_model, x_train, y_train, x_val, dataset.y_validation,
-                           settings, measure, progress)
+                           settings, measure, progress, save)
   progress(f"SparseComp done in {time.monotonic() - start:.0f} s: "
            f"{result.initial.weight_bytes:,} B -> {result.measurement.weight_bytes:,} B of weights")
   return LoadedModel("keras", model.path, keras_model=result.model), result
+
+
+def checkpoint_path(out_dir: Path, kb: float) -> Path:
+  """Where --checkpoint-kb KB's model goes."""
+  return out_dir / CHECKPOINT_DIR / f"{kb:g}kb.h5"
 
 
 def _evaluate(model: LoadedModel, tflite: bytes, graph: tflite_graph.GraphInfo, runtime,

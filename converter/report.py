@@ -135,6 +135,7 @@ def sparsecomp_section(result: Any, source_model: Any,
       "folded_batchnorm": result.folded,
       "separated": result.separated,
       "rounds": [dataclasses.asdict(r) for r in result.history],
+      "checkpoints": [dataclasses.asdict(c) for c in result.checkpoints],
   }
 
 
@@ -257,6 +258,14 @@ def _sparsecomp_markdown(c: Dict[str, Any]) -> List[str]:
     lines.append(f"| {r['index']} | {r['kind']} | {r['layer']} | {r['detail']} | "
                  f"{r['bytes_before']:,} | {r['bytes_after']:,} | {_pct(r['accuracy'])} | "
                  f"{'yes' if r['kept'] else 'no'} | {r['seconds']:.0f} |")
+  if c["checkpoints"]:
+    lines += ["", "Checkpoints (`--checkpoint-kb`, saved in checkpoints/ before the final "
+              "retraining):", "", "| KB | after round | weights B | file B | val acc |",
+              "|---|---|---|---|---|"]
+    for k in c["checkpoints"]:
+      m = k["measurement"]
+      lines.append(f"| {k['target_bytes'] / 1024:g} | {k['after_round']} | "
+                   f"{m['weight_bytes']:,} | {m['file_bytes']:,} | {_pct(k['accuracy'])} |")
   return lines
 
 

@@ -12,6 +12,10 @@ meet the target, without losing more than the allowed accuracy.
      marks the layer fragile and is undone.
   4. A final retraining with every density fixed.
 
+With checkpoint sizes above the target, the model is handed to `save` the
+first time its real stored bytes fit each of them (before the final
+retraining): one search gives a curve of size against accuracy.
+
 Sizes are the int8 bytes the model will store (converter/sparsecomp/size.py),
 calibrated against a real conversion (`measure`) at the start, after every
 kept separation and before declaring the target met.
@@ -24,7 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -43,6 +47,8 @@ class SearchOptions:
   density_step: a round multiplies the chosen layer's density by this.
   separation_energy: the rank rule of layer separation (fraction of the
     squared singular values kept); 0 turns separation off.
+  checkpoint_bytes: sizes above target_bytes at which to save the model on
+    the way (compress's `save`).
   """
   target_bytes: int
   max_drop: float = 1.0
@@ -55,6 +61,7 @@ class SearchOptions:
   density_step: float = 0.6
   separation_energy: float = 0.9
   max_rounds: int = 200
+  checkpoint_bytes: Sequence[int] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +93,15 @@ class Round:
   seconds: float
 
 
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+  """The model as it first fit `target_bytes`, after round `after_round`."""
+  target_bytes: int
+  measurement: Measurement
+  accuracy: float
+  after_round: int
+
+
 @dataclasses.dataclass
 class SearchResult:
   model: object
@@ -98,10 +114,12 @@ class SearchResult:
   separated: List[str]
   measurement: Measurement
   initial: Measurement
+  checkpoints: List[Checkpoint]
 
 
 Measure = Callable[[object], Measurement]
 Progress = Callable[[str], None]
+Save = Callable[[int, object], None]  # (checkpoint bytes, model)
 
 
 # The mildest cut a round tries before its layer is called fragile.
@@ -120,12 +138,15 @@ class _Search:
   """State of one search: the model, its trainer and the byte estimate."""
 
   def __init__(self, model, x_train, y_train, x_val, y_val, options: SearchOptions,
-               measure: Measure, progress: Progress):
-    self.options, self.measure, self.progress = options, measure, progress
+               measure: Measure, progress: Progress, save: Optional[Save]):
+    self.options, self.measure, self.progress, self.save = options, measure, progress, save
     self.x_train, self.y_train, self.x_val, self.y_val = x_train, y_train, x_val, y_val
     self.history: List[Round] = []
     self.densities: Dict[str, float] = {}
     self.fragile: List[str] = []
+    self.checkpoints: List[Checkpoint] = []
+    self.pending = sorted((b for b in options.checkpoint_bytes if b > options.target_bytes),
+                          reverse=True)
     self._other_bytes = 0
     self.set_model(model)
 
@@ -176,6 +197,24 @@ def _check_ram(m: Measurement, options: SearchOptions) -> None:
                          "give more RAM or a model with smaller feature maps")
 
 
+def _pass_checkpoints(search: _Search) -> None:
+  """Saves the model at every pending checkpoint its real bytes now fit."""
+  if not search.pending or search.estimate() > search.pending[0]:
+    return
+  m = search.calibrate()  # the real bytes decide, as for the target
+  passed = [b for b in search.pending if m.weight_bytes <= b]
+  if not passed:
+    return
+  accuracy = search.accuracy()
+  for target in passed:
+    if search.save is not None:
+      search.save(target, search.model)
+    search.checkpoints.append(Checkpoint(target, m, accuracy, len(search.history)))
+    search.progress(f"checkpoint {_kb(target)}: {m.weight_bytes:,} B of weights, val acc "
+                    f"{100 * accuracy:.2f}%")
+  search.pending = [b for b in search.pending if b not in passed]
+
+
 def _separate(search: _Search, accuracy: float) -> List[str]:
   """Tries layer separation on each layer where it lowers the stored bytes
   (most bytes saved first); keeps it where validation accuracy does not drop."""
@@ -224,6 +263,7 @@ def _prune_rounds(search: _Search, floor: float) -> None:
   options = search.options
   steps = {name: options.density_step for name in search.layers}
   while len(search.history) < options.max_rounds:
+    _pass_checkpoints(search)
     estimate = search.estimate()
     if estimate <= options.target_bytes:
       m = search.calibrate()  # the real bytes decide
@@ -281,7 +321,7 @@ def _finetune(search: _Search, reached: int) -> Measurement:
 
 def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
              y_val: np.ndarray, options: SearchOptions, measure: Measure,
-             progress: Progress) -> SearchResult:
+             progress: Progress, save: Optional[Save] = None) -> SearchResult:
   """Compresses a float tf_keras model until its stored weights fit
   options.target_bytes.
 
@@ -291,6 +331,8 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
       split that judges every round (never the test split).
     measure: converts a model for real (int8, sparse formats) and counts it.
     progress: receives one line per step.
+    save: receives (checkpoint bytes, model) at each of
+      options.checkpoint_bytes the model passes.
 
   Returns:
     The compressed float model (exact zeros where pruned) and the history.
@@ -306,7 +348,8 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
   tf.config.experimental.enable_op_determinism()  # same seed, same model
   folded = [f"{bn} -> {layer}" for bn, layer in fold.plan_fold(model).folds.items()]
   folded_model = fold.fold_batchnorm(model)
-  search = _Search(folded_model, x_train, y_train, x_val, y_val, options, measure, progress)
+  search = _Search(folded_model, x_train, y_train, x_val, y_val, options, measure, progress,
+                   save)
   initial = search.calibrate()
   _check_ram(initial, options)
   baseline = search.accuracy()
@@ -314,11 +357,13 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
   progress(f"start: {initial.weight_bytes:,} B of weights ({initial.file_bytes:,} B file), "
            f"target {options.target_bytes:,} B; val acc {100 * baseline:.2f}%, floor "
            f"{100 * floor:.2f}%; {len(search.layers)} prunable layers")
+  _pass_checkpoints(search)
   separated: List[str] = []
   if initial.weight_bytes > options.target_bytes and options.separation_energy > 0:
     separated = _separate(search, baseline)
   if initial.weight_bytes > options.target_bytes:
     _prune_rounds(search, floor)
+    _pass_checkpoints(search)  # the last round's, when the rounds ran out
   final = search.calibrate()
   reached = final.weight_bytes
   if reached > options.target_bytes:
@@ -334,4 +379,4 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
       model=search.model, baseline_accuracy=baseline, accuracy=search.accuracy(),
       densities=search.trainer.densities(), fragile=list(search.fragile),
       history=search.history, folded=folded, separated=separated, measurement=final,
-      initial=initial)
+      initial=initial, checkpoints=search.checkpoints)

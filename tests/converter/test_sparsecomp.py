@@ -17,13 +17,15 @@ from tests.converter.helpers import DIGITS_H5, assert_refused, run_converter
 from tests.converter.test_sparse_format import decode
 
 TARGET_KB = 8
+CHECKPOINTS_KB = (16, 11)  # above the dense model (15.2 KB), and on the way
 # Short rounds keep the test quick; the search itself is what is tested.
 QUICK = ("--round-steps", "60", "--final-steps", "120", "--max-eval", "120")
 
 
 def _compress(out: Path, *extra: str):
   return run_converter("--in", DIGITS_H5, "--data", "digits", "--target-kb", TARGET_KB,
-                       *QUICK, *extra, "--out", out)
+                       "--checkpoint-kb", ",".join(map(str, CHECKPOINTS_KB)), *QUICK, *extra,
+                       "--out", out)
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +116,26 @@ def test_the_same_seed_gives_the_same_model(compressed, tmp_path):
   assert (tmp_path / "model.tflite").read_bytes() == (compressed / "model.tflite").read_bytes()
 
 
+def test_checkpoints_are_saved_as_the_search_passes_them(compressed, tmp_path):
+  report = json.loads((compressed / "report.json").read_text())
+  c = report["sparsecomp"]
+  checkpoints = {k["target_bytes"]: k for k in c["checkpoints"]}
+  assert sorted(checkpoints) == [kb * 1024 for kb in sorted(CHECKPOINTS_KB)]
+  dense = c["dense_int8"]["weight_bytes"]
+  assert checkpoints[16 * 1024]["after_round"] == 0  # the dense model fits already
+  assert checkpoints[16 * 1024]["measurement"]["weight_bytes"] == dense
+  on_the_way = checkpoints[11 * 1024]
+  assert c["compressed"]["weight_bytes"] < on_the_way["measurement"]["weight_bytes"] <= 11 * 1024
+  assert 0 < on_the_way["after_round"] < len(c["rounds"])
+  assert "Checkpoints" in (compressed / "report.md").read_text()
+  # A checkpoint converts like any model, to the bytes the search counted.
+  result = run_converter("--in", compressed / "checkpoints" / "11kb.h5", "--data", "digits",
+                         "--max-eval", "60", "--out", tmp_path)
+  assert result.returncode == 0, result.stderr
+  converted = json.loads((tmp_path / "report.json").read_text())
+  assert converted["model"]["weight_bytes"] == on_the_way["measurement"]["weight_bytes"]
+
+
 def test_an_unreachable_target_fails_with_the_smallest_size_and_the_fragile_layers(tmp_path):
   result = run_converter("--in", DIGITS_H5, "--data", "digits", "--target-kb", "0.5",
                          "--max-drop", "0", "--round-steps", "20", "--separation-energy", "0",
@@ -128,6 +150,11 @@ def test_an_unreachable_target_fails_with_the_smallest_size_and_the_fragile_laye
     (("--target-kb", "-3"), ("--target-kb must be > 0, got -3",)),
     (("--target-kb", "4", "--ram-kb", "0"), ("--ram-kb must be > 0",)),
     (("--target-kb", "4", "--max-drop", "-1"), ("--max-drop must be >= 0",)),
+    (("--checkpoint-kb", "8"), ("--checkpoint-kb saves models on the way to --target-kb",)),
+    (("--target-kb", "4", "--checkpoint-kb", "8,4"),
+     ("--checkpoint-kb sizes must be above --target-kb (4), got 4",)),
+    (("--target-kb", "4", "--checkpoint-kb", "8,big"),
+     ("--checkpoint-kb takes sizes in KB separated by commas, got 8,big",)),
 ])
 def test_bad_settings_are_refused(tmp_path, args, fragments):
   result = run_converter("--in", DIGITS_H5, "--data", "digits", *args, "--out", tmp_path)
