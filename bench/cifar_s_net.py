@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import List
 
 from absl import app, flags
 
@@ -38,12 +38,12 @@ import numpy as np  # noqa: E402
 
 from bench.common import REPO, SHARED  # noqa: E402
 from converter import datasets  # noqa: E402  (sets TF_USE_LEGACY_KERAS before TensorFlow)
+from converter.augment import training_batches  # noqa: E402
 from converter.model_loading import save_h5  # noqa: E402
 
 FLAGS = flags.FLAGS
 
 S_NET_PARAMS = 232_330
-_CROP_PAD = 4
 _PREDICT_BATCH = 500
 
 
@@ -71,35 +71,6 @@ def build_s_network():
   ], name="cifar_s")
   assert model.count_params() == S_NET_PARAMS, model.count_params()
   return model
-
-
-def augment_images(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-  """Random horizontal flip and random crop (same size) of the image padded by
-  4 pixels (reflect), one draw per image; x is (N, H, W, C)."""
-  n, h, w, _ = x.shape
-  flip = rng.random(n) < 0.5
-  x = np.where(flip[:, None, None, None], x[:, :, ::-1], x)
-  padded = np.pad(x, ((0, 0), (_CROP_PAD, _CROP_PAD), (_CROP_PAD, _CROP_PAD), (0, 0)),
-                  mode="reflect")
-  dy = rng.integers(0, 2 * _CROP_PAD + 1, n)
-  dx = rng.integers(0, 2 * _CROP_PAD + 1, n)
-  rows = (dy[:, None] + np.arange(h))[:, :, None]
-  cols = (dx[:, None] + np.arange(w))[:, None, :]
-  return padded[np.arange(n)[:, None, None], rows, cols]
-
-
-def training_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                     augment: bool) -> Iterator[Tuple[np.ndarray, np.ndarray]]:
-  """Endless batches in seeded shuffled order (a new permutation each pass),
-  flipped and cropped when `augment` (images only)."""
-  rng = np.random.default_rng(seed)
-  order = np.empty(0, np.int64)
-  while True:
-    if len(order) < batch_size:
-      order = np.concatenate([order, rng.permutation(len(x))])
-    chosen, order = order[:batch_size], order[batch_size:]
-    xb = augment_images(x[chosen], rng) if augment else x[chosen]
-    yield xb, y[chosen]
 
 
 def accuracy(model, x: np.ndarray, y: np.ndarray) -> float:

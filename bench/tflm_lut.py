@@ -58,10 +58,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from bench.cifar_s_net import accuracy, training_batches  # noqa: E402
+from bench.cifar_s_net import accuracy  # noqa: E402
 from bench.common import REPO, SHARED, print_table  # noqa: E402
 from converter import datasets, ops, tflite_graph, tflm_oracle  # noqa: E402
 from converter.atomic_io import write_atomic  # noqa: E402
+from converter.augment import augments, training_batches  # noqa: E402
 from converter.errors import ConverterError  # noqa: E402
 from converter.evaluate import quantize_input  # noqa: E402
 from converter.model_loading import LoadedModel, load_model  # noqa: E402
@@ -185,8 +186,8 @@ def finetune(model, data: datasets.Dataset, steps: int, seed: int, batch_size: i
         print(f"  step {batch + 1}/{steps}: loss {logs['loss']:.4f}, train acc "
               f"{100 * logs['accuracy']:.2f}%", file=sys.stderr, flush=True)
 
-  augment = x.ndim == 4 and x.shape[-1] == 3
-  model.fit(training_batches(x, y, min(batch_size, len(x)), seed, augment), steps_per_epoch=steps,
+  model.fit(training_batches(x, y, min(batch_size, len(x)), seed, augments(x)),
+            steps_per_epoch=steps,
             epochs=1, verbose=0, callbacks=[Progress()])
 
 

@@ -68,7 +68,8 @@ flags.DEFINE_float(
 flags.DEFINE_float(
     "max-drop", 1.0,
     "SparseComp: validation accuracy points the compressed float model may lose.")
-flags.DEFINE_integer("seed", 0, "SparseComp: seed of the batch order (same seed, same model).")
+flags.DEFINE_integer(
+    "seed", 0, "SparseComp: seed of the batch order and augmentation (same seed, same model).")
 flags.DEFINE_float(
     "ram-kb", None,
     "SparseComp: peak runtime RAM (the FreeML runtime's arena) the model must fit, in KB; "

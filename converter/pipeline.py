@@ -22,7 +22,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from converter import c_array, datasets, report, sparse_rewrite, tflite_graph, tflm_oracle
+from converter import augment, c_array, datasets, report, sparse_rewrite, tflite_graph, tflm_oracle
 from converter.atomic_io import write_all
 from converter.errors import ConverterError
 from converter.evaluate import evaluate, model_inputs
@@ -274,14 +274,16 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
       ram_bytes=None if options.ram_kb is None else int(options.ram_kb * 1024),
       round_steps=options.round_steps, final_steps=options.final_steps,
       learning_rate=options.learning_rate, separation_energy=options.separation_energy,
-      checkpoint_bytes=tuple(int(kb * 1024) for kb in options.checkpoint_kb))
+      checkpoint_bytes=tuple(int(kb * 1024) for kb in options.checkpoint_kb),
+      augment=augment.augments(x_train))
 
   def save(checkpoint_bytes: int, keras_model) -> None:
     path = checkpoint_path(options.out_dir, checkpoint_bytes / 1024)
     save_h5(keras_model, path)
     progress(f"saved {path}")
 
-  progress(f"SparseComp: retraining on {len(x_train):,} samples, judging on {len(x_val):,} "
+  progress(f"SparseComp: retraining on {len(x_train):,} samples"
+           f"{' (flipped and cropped)' if settings.augment else ''}, judging on {len(x_val):,} "
            "validation samples")
   start = time.monotonic()
   result = search.compress(model.keras_model, x_train, y_train, x_val, dataset.y_validation,

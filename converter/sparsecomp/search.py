@@ -49,6 +49,7 @@ class SearchOptions:
     squared singular values kept); 0 turns separation off.
   checkpoint_bytes: sizes above target_bytes at which to save the model on
     the way (compress's `save`).
+  augment: flip and crop RGB images while retraining (prune.TrainConfig).
   """
   target_bytes: int
   max_drop: float = 1.0
@@ -62,6 +63,7 @@ class SearchOptions:
   separation_energy: float = 0.9
   max_rounds: int = 200
   checkpoint_bytes: Sequence[int] = ()
+  augment: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,7 +158,7 @@ class _Search:
     if other_bytes is not None:
       self._other_bytes = other_bytes
     config = prune.TrainConfig(self.options.batch_size, self.options.learning_rate,
-                               self.options.seed)
+                               self.options.seed, self.options.augment)
     self.model = model
     self.trainer = prune.SparseTrainer(model, self.x_train, self.y_train, config)
     self.layers = {name: model.get_layer(name) for name in prune.prunable_layers(model)}
