@@ -6,7 +6,8 @@ bench.common.GNET_HEADS (into --out, kept between runs while the converter
 command stays the same). Per-exit branches
 (bench/branches.py: 2x2 average pooling, 64 hidden units, as many steps as
 the converter's head, their thresholds calibrated like gNet's) are trained
-on the same exits for the "branches" policy. Then every policy runs on the same
+on the same exits for the "branches" policies (BranchyNet's: by confidence;
+"branches-energy": by FreeML's rule). Then every policy runs on the same
 inputs for every trace and capacitor: the three Powercast recordings and
 the jogging PV cell, 100 uF and 1 mF, the device at the simulator's
 defaults (python -m converter.simulate --help) but --period, --samples and
@@ -42,7 +43,7 @@ MODELS = {
     "ic": (SHARED / "models" / "ic_resnet8.h5", "cifar10"),
 }
 TRACES = ["powercast-cart", "powercast-mobile", "powercast-obstruction", "pv-jogging"]
-POLICIES = ["full", "freeml", "confidence", "branches", "exit-0"]
+POLICIES = ["full", "freeml", "confidence", "branches", "branches-energy", "exit-0"]
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("models", list(MODELS), "Models: " + ", ".join(MODELS))

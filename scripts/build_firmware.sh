@@ -48,7 +48,10 @@ if ! grep -q FREEML_MODEL_NVM_BYTES "$model_dir/model_data.h"; then
 fi
 
 mkdir -p build/firmware
-# One build at a time: firmware/model/ holds one model.
+# One build at a time: firmware/model/ holds one model. Bazel runs with the
+# lock's descriptor closed (9>&-): a Bazel server started here would
+# otherwise inherit it and hold the lock for as long as it lives, and every
+# later build would wait forever.
 exec 9> build/firmware/.lock
 flock 9
 for file in model_data.c model_data.h; do
@@ -57,7 +60,7 @@ done
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-if ! bazel build "${bazel_flags[@]}" "//firmware:$target" >"$log" 2>&1; then
+if ! bazel build "${bazel_flags[@]}" "//firmware:$target" >"$log" 2>&1 9>&-; then
   # The linker's memory table: "SRAM: 213032 B 128 KB 162.53%".
   overflow=$(awk '$NF ~ /%$/ && $(NF) + 0 > 100 {
       size = $4; if ($5 == "KB") size *= 1024; if ($5 == "MB") size *= 1048576;
@@ -71,7 +74,7 @@ if ! bazel build "${bazel_flags[@]}" "//firmware:$target" >"$log" 2>&1; then
   exit 1
 fi
 elf=$(bazel cquery "${bazel_flags[@]}" --output=starlark \
-  --starlark:expr="target.files.to_list()[0].path" "//firmware:$target" 2>/dev/null)
+  --starlark:expr="target.files.to_list()[0].path" "//firmware:$target" 2>/dev/null 9>&-)
 mkdir -p "$(dirname "$output")"
 install -m 644 "$elf" "$output"
 echo "firmware: wrote $output for $model_dir"

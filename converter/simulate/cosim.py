@@ -189,8 +189,9 @@ class Branches:
   """Per-exit branches in place of the model's gNet exits (BranchyNet's
   way, compared in bench/energy_policies.py): exit k's own head runs when
   the op of exit k completes, costing instructions[k] more in that op's
-  last tile, and answers when it is confident; otherwise FreeML's exit rule
-  decides with the branches' own stop_accuracy table. The runtime computes
+  last tile, and answers when it is confident; otherwise the network goes
+  on, or, given `stops`, FreeML's exit rule decides with the branches' own
+  stop_accuracy table. The runtime computes
   the network (with gNet's accumulators, a few hundred MACs), the port
   stops it where a branch answers, and the branch's answer replaces
   gNet's."""

@@ -8,8 +8,14 @@ delivered.
               (exit_rule.py)
   confidence  the calibrated thresholds alone
   exit-K      always answer at exit K (a fixed early exit)
-  branches    per-exit branches in place of gNet, answering as freeml does
-              (given by the caller: bench/energy_policies.py trains them)
+  branches    per-exit branches in place of gNet (BranchyNet): a branch
+              answers when its confidence meets its calibrated threshold,
+              else the network goes on
+  branches-energy  the same branches answering as freeml does: FreeML's
+              exit rule with the branches' own table (what per-exit heads
+              would add to FreeML's policy, at their bytes)
+
+The caller gives the branches (bench/energy_policies.py trains them).
 
 Each policy is the same model with its exit thresholds rewritten (256:
 never by confidence, 0: always) and the energy port on or off.
@@ -35,6 +41,8 @@ from converter.simulate.energy import Capacitor, Mcu
 from converter.simulate.traces import PowerTrace
 from tflm_freeml.intermittent import IntermittentRuntime
 
+BRANCH_POLICIES = ("branches", "branches-energy")
+
 
 @dataclasses.dataclass(frozen=True)
 class Policy:
@@ -55,8 +63,8 @@ def policy(name: str, calibrated: Sequence[int]) -> Policy:
     return Policy(name, True, None)
   if name == "confidence":
     return Policy(name, False, None)
-  if name == "branches":
-    raise ConverterError("policy 'branches' needs trained per-exit branches "
+  if name in BRANCH_POLICIES:
+    raise ConverterError(f"policy '{name}' needs trained per-exit branches "
                          "(bench/energy_policies.py runs it)")
   if name.startswith("exit-") and name[5:].isdigit() and int(name[5:]) < exits:
     k = int(name[5:])
@@ -93,7 +101,7 @@ def compare(model: bytes, report: dict, names: Sequence[str], x: np.ndarray,
             branches: Optional[cosim.Branches] = None,
             progress: Callable[[str], None] = lambda line: None
             ) -> Tuple[Dict[str, Simulation], List[Summary], Dict[str, str]]:
-  """Runs every named policy ("branches" needs `branches`) on the same
+  """Runs every named policy (BRANCH_POLICIES need `branches`) on the same
   inputs and trace; report: the converter's report.json of the model.
   Returns the simulations, their summaries, and notes for the report: where
   the instruction counts and the exit rule's table came from, the tiles."""
@@ -109,9 +117,9 @@ def compare(model: bytes, report: dict, names: Sequence[str], x: np.ndarray,
            "charge)"}
   for name in names:
     start = time.monotonic()
-    run_branches = branches if name == "branches" else None
+    run_branches = branches if name in BRANCH_POLICIES else None
     chosen = policy(name, calibrated) if run_branches is None else \
-        Policy(name, True, [graph.NEVER] * exits)
+        Policy(name, name == "branches-energy", [graph.NEVER] * exits)
     it = IntermittentRuntime(model_for(model, chosen), *tiles)
     work = exit_rule.exit_work([op.work for op in it.ops], it.exit_ops)
     costs = cosim.Costs.from_report(report, it)

@@ -68,6 +68,23 @@ def digits_small_tiles_device(tmp_path_factory) -> DeviceModel:
 
 
 @pytest.fixture(scope="session")
+def digits_gnet_rank_device(digits_gnet_rank_out, tmp_path_factory) -> DeviceModel:
+  """The default model with a two-layer int4 gNet head, three test digits.
+  Expected outputs are the host runtime's: TFLM cannot allocate a model
+  whose head holds int4 weights (docs/tflm.md), and the host runtime equals
+  TFLM on this model's reference and head (tests/converter/test_gnet.py)."""
+  from tflm_freeml.runtime import Runtime
+  model = (digits_gnet_rank_out / "model.tflite").read_bytes()
+  inputs = quantized_inputs(model, load_digits().x_test[:3])
+  host = Runtime(model)
+  elf = firmware.build(digits_gnet_rank_out,
+                       tmp_path_factory.mktemp("digits_gnet_rank_elf") / "freeml_fw.elf")
+  return DeviceModel("digits_gnet_rank", digits_gnet_rank_out, elf,
+                     [x.tobytes() for x in inputs],
+                     [host.invoke([x])[0].tobytes() for x in inputs])
+
+
+@pytest.fixture(scope="session")
 def kws_device(shared_dir, tmp_path_factory) -> DeviceModel:
   """The shared MLPerf Tiny DS-CNN keyword spotter (int8)."""
   out = convert(tmp_path_factory.mktemp("kws"), "--in",

@@ -75,6 +75,21 @@ def test_power_failures_give_the_identical_output(request, name, seed):
     assert result.done["total_instructions"] > continuous.done["instructions"]
 
 
+def test_a_gnet_model_with_an_int4_head_runs_on_the_device(digits_gnet_rank_device):
+  """Run to the network's end, the exit ops accumulate every exit's
+  features through the int4 kernel on the Cortex-M4 as on the host, with
+  and without power failures spread over the inference."""
+  device = digits_gnet_rank_device
+  for index, expected in enumerate(device.expected):
+    continuous = run(device, index)
+    assert continuous.returncode == firmware.EXIT_OK, continuous.log
+    assert continuous.output == expected
+    work = continuous.done["instructions"] - continuous.done["boot_instructions"]
+    failed = run(device, index, failures=10, seed=5 + index, max_interval=4 * work // 30)
+    assert failed.returncode == firmware.EXIT_OK, failed.log
+    assert failed.output == expected and failed.failures == 10
+
+
 def test_power_failure_schedule_is_deterministic(kws_device):
   first = run(kws_device, failures=5, seed=3, max_interval=3_000_000)
   again = run(kws_device, failures=5, seed=3, max_interval=3_000_000)

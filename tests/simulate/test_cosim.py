@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from converter import datasets
+from converter.errors import ConverterError
 from converter.evaluate import model_inputs
 from converter.gnet import graph
 from converter.simulate import cosim, exit_rule, traces
@@ -140,3 +141,21 @@ def test_tiles_shrink_to_fit_half_a_charge():
   assert 0 < macs < cosim.DEFAULT_TILE_MACS and 0 < nbytes < cosim.DEFAULT_TILE_BYTES
   assert cost <= (per_charge - cosim.BOOT_INSTRUCTIONS) / 2
   assert cosim.tile_budget(Capacitor(1e-3), MSP430) == (0, 0)  # the defaults fit
+
+
+def test_branch_policies_answer_by_confidence_or_by_freemls_rule(digits_gnet_out, model, inputs):
+  """No branch confident: BranchyNet's policy runs every input to the
+  network's end; with FreeML's rule, a weak supply answers from exits."""
+  from converter.simulate import policies
+  n = len(inputs[0])
+  branches = cosim.Branches(np.zeros((n, 3), np.int64), np.zeros((n, 3), bool), [0.0] * 3,
+                            [(0.5, 0.6, 0.7, 0.9), (0.6, 0.7, 0.9), (0.7, 0.9)])
+  report = json.loads((digits_gnet_out / "report.json").read_text())
+  setting = policies.Setting(traces.load("constant:2e-4", duration_s=600), CAPACITOR, MSP430,
+                             0.8, period_s=0.0, deadline_s=2.0)
+  sims, _, _ = policies.compare(model, report, ["branches", "branches-energy"], *inputs,
+                                setting, branches)
+  assert all(r.exit == 3 for r in sims["branches"].inferences)
+  assert any(r.exit < 3 for r in sims["branches-energy"].inferences)
+  with pytest.raises(ConverterError, match="needs trained per-exit branches"):
+    policies.compare(model, report, ["branches"], *inputs, setting)
