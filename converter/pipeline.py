@@ -277,6 +277,9 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
       checkpoint_bytes=tuple(int(kb * 1024) for kb in options.checkpoint_kb),
       augment=augment.augments(x_train))
 
+  for kb in options.checkpoint_kb:  # a checkpoint this search does not pass must not linger
+    checkpoint_path(options.out_dir, kb).unlink(missing_ok=True)
+
   def save(checkpoint_bytes: int, keras_model) -> None:
     path = checkpoint_path(options.out_dir, checkpoint_bytes / 1024)
     save_h5(keras_model, path)

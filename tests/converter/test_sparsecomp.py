@@ -137,12 +137,18 @@ def test_checkpoints_are_saved_as_the_search_passes_them(compressed, tmp_path):
 
 
 def test_an_unreachable_target_fails_with_the_smallest_size_and_the_fragile_layers(tmp_path):
+  """The checkpoints passed stay; one from an earlier run that this search
+  does not pass is gone."""
+  stale = tmp_path / "checkpoints" / "1kb.h5"
+  stale.parent.mkdir()
+  stale.write_bytes(b"an earlier search's")
   result = run_converter("--in", DIGITS_H5, "--data", "digits", "--target-kb", "0.5",
                          "--max-drop", "0", "--round-steps", "20", "--separation-energy", "0",
-                         "--out", tmp_path)
+                         "--checkpoint-kb", "100,1", "--out", tmp_path)
   line = assert_refused(result, tmp_path, "--target-kb 0.5 not reached", "smallest model kept",
                         "fragile layers:")
   assert "fragile layers: none" not in line
+  assert sorted(p.name for p in stale.parent.iterdir()) == ["100kb.h5"]
 
 
 @pytest.mark.parametrize("args,fragments", [
