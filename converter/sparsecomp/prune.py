@@ -37,9 +37,8 @@ class TrainConfig:
     settled rather than mid-step, and rounds compare like with like.
   seed: batch order and augmentation; the same seed and data give the same
     weights.
-  augment: flip and crop every batch (converter/augment.py): over dozens of
-    rounds on the same images, a model trained with augmentation overfits
-    without it.
+  augment: flip and crop every batch (converter/augment.py), as image
+    networks are trained: a search runs dozens of epochs over the same images.
   """
   batch_size: int = 64
   learning_rate: float = 2e-4
