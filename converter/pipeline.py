@@ -269,19 +269,21 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
     return search.Measurement(weight_bytes=graph.weight_bytes, file_bytes=graph.file_bytes,
                               ram_bytes=int(_load_runtime(runtime_module, sparse).ram.total_bytes))
 
+  # The file is named by the KB asked for: bytes / 1024 would not give 10.3 back.
+  checkpoint_kb = {int(kb * 1024): kb for kb in options.checkpoint_kb}
   settings = search.SearchOptions(
       target_bytes=int(options.target_kb * 1024), max_drop=options.max_drop, seed=options.seed,
       ram_bytes=None if options.ram_kb is None else int(options.ram_kb * 1024),
       round_steps=options.round_steps, final_steps=options.final_steps,
       learning_rate=options.learning_rate, separation_energy=options.separation_energy,
-      checkpoint_bytes=tuple(int(kb * 1024) for kb in options.checkpoint_kb),
+      checkpoint_bytes=tuple(checkpoint_kb),
       augment=augment.augments(x_train))
 
   for kb in options.checkpoint_kb:  # a checkpoint this search does not pass must not linger
     checkpoint_path(options.out_dir, kb).unlink(missing_ok=True)
 
   def save(checkpoint_bytes: int, keras_model) -> None:
-    path = checkpoint_path(options.out_dir, checkpoint_bytes / 1024)
+    path = checkpoint_path(options.out_dir, checkpoint_kb[checkpoint_bytes])
     save_h5(keras_model, path)
     progress(f"saved {path}")
 
