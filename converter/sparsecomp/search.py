@@ -2,14 +2,18 @@
 meet the target, without losing more than the allowed accuracy.
 
   1. Fold BatchNorm into the layer before it (the weights that get stored).
-  2. Layer separation: each Dense and Conv2D whose low-rank split lowers its
-     stored bytes is split, retrained, and kept only if validation accuracy
-     does not drop (and peak RAM stays within --ram-kb).
-  3. Rounds: pick the non-fragile layer with the most bytes to gain, lower
+     Layers that already hold zeros (a model pruned before) keep their
+     density from the start.
+  2. Layer separation: each dense Dense and Conv2D whose low-rank split
+     lowers its stored bytes is split, retrained, and kept only if
+     validation accuracy does not drop (and peak RAM stays within --ram-kb).
+  3. Rounds: pick the non-fragile layer that stores the most bytes, lower
      its density by `density_step`, retrain every constrained layer with
      iterative hard thresholding, judge on the validation split. A round
      that costs more than `max_drop` points below the starting accuracy
-     marks the layer fragile and is undone.
+     marks the layer fragile and is undone. The rounds stop early when the
+     layers not fragile could not take the model down to the target even
+     with one weight each.
   4. A final retraining with every density fixed.
 
 With checkpoint sizes above the target, the model is handed to `save` the
@@ -136,6 +140,11 @@ def _kb(n: int) -> str:
   return f"{n / 1024:.1f} KB"
 
 
+def _kb_flag(n: int) -> str:
+  """n bytes as the --target-kb that gave them (0.9 KB is 921 B, not 0.9 x 1024)."""
+  return f"{round(n / 1024, 2):g}"
+
+
 class _Search:
   """State of one search: the model, its trainer and the byte estimate."""
 
@@ -224,6 +233,8 @@ def _separate(search: _Search, accuracy: float) -> List[str]:
   separated: List[str] = []
   for plan in separation.separable_layers(search.model, options.separation_energy):
     name = plan.layer
+    if name in search.densities:  # its factors would be dense again
+      continue
     start = time.monotonic()
     before = search.estimate()
     saved_model, saved_other = search.model, search.other_bytes
@@ -258,6 +269,20 @@ def _gentler(step: float) -> float:
   return 1 - (1 - step) / 2
 
 
+def _fewest_bytes(layer) -> int:
+  """The layer's stored bytes with a single weight left."""
+  return size.layer_bytes(layer, prune.project(prune.kernel_of(layer).numpy(), 0.0))
+
+
+def _reachable_floor(search: _Search, current: Dict[str, int]) -> int:
+  """The model's bytes if every layer in `current` (name: its bytes now)
+  kept a single weight. The rounds stop once neither the target nor a
+  pending checkpoint is above this: they could only shave bytes no result
+  uses."""
+  return search.estimate() - sum(current[name] - _fewest_bytes(search.layers[name])
+                                 for name in current)
+
+
 def _prune_rounds(search: _Search, floor: float) -> None:
   """Rounds until the target holds or every layer is fragile. A layer whose
   round fails is retried later with half the cut, down to a cut of a tenth
@@ -280,6 +305,11 @@ def _prune_rounds(search: _Search, floor: float) -> None:
                          steps[name]) for name in current}
     gains = {name: gain for name, gain in gains.items() if gain > 0}
     if not gains:
+      return
+    reachable = _reachable_floor(search, current)
+    if reachable > options.target_bytes and all(b < reachable for b in search.pending):
+      search.progress(f"the layers not fragile cannot take the model below {_kb(reachable)}: "
+                      "stopping")
       return
     name = max(gains, key=lambda n: (current[n], gains[n]))
     start = time.monotonic()
@@ -354,12 +384,25 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
                    save)
   initial = search.calibrate()
   _check_ram(initial, options)
+  # A model pruned before (a checkpoint, say) keeps its zeros: its sparse
+  # layers start constrained at the density they have.
+  search.densities = {name: d for name, d in search.trainer.densities().items() if d < 1}
+  if search.densities:
+    progress("already sparse, kept at their density: " + ", ".join(
+        f"{name} {d:.3f}" for name, d in search.densities.items()))
   baseline = search.accuracy()
   floor = baseline - options.max_drop / 100
   progress(f"start: {initial.weight_bytes:,} B of weights ({initial.file_bytes:,} B file), "
            f"target {options.target_bytes:,} B; val acc {100 * baseline:.2f}%, floor "
            f"{100 * floor:.2f}%; {len(search.layers)} prunable layers")
   _pass_checkpoints(search)
+  fewest = _reachable_floor(search, {name: size.layer_bytes(layer)
+                                     for name, layer in search.layers.items()})
+  if fewest > options.target_bytes:
+    raise TargetNotReached(
+        f"--target-kb {_kb_flag(options.target_bytes)} cannot be reached: with a single weight "
+        f"per layer the model still stores {fewest:,} B ({_kb(fewest)}) of biases and other "
+        "constants; raise --target-kb")
   separated: List[str] = []
   if initial.weight_bytes > options.target_bytes and options.separation_energy > 0:
     separated = _separate(search, baseline)
@@ -370,7 +413,7 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
   reached = final.weight_bytes
   if reached > options.target_bytes:
     raise TargetNotReached(
-        f"--target-kb {options.target_bytes / 1024:g} not reached: the smallest model kept "
+        f"--target-kb {_kb_flag(options.target_bytes)} not reached: the smallest model kept "
         f"stores {reached:,} B ({_kb(reached)}) of weights at val acc "
         f"{100 * search.accuracy():.2f}% (floor {100 * floor:.2f}%); fragile layers: "
         f"{', '.join(search.fragile) or 'none'}; "

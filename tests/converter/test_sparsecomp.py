@@ -143,13 +143,46 @@ def test_an_unreachable_target_fails_with_the_smallest_size_and_the_fragile_laye
   stale = tmp_path / "checkpoints" / "1kb.h5"
   stale.parent.mkdir()
   stale.write_bytes(b"an earlier search's")
-  result = run_converter("--in", DIGITS_H5, "--data", "digits", "--target-kb", "0.5",
+  # Above the 794 B that biases and other constants hold, but out of reach.
+  result = run_converter("--in", DIGITS_H5, "--data", "digits", "--target-kb", "0.9",
                          "--max-drop", "0", "--round-steps", "20", "--separation-energy", "0",
                          "--checkpoint-kb", "100,1", "--out", tmp_path)
-  line = assert_refused(result, tmp_path, "--target-kb 0.5 not reached", "smallest model kept",
+  line = assert_refused(result, tmp_path, "--target-kb 0.9 not reached", "smallest model kept",
                         "fragile layers:")
   assert "fragile layers: none" not in line
   assert sorted(p.name for p in stale.parent.iterdir()) == ["100kb.h5"]
+
+
+def test_a_target_below_the_biases_is_refused_before_any_round(tmp_path):
+  result = run_converter("--in", DIGITS_H5, "--data", "digits", "--target-kb", "0.01",
+                         "--round-steps", "20", "--out", tmp_path)
+  assert_refused(result, tmp_path, "--target-kb 0.01 cannot be reached",
+                 "with a single weight per layer", "of biases and other constants")
+  assert "round 1" not in result.stderr
+
+
+def test_a_pruned_model_keeps_its_zeros(tmp_path):
+  """A model pruned before (a checkpoint) starts at its own density: the
+  rounds that retrain it do not let its zeros grow back."""
+  import tf_keras
+
+  from converter.model_loading import save_h5
+  from converter.sparsecomp import prune
+  model = tf_keras.models.load_model(DIGITS_H5, compile=False)
+  layers = [model.get_layer(name) for name in prune.prunable_layers(model)]
+  pruned = layers[-1]  # not the largest layer: the first round prunes another one
+  kernel = prune.kernel_of(pruned)
+  kernel.assign(prune.project(kernel.numpy(), 0.3))
+  save_h5(model, tmp_path / "pruned.h5")
+  result = run_converter("--in", tmp_path / "pruned.h5", "--data", "digits", "--target-kb", "12",
+                         "--round-steps", "20", "--final-steps", "20", "--separation-energy", "0",
+                         "--max-drop", "100", "--max-eval", "60", "--out", tmp_path / "out")
+  assert result.returncode == 0, result.stderr
+  assert f"already sparse, kept at their density: {pruned.name} 0.300" in result.stderr
+  report = json.loads((tmp_path / "out" / "report.json").read_text())
+  assert report["sparsecomp"]["rounds"]
+  assert all(r["layer"] != pruned.name for r in report["sparsecomp"]["rounds"])
+  assert report["sparsecomp"]["densities"][pruned.name] <= 0.3
 
 
 @pytest.mark.parametrize("args,fragments", [
