@@ -42,6 +42,8 @@ REFERENCE_FILE = "reference.tflite"
 EXIT_HEAD_FILE = "exit_head.tflite"
 # With --checkpoint-kb: the float models the search passed on the way.
 CHECKPOINT_DIR = "checkpoints"
+# When the target is out of reach: the smallest model the search kept.
+SMALLEST_FILE = "smallest.h5"
 # Calibration samples for the search's trial conversions: they fix activation
 # scales only, never a byte count.
 _MEASURE_SAMPLES = 16
@@ -279,8 +281,11 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
       checkpoint_bytes=tuple(checkpoint_kb),
       augment=augment.augments(x_train))
 
-  for kb in options.checkpoint_kb:  # a checkpoint this search does not pass must not linger
+  # A model this search does not save must not linger from an earlier one.
+  for kb in options.checkpoint_kb:
     checkpoint_path(options.out_dir, kb).unlink(missing_ok=True)
+  smallest_path = options.out_dir / CHECKPOINT_DIR / SMALLEST_FILE
+  smallest_path.unlink(missing_ok=True)
 
   def save(checkpoint_bytes: int, keras_model) -> None:
     path = checkpoint_path(options.out_dir, checkpoint_kb[checkpoint_bytes])
@@ -291,8 +296,14 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
            f"{' (flipped and cropped)' if settings.augment else ''}, judging on {len(x_val):,} "
            "validation samples")
   start = time.monotonic()
-  result = search.compress(model.keras_model, x_train, y_train, x_val, dataset.y_validation,
-                           settings, measure, progress, save)
+  try:
+    result = search.compress(model.keras_model, x_train, y_train, x_val, dataset.y_validation,
+                             settings, measure, progress, save)
+  except search.TargetNotReached as error:
+    if error.smallest is None:
+      raise
+    save_h5(error.smallest, smallest_path)
+    raise search.TargetNotReached(f"{error}; that model is saved as {smallest_path}") from None
   progress(f"SparseComp done in {time.monotonic() - start:.0f} s: "
            f"{result.initial.weight_bytes:,} B -> {result.measurement.weight_bytes:,} B of weights")
   return LoadedModel("keras", model.path, keras_model=result.model), result

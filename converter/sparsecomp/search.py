@@ -133,7 +133,15 @@ _LAST_STEP = 0.9
 
 
 class TargetNotReached(ConverterError):
-  """The search ran out of non-fragile layers above the target."""
+  """The search ran out of non-fragile layers above the target.
+
+  `smallest` is the smallest model kept, when rounds ran: an hour of search
+  should not be lost to a target set a little too low.
+  """
+
+  def __init__(self, message: str, smallest: Optional[object] = None):
+    super().__init__(message)
+    self.smallest = smallest
 
 
 def _kb(n: int) -> str:
@@ -371,7 +379,8 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
 
   Raises:
     TargetNotReached: every layer left is fragile and the model is still
-      above the target; says the smallest size reached and the fragile layers.
+      above the target; says the smallest size reached and the fragile layers,
+      and holds that model.
     ConverterError: the model needs more RAM than options.ram_bytes.
   """
   import tensorflow as tf
@@ -417,7 +426,7 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
         f"stores {reached:,} B ({_kb(reached)}) of weights at val acc "
         f"{100 * search.accuracy():.2f}% (floor {100 * floor:.2f}%); fragile layers: "
         f"{', '.join(search.fragile) or 'none'}; "
-        "raise --target-kb or --max-drop")
+        "raise --target-kb or --max-drop", smallest=search.model)
   if search.densities and options.final_steps > 0:
     final = _finetune(search, reached)
   return SearchResult(

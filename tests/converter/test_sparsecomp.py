@@ -5,6 +5,7 @@ refuses what it cannot do with one line."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -138,11 +139,12 @@ def test_checkpoints_are_saved_as_the_search_passes_them(compressed, tmp_path):
 
 
 def test_an_unreachable_target_fails_with_the_smallest_size_and_the_fragile_layers(tmp_path):
-  """The checkpoints passed stay; one from an earlier run that this search
-  does not pass is gone."""
-  stale = tmp_path / "checkpoints" / "1kb.h5"
-  stale.parent.mkdir()
-  stale.write_bytes(b"an earlier search's")
+  """The checkpoints passed stay, and the smallest model kept is saved; the
+  files an earlier run left that this search does not write are gone."""
+  checkpoints = tmp_path / "checkpoints"
+  checkpoints.mkdir()
+  for stale in ("1kb.h5", "smallest.h5"):
+    (checkpoints / stale).write_bytes(b"an earlier search's")
   # Above the 794 B that biases and other constants hold, but out of reach.
   result = run_converter("--in", DIGITS_H5, "--data", "digits", "--target-kb", "0.9",
                          "--max-drop", "0", "--round-steps", "20", "--separation-energy", "0",
@@ -150,7 +152,15 @@ def test_an_unreachable_target_fails_with_the_smallest_size_and_the_fragile_laye
   line = assert_refused(result, tmp_path, "--target-kb 0.9 not reached", "smallest model kept",
                         "fragile layers:")
   assert "fragile layers: none" not in line
-  assert sorted(p.name for p in stale.parent.iterdir()) == ["100kb.h5"]
+  assert sorted(p.name for p in checkpoints.iterdir()) == ["100kb.h5", "smallest.h5"]
+  smallest = checkpoints / "smallest.h5"
+  assert f"saved as {smallest}" in line
+  reached = int(re.search(r"stores ([\d,]+) B", line).group(1).replace(",", ""))
+  result = run_converter("--in", smallest, "--data", "digits", "--max-eval", "60",
+                         "--out", tmp_path / "smallest")
+  assert result.returncode == 0, result.stderr
+  converted = json.loads((tmp_path / "smallest" / "report.json").read_text())
+  assert converted["model"]["weight_bytes"] == reached
 
 
 def test_a_target_below_the_biases_is_refused_before_any_round(tmp_path):
