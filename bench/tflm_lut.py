@@ -65,7 +65,7 @@ from converter.atomic_io import write_atomic  # noqa: E402
 from converter.augment import augments, training_batches  # noqa: E402
 from converter.errors import ConverterError  # noqa: E402
 from converter.evaluate import quantize_input  # noqa: E402
-from converter.model_loading import LoadedModel, load_model  # noqa: E402
+from converter.model_loading import LoadedModel, load_model, save_h5  # noqa: E402
 from converter.quantize import quantize_int8  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -297,11 +297,10 @@ def tflm_accuracy(model: bytes, x: np.ndarray, y: np.ndarray) -> float:
   return correct / max(len(x), 1)
 
 
-def build_model(keras_model, dataset: datasets.Dataset, bits: int, finetune_steps: int,
-                seed: int, batch_size: int = 128, learning_rate: float = 3e-4,
-                calibration_samples: int = CALIBRATION_SAMPLES) -> bytes:
-  """The .tflite a TFLM + tfmot user deploys at `bits` (8: dense int8):
-  cluster, fine-tune, strip, quantize, LUT-compress."""
+def finetuned_model(keras_model, dataset: datasets.Dataset, bits: int, finetune_steps: int,
+                    seed: int, batch_size: int = 128, learning_rate: float = 3e-4):
+  """The float model a TFLM + tfmot user quantizes at `bits`: clustered
+  (bits < 8) or dense, fine-tuned, stripped of its clustering wrappers."""
   import tensorflow_model_optimization as tfmot
   import tf_keras
   _check_bits(bits)
@@ -313,9 +312,15 @@ def build_model(keras_model, dataset: datasets.Dataset, bits: int, finetune_step
     model = tfmot.clustering.keras.strip_clustering(model)
   print(f"  float val acc {100 * accuracy(model, dataset.x_validation, dataset.y_validation):.2f}%",
         file=sys.stderr, flush=True)
+  return model
+
+
+def deployed_model(model, dataset: datasets.Dataset, bits: int,
+                   calibration_samples: int = CALIBRATION_SAMPLES) -> bytes:
+  """The .tflite of a finetuned_model(): int8, LUT-compressed below 8 bits."""
   loaded = LoadedModel("keras", Path(f"{model.name}.h5"), keras_model=model)
   int8 = quantize_int8(loaded, dataset.x_calibration[:calibration_samples])
-  return int8 if dense else lut_compress(int8, bits)
+  return int8 if bits == DENSE_BITS else lut_compress(int8, bits)
 
 
 def measure(model: bytes, dataset: datasets.Dataset, bits: int, max_eval: int) -> LutResult:
@@ -345,8 +350,8 @@ def lut_baseline(keras_model, dataset: datasets.Dataset, bits: int, finetune_ste
   Raises:
     ValueError: bits out of range.
   """
-  return measure(build_model(keras_model, dataset, bits, finetune_steps, seed), dataset, bits,
-                 max_eval)
+  model = finetuned_model(keras_model, dataset, bits, finetune_steps, seed)
+  return measure(deployed_model(model, dataset, bits), dataset, bits, max_eval)
 
 
 def _row(result: LutResult, float_bytes: int, samples: int, seconds: float) -> Dict[str, object]:
@@ -373,7 +378,8 @@ def _define_flags() -> None:
   flags.DEFINE_integer("seed", 0, "Seed of cluster initialization, batch order and augmentation.")
   flags.DEFINE_integer("max-eval", -1, "Test samples run on TFLM (-1: the whole test split).")
   flags.DEFINE_string("out-dir", str(REPO / "out" / "bench" / "lut"),
-                      "Folder for the .tflite files measured (<model>_<bits>bit.tflite).")
+                      "Folder for the .tflite files measured (<model>_<bits>bit.tflite) and, "
+                      "with bits 8, the fine-tuned float model (<model>_finetuned.h5).")
 
 
 def main(argv: List[str]) -> None:
@@ -403,11 +409,14 @@ def main(argv: List[str]) -> None:
   for bits in bits_list:
     print(f"{name}, bits {bits}: {steps} fine-tuning steps", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    model = build_model(keras_model, data, bits, steps, FLAGS.seed, FLAGS["batch-size"].value,
-                        FLAGS["learning-rate"].value)
+    float_model = finetuned_model(keras_model, data, bits, steps, FLAGS.seed,
+                                  FLAGS["batch-size"].value, FLAGS["learning-rate"].value)
+    model = deployed_model(float_model, data, bits)
     if out_dir is not None:
       out_dir.mkdir(parents=True, exist_ok=True)
       write_atomic(out_dir / f"{name}_{bits}bit.tflite", model)
+      if bits == DENSE_BITS:  # the adapted start a pruning search can be compared from
+        save_h5(float_model, out_dir / f"{name}_finetuned.h5")
     result = measure(model, data, bits, max_eval)
     rows.append(_row(result, float_bytes, samples, time.perf_counter() - start))
   print(f"\n{name} on {FLAGS.data}: {keras_model.count_params():,} parameters, "
