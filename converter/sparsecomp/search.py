@@ -248,7 +248,7 @@ def _separate(search: _Search, accuracy: float) -> List[str]:
     saved_model, saved_other = search.model, search.other_bytes
     new_model, _ = separation.separate(search.model, [name], options.separation_energy)
     search.set_model(new_model)
-    search.trainer.train({}, options.round_steps)
+    search.trainer.train(search.densities, options.round_steps)  # the sparse stay sparse
     new_accuracy = search.accuracy()
     m = search.calibrate()
     ram_ok = options.ram_bytes is None or m.ram_bytes <= options.ram_bytes

@@ -195,6 +195,36 @@ def test_a_pruned_model_keeps_its_zeros(tmp_path):
   assert report["sparsecomp"]["densities"][pruned.name] <= 0.3
 
 
+def test_a_separation_retrains_without_the_zeros_of_other_layers_growing_back():
+  """Keeping a separation retrains the whole model; a layer pruned before
+  stays at its density through it."""
+  import tf_keras
+
+  from converter.sparsecomp import prune, search, size
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(256, 64)).astype(np.float32)
+  y = rng.integers(0, 10, size=256)
+  model = tf_keras.Sequential([tf_keras.Input((64,)),
+                               tf_keras.layers.Dense(64, activation="relu", name="low_rank"),
+                               tf_keras.layers.Dense(10, name="pruned")])
+  low_rank = rng.normal(size=(64, 4)) @ rng.normal(size=(4, 64))  # separation pays
+  model.get_layer("low_rank").kernel.assign(low_rank.astype(np.float32))
+  pruned = model.get_layer("pruned").kernel
+  pruned.assign(prune.project(pruned.numpy(), 0.3))
+
+  def measure(keras_model) -> search.Measurement:
+    stored = sum(size.layer_bytes(keras_model.get_layer(name))
+                 for name in prune.prunable_layers(keras_model))
+    return search.Measurement(weight_bytes=stored, file_bytes=stored, ram_bytes=0)
+
+  state = search._Search(model, x, y, x, y, search.SearchOptions(target_bytes=1, round_steps=20),
+                         measure, progress=lambda line: None, save=None)
+  state.calibrate()
+  state.densities = {"pruned": 0.3}
+  assert search._separate(state, accuracy=0.0) == ["low_rank"]  # any accuracy keeps it
+  assert state.trainer.densities()["pruned"] <= 0.3
+
+
 @pytest.mark.parametrize("args,fragments", [
     (("--target-kb", "0"), ("--target-kb must be > 0, got 0",)),
     (("--target-kb", "-3"), ("--target-kb must be > 0, got -3",)),
