@@ -110,28 +110,26 @@ def _point(name: str, variant: str, report: dict, float32_bytes: int) -> Point:
                e["int8_accuracy"] if e else None, float32_bytes, note)
 
 
-def _finetuned(name: str, spec: BenchModel, out: Path) -> Path:
+def _finetuned(name: str, spec: BenchModel, dataset, out: Path) -> Path:
   """The dense model after the LUT baseline's fine-tuning, saved as .h5."""
   import tf_keras
 
   from bench import tflm_lut
-  from converter import datasets
   from converter.model_loading import save_h5
   path = out / f"{name}-finetuned.h5"
   print(f"[bench] {name}: fine-tuning the dense start", file=sys.stderr, flush=True)
   model = tflm_lut.finetuned_model(tf_keras.models.load_model(spec.path, compile=False),
-                                   datasets.load(spec.data, training=True), tflm_lut.DENSE_BITS,
+                                   dataset, tflm_lut.DENSE_BITS,
                                    FLAGS["lut-finetune-steps"].value, seed=0)
   save_h5(model, path)
   return path
 
 
-def _lut_points(name: str, spec: BenchModel, float32_bytes: int) -> List[Point]:
-  from bench import tflm_lut
-  from converter import datasets
-  points = []
-  dataset = datasets.load(spec.data, training=True)
+def _lut_points(name: str, spec: BenchModel, dataset, float32_bytes: int) -> List[Point]:
   import tf_keras
+
+  from bench import tflm_lut
+  points = []
   for bits in (int(b) for b in FLAGS["lut-bits"].value):
     if bits == tflm_lut.DENSE_BITS and FLAGS["finetuned-start"].value:
       continue  # the dense row is this model already
@@ -150,9 +148,12 @@ def _bench_model(name: str, spec: BenchModel, out: Path) -> List[Point]:
   smallest target that saves the model at the larger ones on its way
   (converted as they are, without the final retraining the smallest gets),
   then the LUT baselines."""
+  from converter import datasets
   from converter.pipeline import checkpoint_path
   float32_bytes = _float32_bytes(spec.path)
-  start_path = _finetuned(name, spec, out) if FLAGS["finetuned-start"].value else spec.path
+  dataset = datasets.load(spec.data, training=True)  # the fine-tuning's and the LUT models'
+  start_path = (_finetuned(name, spec, dataset, out) if FLAGS["finetuned-start"].value
+                else spec.path)
   dense = _point(name, "dense int8", _convert(spec, out / f"{name}-dense", model_path=start_path),
                  float32_bytes)
   if FLAGS["finetuned-start"].value:
@@ -180,7 +181,7 @@ def _bench_model(name: str, spec: BenchModel, out: Path) -> List[Point]:
     point.note += "; checkpoint"
     points.append(point)
     print(f"[bench] {name} {kb:g} KB: {point}", file=sys.stderr, flush=True)
-  return points + [last] + _lut_points(name, spec, float32_bytes)
+  return points + [last] + _lut_points(name, spec, dataset, float32_bytes)
 
 
 def _equal_accuracy(points: List[Point]) -> List[str]:
