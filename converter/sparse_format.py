@@ -1,4 +1,4 @@
-"""Sparse int8 weight formats (docs/sparse.md): encoders and exact sizes.
+"""Sparse weight formats (docs/sparse.md), int8 or int4 values: encoders and exact sizes.
 
 The search (converter/sparsecomp) asks `best_format` for the stored bytes of
 a layer many times, and the graph rewrite asks `encode` once per layer; both
@@ -19,7 +19,11 @@ from typing import Dict, Tuple
 import numpy as np
 
 DENSE, CSR, DELTA, BITMASK = 0, 1, 2, 3
-FORMAT_NAMES = {DENSE: "dense", CSR: "csr", DELTA: "delta", BITMASK: "bitmask"}
+# Added to a format's code when its values are int4, two per byte.
+INT4 = 4
+CSR_INT4, DELTA_INT4, BITMASK_INT4 = CSR | INT4, DELTA | INT4, BITMASK | INT4
+FORMAT_NAMES = {DENSE: "dense", CSR: "csr", DELTA: "delta", BITMASK: "bitmask",
+                CSR_INT4: "csr-int4", DELTA_INT4: "delta-int4", BITMASK_INT4: "bitmask-int4"}
 OPTIONS_VERSION = 1
 OPTIONS_WORDS = 14
 
@@ -31,13 +35,14 @@ CUSTOM_OPS: Dict[str, str] = {
     "FULLY_CONNECTED": "FREEML_SPARSE_FULLY_CONNECTED",
 }
 FORMATS: Dict[str, Tuple[int, ...]] = {
-    "CONV_2D": (DENSE, BITMASK, DELTA),
-    "DEPTHWISE_CONV_2D": (DENSE, BITMASK, DELTA),
-    "FULLY_CONNECTED": (DENSE, BITMASK, CSR),
+    "CONV_2D": (DENSE, BITMASK, DELTA, BITMASK_INT4, DELTA_INT4),
+    "DEPTHWISE_CONV_2D": (DENSE, BITMASK, DELTA, BITMASK_INT4, DELTA_INT4),
+    "FULLY_CONNECTED": (DENSE, BITMASK, CSR, BITMASK_INT4, CSR_INT4),
 }
 
 _MAX_DELTA = 255
 _MAX_COUNT = 0xFFFF
+_INT4_MIN, _INT4_MAX = -8, 7
 
 
 def filter_rows(op: str, weights: np.ndarray) -> np.ndarray:
@@ -74,7 +79,7 @@ def _delta_entries(rows: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray
       row_count += 1
     counts.append(row_count)
   return (np.asarray(counts, "<u2"), np.asarray(deltas, np.uint8),
-          np.asarray(values, np.int8))
+          np.asarray(values, np.int8).reshape(-1))
 
 
 def _delta_fillers(rows: np.ndarray) -> int:
@@ -91,36 +96,66 @@ def _csr_widths(depth: int, entries: int) -> Tuple[int, int]:
   return (2 if entries <= 0xFFFF else 4), (1 if depth <= 256 else 2)
 
 
+def _value_bytes(code: int, stored: int) -> int:
+  return (stored + 1) // 2 if code & INT4 else stored
+
+
+def _packed_values(code: int, values: np.ndarray) -> bytes:
+  """The value section: int8, or int4 two per byte, the first in the low
+  nibble (as TFLite packs INT4 tensors), a last odd nibble 0."""
+  values = np.asarray(values, np.int8).reshape(-1)
+  if not code & INT4:
+    return values.tobytes()
+  nibbles = np.zeros(2 * _value_bytes(code, len(values)), np.uint8)
+  nibbles[:len(values)] = values.astype(np.uint8) & 0xF
+  return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8).tobytes()
+
+
+def _unpacked_values(code: int, section: bytes, stored: int) -> np.ndarray:
+  """Inverse of _packed_values."""
+  data = np.frombuffer(section, np.uint8)
+  if not code & INT4:
+    return data[:stored].astype(np.int8)
+  nibbles = np.stack([data & 0xF, data >> 4], axis=1).reshape(-1)[:stored].astype(np.int8)
+  return np.where(nibbles > _INT4_MAX, nibbles - 16, nibbles).astype(np.int8)
+
+
 def applicable(code: int, rows: np.ndarray) -> bool:
-  """Whether a format can hold these rows (count and column fields fit)."""
+  """Whether a format can hold these rows (count and column fields fit, and
+  for int4 values every weight is in -8..7)."""
+  if code not in FORMAT_NAMES:
+    return False
   _, depth = rows.shape
-  if code == DELTA:
+  if code & INT4 and rows.size and (rows.min() < _INT4_MIN or rows.max() > _INT4_MAX):
+    return False
+  if code & ~INT4 == DELTA:
     return depth <= _MAX_COUNT
-  if code == CSR:
+  if code & ~INT4 == CSR:
     return depth <= 0x10000
-  return code in (DENSE, BITMASK)
+  return True
 
 
 def encoded_size(code: int, rows: np.ndarray) -> int:
   """Exact bytes of `encode(code, rows)`, computed without building it."""
   filters, depth = rows.shape
-  nonzero = int(np.count_nonzero(rows))
   if code == DENSE:
     return filters * depth
-  if code == BITMASK:
-    return filters * ((depth + 7) // 8) + nonzero
-  if code == DELTA:
-    return 2 * filters + 2 * (nonzero + _delta_fillers(rows))
-  if code == CSR:
-    row_bytes, column_bytes = _csr_widths(depth, nonzero)
-    return row_bytes * (filters + 1) + (column_bytes + 1) * nonzero
+  stored = entries(code, rows)
+  values = _value_bytes(code, stored)
+  if code & ~INT4 == BITMASK:
+    return filters * ((depth + 7) // 8) + values
+  if code & ~INT4 == DELTA:
+    return 2 * filters + stored + values
+  if code & ~INT4 == CSR:
+    row_bytes, column_bytes = _csr_widths(depth, stored)
+    return row_bytes * (filters + 1) + column_bytes * stored + values
   raise ValueError(f"unknown sparse format code {code}")
 
 
 def entries(code: int, rows: np.ndarray) -> int:
   """E of docs/sparse.md: entries stored (non-zeros, plus delta fillers)."""
   nonzero = int(np.count_nonzero(rows))
-  return nonzero + _delta_fillers(rows) if code == DELTA else nonzero
+  return nonzero + _delta_fillers(rows) if code & ~INT4 == DELTA else nonzero
 
 
 def encode(code: int, rows: np.ndarray) -> bytes:
@@ -131,21 +166,19 @@ def encode(code: int, rows: np.ndarray) -> bytes:
     raise ValueError(f"format {FORMAT_NAMES.get(code, code)} cannot hold {filters}x{depth}")
   if code == DENSE:
     return rows.tobytes()
-  if code == BITMASK:
+  if code & ~INT4 == BITMASK:
     padded = np.zeros((filters, 8 * ((depth + 7) // 8)), np.uint8)
     padded[:, :depth] = rows != 0
     mask = np.packbits(padded, axis=1, bitorder="little")
-    return mask.tobytes() + rows[rows != 0].tobytes()
-  if code == DELTA:
+    return mask.tobytes() + _packed_values(code, rows[rows != 0])
+  if code & ~INT4 == DELTA:
     counts, deltas, values = _delta_entries(rows)
-    return counts.tobytes() + deltas.tobytes() + values.tobytes()
-  if code == CSR:
-    per_row = np.count_nonzero(rows, axis=1)
-    row_bytes, column_bytes = _csr_widths(depth, int(per_row.sum()))
-    row_start = np.concatenate([[0], np.cumsum(per_row)]).astype(f"<u{row_bytes}")
-    columns = np.nonzero(rows)[1].astype(f"<u{column_bytes}")
-    return row_start.tobytes() + columns.tobytes() + rows[rows != 0].tobytes()
-  raise ValueError(f"unknown sparse format code {code}")
+    return counts.tobytes() + deltas.tobytes() + _packed_values(code, values)
+  per_row = np.count_nonzero(rows, axis=1)  # CSR
+  row_bytes, column_bytes = _csr_widths(depth, int(per_row.sum()))
+  row_start = np.concatenate([[0], np.cumsum(per_row)]).astype(f"<u{row_bytes}")
+  columns = np.nonzero(rows)[1].astype(f"<u{column_bytes}")
+  return row_start.tobytes() + columns.tobytes() + _packed_values(code, rows[rows != 0])
 
 
 def best_format(op: str, rows: np.ndarray) -> Tuple[int, int]:
@@ -183,10 +216,11 @@ def sparse_op_facts(custom_name: str, options: bytes, blob: bytes,
   if len(options) != 4 * OPTIONS_WORDS or custom_name not in CUSTOM_OPS.values():
     return 0, 0
   words = struct.unpack(f"<{OPTIONS_WORDS}i", options)
-  stored = words[2]
-  if not 0 <= stored <= len(blob):
+  code, stored = words[1], words[2]
+  value_bytes = _value_bytes(code, stored)
+  if code not in FORMAT_NAMES or not 0 <= value_bytes <= len(blob) or stored < 0:
     return 0, 0
-  values = np.frombuffer(blob[len(blob) - stored:], np.int8)
+  values = _unpacked_values(code, blob[len(blob) - value_bytes:], stored)
   filters = words[3] if custom_name != CUSTOM_OPS["DEPTHWISE_CONV_2D"] else words[6]
   outputs = int(np.prod(output_shape)) if output_shape else 0
   per_filter_outputs = outputs // filters if filters > 0 else 0

@@ -217,17 +217,22 @@ freeml_status freeml_fully_connected_s8_dsp(
  * skipped), so it writes the same bytes; its work is one multiply per entry,
  * plus for bitmask one step per 32 positions and for the convolutions one
  * step per kernel tap passed. */
+/* A format code is one of these, plus FREEML_SPARSE_INT4 when its values
+ * are int4, two per byte (docs/sparse.md). */
 typedef enum {
   FREEML_SPARSE_CSR = 1,
   FREEML_SPARSE_DELTA = 2,
-  FREEML_SPARSE_BITMASK = 3
+  FREEML_SPARSE_BITMASK = 3,
+  FREEML_SPARSE_INT4 = 4
 } freeml_sparse_format;
 
 /* A view into an encoding (freeml_sparse_filter_view). Each section has its
  * own pointer, 0 when the format has no such section; all integers are
  * little-endian and read byte by byte (no alignment needed). */
 typedef struct {
-  int32_t format;      /* freeml_sparse_format */
+  int32_t format;      /* freeml_sparse_format, without FREEML_SPARSE_INT4 */
+  int32_t value_bits;  /* 8, or 4: entry e in the low (e even) or high nibble
+                          of byte e / 2 */
   int32_t filters;     /* F */
   int32_t filter_size; /* K: positions per filter */
   int32_t entries;     /* E: entries of all filters */
@@ -239,7 +244,7 @@ typedef struct {
   const uint8_t *delta;     /* delta: E uint8, position gaps */
   const uint8_t *mask;      /* bitmask: F rows of mask_bytes */
   int32_t mask_bytes;       /* bitmask: ceil(K / 8) */
-  const int8_t *values;     /* E int8, filter by filter, every format */
+  const int8_t *values;     /* E values, filter by filter, every format */
 } freeml_sparse_filter;
 
 /* Checks an encoding of `bytes` bytes against every rule of docs/sparse.md:
@@ -247,9 +252,9 @@ typedef struct {
  * sizes adding up to exactly `bytes`; CSR row starts from 0 to E,
  * non-decreasing, columns strictly increasing within a row and < K; delta
  * counts summing to E and every position < K; bitmask padding bits clear and
- * E set bits. Sets *max_entries to the most entries of one filter.
- * O(bytes). Returns FREEML_ERR_MODEL on any violation (and then leaves
- * *max_entries 0). */
+ * E set bits; int4 values: the nibble after an odd E clear. Sets
+ * *max_entries to the most entries of one filter. O(bytes). Returns
+ * FREEML_ERR_MODEL on any violation (and then leaves *max_entries 0). */
 freeml_status freeml_sparse_filter_check(int32_t format, int32_t filters,
                                          int32_t filter_size, int32_t entries,
                                          const uint8_t *data, uint32_t bytes,

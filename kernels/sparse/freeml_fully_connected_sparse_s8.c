@@ -1,24 +1,27 @@
 #include "kernels/sparse/freeml_sparse.h"
 
 /* The sum of the products of the set bits of `bits` with x[bit], of
- * values from *v on (moved past them). */
+ * values from entry *e on (moved past them). */
 FREEML_SPARSE_INLINE int32_t word_sum(uint32_t bits, const int8_t *x,
-                                      int32_t input_offset, const int8_t **v,
-                                      int32_t acc) {
-  const int8_t *value = *v;
+                                      int32_t input_offset,
+                                      const int8_t *values, int32_t *e,
+                                      int32_t acc, int int4) {
+  int32_t entry = *e;
   while (bits != 0) {
-    acc += *value++ * (x[freeml_sparse_ctz(bits)] + input_offset);
+    acc += freeml_sparse_value(values, entry++, int4) *
+           (x[freeml_sparse_ctz(bits)] + input_offset);
     bits &= bits - 1u;
   }
-  *v = value;
+  *e = entry;
   return acc;
 }
 
 /* The int32 sum of filter f's products with x; its entries start at
- * *entry, which is moved past them. */
-static int32_t filter_sum(const freeml_sparse_filter *s, int32_t f,
-                          const int8_t *x, int32_t input_offset,
-                          int32_t *entry) {
+ * *entry, which is moved past them. `int4`: a constant where inlined. */
+FREEML_SPARSE_INLINE int32_t filter_sum(const freeml_sparse_filter *s,
+                                        int32_t f, const int8_t *x,
+                                        int32_t input_offset, int32_t *entry,
+                                        int int4) {
   const int8_t *values = s->values;
   int32_t e = *entry;
   int32_t acc = 0;
@@ -28,10 +31,13 @@ static int32_t filter_sum(const freeml_sparse_filter *s, int32_t f,
             ? (int32_t)freeml_sparse_u16(s->row_start + 2 * (f + 1))
             : (int32_t)freeml_sparse_uint(s->row_start + 4 * (f + 1), 4);
     if (s->column_bytes == 1) {
-      for (; e < end; ++e) acc += values[e] * (x[s->column[e]] + input_offset);
+      for (; e < end; ++e) {
+        acc += freeml_sparse_value(values, e, int4) *
+               (x[s->column[e]] + input_offset);
+      }
     } else {
       for (; e < end; ++e) {
-        acc += values[e] *
+        acc += freeml_sparse_value(values, e, int4) *
                (x[freeml_sparse_u16(s->column + 2 * e)] + input_offset);
       }
     }
@@ -40,16 +46,16 @@ static int32_t filter_sum(const freeml_sparse_filter *s, int32_t f,
     const uint8_t *row = s->mask + f * s->mask_bytes;
     const uint8_t *end = row + 4 * (s->filter_size / 32);
     const int32_t rest = s->mask_bytes - (int32_t)(end - row);
-    const int8_t *v = values + e;
     for (; row != end; row += 4, x += 32) {
       const uint32_t bits = freeml_sparse_mask_word(row, 4);
-      if (bits != 0) acc = word_sum(bits, x, input_offset, &v, acc);
+      if (bits != 0) {
+        acc = word_sum(bits, x, input_offset, values, &e, acc, int4);
+      }
     }
     if (rest != 0) {
-      acc = word_sum(freeml_sparse_mask_word(row, rest), x, input_offset, &v,
-                     acc);
+      acc = word_sum(freeml_sparse_mask_word(row, rest), x, input_offset,
+                     values, &e, acc, int4);
     }
-    e = (int32_t)(v - values);
   }
   *entry = e;
   return acc;
@@ -76,8 +82,11 @@ freeml_status freeml_fully_connected_sparse_s8(
   o = tile.start % out_units;
   entry = freeml_sparse_first_entry(filter, o);
   for (i = tile.start; i < tile.end; ++i) {
-    const int32_t acc = filter_sum(filter, o, input + b * accum_depth,
-                                   params->input_offset, &entry);
+    const int8_t *x = input + b * accum_depth;
+    const int32_t acc =
+        filter->value_bits == 4
+            ? filter_sum(filter, o, x, params->input_offset, &entry, 1)
+            : filter_sum(filter, o, x, params->input_offset, &entry, 0);
     output[i - tile.start] =
         freeml_sparse_output_byte(&out, acc, o, params->per_channel ? o : 0);
     if (++o == out_units) {

@@ -69,6 +69,19 @@ static inline int32_t freeml_sparse_ctz(uint32_t x) {
 #endif
 }
 
+/* Entry e's value of the values section: int8, or (int4 set) int4 in the
+ * low nibble of byte e / 2 for even e, the high one for odd. `int4` is a
+ * constant where this is inlined. */
+FREEML_SPARSE_INLINE int32_t freeml_sparse_value(const int8_t *values,
+                                                 int32_t e, int int4) {
+  if (int4) {
+    /* The nibble moved to the top of an int8, then shifted back signed. */
+    const uint32_t byte = (uint8_t)values[e >> 1];
+    return (int32_t)(int8_t)(uint8_t)(byte << (((uint32_t)~e & 1u) << 2)) >> 4;
+  }
+  return values[e];
+}
+
 /* Set bits in bytes [0, n) of p. */
 static inline int32_t freeml_sparse_popcount_bytes(const uint8_t *p,
                                                    uint32_t n) {

@@ -6,15 +6,17 @@ static uint64_t encoded_bytes(int32_t format, int32_t filters,
                               int32_t filter_size, int32_t entries) {
   const uint64_t f = (uint64_t)filters, k = (uint64_t)filter_size;
   const uint64_t e = (uint64_t)entries;
-  switch (format) {
+  const uint64_t values =
+      (format & FREEML_SPARSE_INT4) != 0 ? (e + 1u) / 2u : e;
+  switch (format & ~FREEML_SPARSE_INT4) {
     case FREEML_SPARSE_CSR:
       if (filter_size > 0x10000) return 0; /* columns are 2 bytes at most */
       return (e <= 0xFFFFu ? 2u : 4u) * (f + 1u) +
-             ((k <= 256u ? 1u : 2u) + 1u) * e;
+             (k <= 256u ? 1u : 2u) * e + values;
     case FREEML_SPARSE_DELTA:
-      return 2u * f + 2u * e;
+      return 2u * f + e + values;
     case FREEML_SPARSE_BITMASK:
-      return f * ((k + 7u) / 8u) + e;
+      return f * ((k + 7u) / 8u) + values;
     default:
       return 0;
   }
@@ -107,7 +109,11 @@ freeml_status freeml_sparse_filter_check(int32_t format, int32_t filters,
     return FREEML_ERR_MODEL;
   }
   s = freeml_sparse_filter_view(format, filters, filter_size, entries, data);
-  switch (format) {
+  if (s.value_bits == 4 && (entries & 1) != 0 &&
+      ((uint8_t)s.values[entries / 2] >> 4) != 0) {
+    return FREEML_ERR_MODEL; /* one encoding per filter: padding is 0 */
+  }
+  switch (s.format) {
     case FREEML_SPARSE_CSR:
       most = check_csr(&s);
       break;

@@ -8,11 +8,12 @@ freeml_sparse_filter freeml_sparse_filter_view(int32_t format, int32_t filters,
                                                const uint8_t *data) {
   freeml_sparse_filter s;
   memset(&s, 0, sizeof(s));
-  s.format = format;
+  s.format = format & ~FREEML_SPARSE_INT4;
+  s.value_bits = (format & FREEML_SPARSE_INT4) != 0 ? 4 : 8;
   s.filters = filters;
   s.filter_size = filter_size;
   s.entries = entries;
-  switch (format) {
+  switch (s.format) {
     case FREEML_SPARSE_CSR:
       s.row_bytes = entries <= 0xFFFF ? 2 : 4;
       s.column_bytes = filter_size <= 256 ? 1 : 2;

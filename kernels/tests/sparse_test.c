@@ -2,8 +2,9 @@
  * same pruned weights: seeded random convolutions (padding, stride,
  * dilation, groups), depthwise convolutions (depth multipliers, kernels wider
  * than 256 positions) and fully connected layers (per-channel and
- * per-tensor), at densities from 0 to 1, in every format their op may use,
- * each run as a random sequence of tiles between guard bytes. The encodings
+ * per-tensor), at densities from 0 to 1, in every format their op may use
+ * with int8 and (weights in -8..7) int4 values, each run as a random
+ * sequence of tiles between guard bytes. The encodings
  * come from a small encoder here (delta with fillers and stored zeros, CSR
  * with 1- and 2-byte columns and, on the host, 4-byte row starts); mutated
  * encodings are refused by freeml_sparse_filter_check. Built for the host
@@ -48,6 +49,7 @@ typedef struct {
   int32_t filters, filter_size;  /* F, K */
   int32_t multiplier[MAX_CHANNELS], shift[MAX_CHANNELS], bias[MAX_CHANNELS];
   int has_bias;
+  int int4; /* weights in -8..7, encoded with int4 values too */
   int8_t input[MAX_INPUT];
   int8_t filter[MAX_FILTER]; /* the dense filter, pruned */
   int8_t rows[MAX_FILTER];   /* the same as [F, K] rows in position order */
@@ -66,6 +68,20 @@ static void put_le(uint8_t *p, uint32_t value, int32_t bytes) {
   for (i = 0; i < bytes; ++i) p[i] = (uint8_t)(value >> (8 * i));
 }
 
+/* Stores entry e's value: int8, or int4 in the low nibble of byte e / 2
+ * for even e, the high one for odd (the section starts zeroed). */
+static void put_value(uint8_t *values, int32_t e, int8_t v, int int4) {
+  if (int4) {
+    values[e / 2] |= (uint8_t)(((uint8_t)v & 0xFu) << (4 * (e & 1)));
+  } else {
+    values[e] = (uint8_t)v;
+  }
+}
+
+static int32_t value_bytes(int32_t entries, int int4) {
+  return int4 ? (entries + 1) / 2 : entries;
+}
+
 /* Whether delta stores position i of the rows: each non-zero and, with a
  * zero_seed, about one zero in 16 (the format allows a value of 0). */
 static int delta_stores(const int8_t *rows, int32_t i, uint32_t zero_seed) {
@@ -77,11 +93,12 @@ static int delta_stores(const int8_t *rows, int32_t i, uint32_t zero_seed) {
  * them to `out` (laid out for `entries` entries) unless it is 0. Returns E. */
 static int32_t delta_entries(const int8_t *rows, int32_t filters, int32_t k,
                              uint32_t zero_seed, uint8_t *out,
-                             int32_t entries, int32_t *most) {
+                             int32_t entries, int int4, int32_t *most) {
   uint8_t *delta = out != 0 ? out + 2 * filters : 0;
-  int8_t *value = out != 0 ? (int8_t *)(delta + entries) : 0;
+  uint8_t *value = out != 0 ? delta + entries : 0;
   int32_t f, p, e = 0;
   *most = 0;
+  if (out != 0) memset(value, 0, (size_t)value_bytes(entries, int4));
   for (f = 0; f < filters; ++f) {
     const int32_t first = e;
     int32_t previous = -1;
@@ -89,15 +106,12 @@ static int32_t delta_entries(const int8_t *rows, int32_t filters, int32_t k,
       int32_t gap;
       if (!delta_stores(rows, f * k + p, zero_seed)) continue;
       for (gap = p - previous - 1; gap > 255; gap -= 256) {
-        if (out != 0) { /* a filler bridges 256 positions */
-          delta[e] = 255;
-          value[e] = 0;
-        }
+        if (out != 0) delta[e] = 255; /* a filler of value 0 */
         ++e;
       }
       if (out != 0) {
         delta[e] = (uint8_t)gap;
-        value[e] = rows[f * k + p];
+        put_value(value, e, rows[f * k + p], int4);
       }
       ++e;
       previous = p;
@@ -108,20 +122,22 @@ static int32_t delta_entries(const int8_t *rows, int32_t filters, int32_t k,
   return e;
 }
 
-/* Encodes rows [F][K] in `format` (see delta_stores for zero_seed). Returns
- * the bytes written to out; *entries gets E, *most the most entries of one
- * filter. */
+/* Encodes rows [F][K] in `format` (see delta_stores for zero_seed); with
+ * FREEML_SPARSE_INT4, rows must be in -8..7. Returns the bytes written to
+ * out; *entries gets E, *most the most entries of one filter. */
 static uint32_t encode(int32_t format, const int8_t *rows, int32_t filters,
                        int32_t filter_size, uint32_t zero_seed, uint8_t *out,
                        int32_t *entries, int32_t *most) {
   const int32_t k = filter_size;
+  const int int4 = (format & FREEML_SPARSE_INT4) != 0;
   int32_t f, p, e = 0;
   *most = 0;
+  format &= ~FREEML_SPARSE_INT4;
   if (format == FREEML_SPARSE_DELTA) {
-    e = delta_entries(rows, filters, k, zero_seed, 0, 0, most);
-    delta_entries(rows, filters, k, zero_seed, out, e, most);
+    e = delta_entries(rows, filters, k, zero_seed, 0, 0, int4, most);
+    delta_entries(rows, filters, k, zero_seed, out, e, int4, most);
     *entries = e;
-    return (uint32_t)(2 * filters + 2 * e);
+    return (uint32_t)(2 * filters + e + value_bytes(e, int4));
   }
   for (f = 0; f < filters * k; ++f) e += rows[f] != 0;
   *entries = e;
@@ -129,7 +145,8 @@ static uint32_t encode(int32_t format, const int8_t *rows, int32_t filters,
     const int32_t row_bytes = e <= 0xFFFF ? 2 : 4;
     const int32_t column_bytes = k <= 256 ? 1 : 2;
     uint8_t *column = out + row_bytes * (filters + 1);
-    int8_t *value = (int8_t *)(column + column_bytes * e);
+    uint8_t *value = column + column_bytes * e;
+    memset(value, 0, (size_t)value_bytes(e, int4));
     e = 0;
     for (f = 0; f < filters; ++f) {
       const int32_t first = e;
@@ -137,29 +154,30 @@ static uint32_t encode(int32_t format, const int8_t *rows, int32_t filters,
       for (p = 0; p < k; ++p) {
         if (rows[f * k + p] == 0) continue;
         put_le(column + column_bytes * e, (uint32_t)p, column_bytes);
-        value[e++] = rows[f * k + p];
+        put_value(value, e++, rows[f * k + p], int4);
       }
       if (e - first > *most) *most = e - first;
     }
     put_le(out + row_bytes * filters, (uint32_t)e, row_bytes);
-    return (uint32_t)(row_bytes * (filters + 1) + (column_bytes + 1) * e);
+    return (uint32_t)(row_bytes * (filters + 1) + column_bytes * e +
+                      value_bytes(e, int4));
   }
   /* bitmask */
   {
     const int32_t mask_bytes = (k + 7) / 8;
-    int8_t *value = (int8_t *)(out + filters * mask_bytes);
-    memset(out, 0, (size_t)(filters * mask_bytes));
+    uint8_t *value = out + filters * mask_bytes;
+    memset(out, 0, (size_t)(filters * mask_bytes + value_bytes(e, int4)));
     e = 0;
     for (f = 0; f < filters; ++f) {
       const int32_t first = e;
       for (p = 0; p < k; ++p) {
         if (rows[f * k + p] == 0) continue;
         out[f * mask_bytes + p / 8] |= (uint8_t)(1u << (p % 8));
-        value[e++] = rows[f * k + p];
+        put_value(value, e++, rows[f * k + p], int4);
       }
       if (e - first > *most) *most = e - first;
     }
-    return (uint32_t)(filters * mask_bytes + e);
+    return (uint32_t)(filters * mask_bytes + value_bytes(e, int4));
   }
 }
 
@@ -286,6 +304,13 @@ static void fill_case(test_lcg *g, sparse_case *c) {
     c->params.conv.activation = activation;
   }
   lcg_fill_s8(g, c->filter, c->filters * c->filter_size);
+  c->int4 = lcg_range(g, 0, 1);
+  if (c->int4) { /* -8..7, both ends included */
+    int32_t i;
+    for (i = 0; i < c->filters * c->filter_size; ++i) {
+      c->filter[i] = (int8_t)(c->filter[i] >> 4);
+    }
+  }
   fill_quant(g, c, c->filters);
 }
 
@@ -392,15 +417,20 @@ static void compare_format(test_lcg *g, sparse_case *c, int32_t format,
 
 static void run_case(test_lcg *g, sparse_case *c, int32_t id,
                      int32_t percent) {
+  const int32_t other =
+      c->op == OP_FC ? FREEML_SPARSE_CSR : FREEML_SPARSE_DELTA;
   freeml_tile whole;
   whole.start = 0;
   whole.end = units_of(c);
   prune(g, c, percent);
   CHECK_EQ_INT(run_dense(c, whole), FREEML_OK);
   compare_format(g, c, FREEML_SPARSE_BITMASK, id, percent);
-  compare_format(g, c,
-                 c->op == OP_FC ? FREEML_SPARSE_CSR : FREEML_SPARSE_DELTA, id,
-                 percent);
+  compare_format(g, c, other, id, percent);
+  if (c->int4) {
+    compare_format(g, c, FREEML_SPARSE_BITMASK | FREEML_SPARSE_INT4, id,
+                   percent);
+    compare_format(g, c, other | FREEML_SPARSE_INT4, id, percent);
+  }
 }
 
 static void test_random_cases(void) {
@@ -441,7 +471,8 @@ static void test_long_gaps(void) {
     for (f = 0; f < c->filters; ++f) {
       for (p = lcg_pick(&g, gap_choice, 8); p < c->filter_size;
            p += 1 + lcg_pick(&g, gap_choice, 8)) {
-        c->filter[f * c->filter_size + p] = (int8_t)lcg_range(&g, 1, 127);
+        c->filter[f * c->filter_size + p] =
+            (int8_t)lcg_range(&g, 1, c->int4 ? 7 : 127);
       }
     }
     run_case(&g, c, -1 - round, 100);
@@ -653,9 +684,37 @@ static void test_refused_encodings(void) {
   bad[0] = 0; /* popcount 4 */
   CHECK_EQ_INT(check_of(FREEML_SPARSE_BITMASK, e, bad, n), FREEML_ERR_MODEL);
 
+  /* int4 values: 5 entries in 3 bytes, the last high nibble padding. */
+  n = encode(FREEML_SPARSE_BITMASK | FREEML_SPARSE_INT4, rows, V_F, V_K, 0,
+             data, &e, &most);
+  CHECK_EQ_INT(n, 3 * 3 + 3);
+  CHECK_EQ_INT(data[9], 0xD5); /* 5, then -3 */
+  CHECK_EQ_INT(
+      check_of(FREEML_SPARSE_BITMASK | FREEML_SPARSE_INT4, e, data, n),
+      FREEML_OK);
+  CHECK_EQ_INT(
+      check_of(FREEML_SPARSE_BITMASK | FREEML_SPARSE_INT4, e, data, n + 1),
+      FREEML_ERR_MODEL);
+  memcpy(bad, data, n);
+  bad[n - 1] |= 0x10; /* the padding nibble not 0 */
+  CHECK_EQ_INT(
+      check_of(FREEML_SPARSE_BITMASK | FREEML_SPARSE_INT4, e, bad, n),
+      FREEML_ERR_MODEL);
+  n = encode(FREEML_SPARSE_DELTA | FREEML_SPARSE_INT4, rows, V_F, V_K, 0, data,
+             &e, &most);
+  CHECK_EQ_INT(n, 2 * 3 + 5 + 3);
+  CHECK_EQ_INT(check_of(FREEML_SPARSE_DELTA | FREEML_SPARSE_INT4, e, data, n),
+               FREEML_OK);
+  n = encode(FREEML_SPARSE_CSR | FREEML_SPARSE_INT4, rows, V_F, V_K, 0, data,
+             &e, &most);
+  CHECK_EQ_INT(n, 2 * 4 + 5 + 3);
+  CHECK_EQ_INT(check_of(FREEML_SPARSE_CSR | FREEML_SPARSE_INT4, e, data, n),
+               FREEML_OK);
+
   /* Headers that describe no encoding. */
   CHECK_EQ_INT(check_of(0, e, data, n), FREEML_ERR_MODEL);
-  CHECK_EQ_INT(check_of(4, e, data, n), FREEML_ERR_MODEL);
+  CHECK_EQ_INT(check_of(4, e, data, n), FREEML_ERR_MODEL); /* dense int4 */
+  CHECK_EQ_INT(check_of(8 | FREEML_SPARSE_CSR, e, data, n), FREEML_ERR_MODEL);
   CHECK_EQ_INT(check_of(FREEML_SPARSE_BITMASK, -1, data, 3 * 3 - 1),
                FREEML_ERR_MODEL);
   CHECK_EQ_INT(check_of(FREEML_SPARSE_BITMASK, e, 0, n), FREEML_ERR_MODEL);

@@ -17,15 +17,31 @@ def _u(blob: bytes, offset: int, width: int) -> int:
   return int.from_bytes(blob[offset:offset + width], "little")
 
 
+def _values(code: int, blob: bytes, entries: int) -> tuple:
+  """(value section bytes, the E values): int8, or int4 two per byte, entry
+  2j in the low nibble of byte j and a last unused nibble 0."""
+  if not code & sf.INT4:
+    return entries, np.frombuffer(blob[len(blob) - entries:], np.int8)
+  size = (entries + 1) // 2
+  values = []
+  for j in range(entries):
+    nibble = blob[len(blob) - size + j // 2] >> (4 * (j % 2)) & 0xF
+    values.append(nibble - 16 if nibble >= 8 else nibble)
+  if entries % 2:
+    assert blob[-1] >> 4 == 0
+  return size, np.asarray(values, np.int8)
+
+
 def decode(code: int, blob: bytes, filters: int, depth: int, entries: int) -> np.ndarray:
   """docs/sparse.md read literally: the dense [F, K] rows of an encoding."""
   rows = np.zeros((filters, depth), np.int8)
   if code == sf.DENSE:
     return np.frombuffer(blob, np.int8).reshape(filters, depth).copy()
-  values = np.frombuffer(blob[len(blob) - entries:], np.int8)
-  if code == sf.BITMASK:
+  value_bytes, values = _values(code, blob, entries)
+  base = code & ~sf.INT4
+  if base == sf.BITMASK:
     row_bytes = (depth + 7) // 8
-    assert len(blob) == filters * row_bytes + entries
+    assert len(blob) == filters * row_bytes + value_bytes
     v = 0
     for f in range(filters):
       for p in range(8 * row_bytes):
@@ -34,9 +50,9 @@ def decode(code: int, blob: bytes, filters: int, depth: int, entries: int) -> np
           rows[f, p] = values[v]
           v += 1
     assert v == entries
-  elif code == sf.DELTA:
+  elif base == sf.DELTA:
     counts = [_u(blob, 2 * f, 2) for f in range(filters)]
-    assert sum(counts) == entries and len(blob) == 2 * filters + 2 * entries
+    assert sum(counts) == entries and len(blob) == 2 * filters + entries + value_bytes
     j = 0
     for f in range(filters):
       position = -1
@@ -45,10 +61,10 @@ def decode(code: int, blob: bytes, filters: int, depth: int, entries: int) -> np
         assert position < depth
         rows[f, position] += values[j]
         j += 1
-  elif code == sf.CSR:
+  elif base == sf.CSR:
     r = 2 if entries <= 0xFFFF else 4
     c = 1 if depth <= 256 else 2
-    assert len(blob) == r * (filters + 1) + (c + 1) * entries
+    assert len(blob) == r * (filters + 1) + c * entries + value_bytes
     start = [_u(blob, r * f, r) for f in range(filters + 1)]
     assert start[0] == 0 and start[-1] == entries
     columns = r * (filters + 1)
@@ -62,19 +78,22 @@ def decode(code: int, blob: bytes, filters: int, depth: int, entries: int) -> np
   return rows
 
 
-def _rows(rng: np.random.Generator, filters: int, depth: int, density: float) -> np.ndarray:
-  values = rng.integers(-127, 128, (filters, depth))
+def _rows(rng: np.random.Generator, filters: int, depth: int, density: float,
+          int4: bool = False) -> np.ndarray:
+  values = rng.integers(-8, 8, (filters, depth)) if int4 else rng.integers(-127, 128,
+                                                                            (filters, depth))
   values[values == 0] = 1
   return (values * (rng.random((filters, depth)) < density)).astype(np.int8)
 
 
 @pytest.mark.parametrize("filters,depth", [(1, 1), (4, 9), (16, 27), (8, 300), (3, 1200),
                                            (300, 260)])
-@pytest.mark.parametrize("code", [sf.DENSE, sf.CSR, sf.DELTA, sf.BITMASK])
+@pytest.mark.parametrize("code", [sf.DENSE, sf.CSR, sf.DELTA, sf.BITMASK, sf.CSR_INT4,
+                                  sf.DELTA_INT4, sf.BITMASK_INT4])
 def test_every_format_round_trips_at_every_density(filters, depth, code):
   rng = np.random.default_rng(filters * 1000 + depth)
   for density in DENSITIES:
-    rows = _rows(rng, filters, depth, density)
+    rows = _rows(rng, filters, depth, density, int4=bool(code & sf.INT4))
     blob = sf.encode(code, rows)
     assert len(blob) == sf.encoded_size(code, rows)
     decoded = decode(code, blob, filters, depth, sf.entries(code, rows))
@@ -106,10 +125,25 @@ def test_best_format_is_the_smallest_allowed_one():
     for density in DENSITIES:
       rows = _rows(rng, 32, 144, density)
       code, size = sf.best_format(op, rows)
-      assert code in sf.FORMATS[op]
-      assert size == min(sf.encoded_size(c, rows) for c in sf.FORMATS[op])
+      assert code in sf.FORMATS[op] and not code & sf.INT4
+      assert size == min(sf.encoded_size(c, rows) for c in sf.FORMATS[op]
+                         if sf.applicable(c, rows))
   dense = _rows(rng, 8, 64, 1.0)
   assert sf.best_format("CONV_2D", dense) == (sf.DENSE, dense.size)
+
+
+def test_weights_in_int4_range_take_int4_values_where_smaller():
+  rng = np.random.default_rng(2)
+  for op in sf.FORMATS:
+    for density in (0.02, 0.3, 0.9):
+      rows = _rows(rng, 32, 144, density, int4=True)
+      code, size = sf.best_format(op, rows)
+      assert code & sf.INT4, (op, density)
+      assert size == sf.encoded_size(code, rows) == len(sf.encode(code, rows))
+  full = _rows(rng, 8, 64, 1.0, int4=True)  # bitmask int4 beats dense: K/8 + K/2 < K
+  assert sf.best_format("FULLY_CONNECTED", full) == (sf.BITMASK_INT4, 8 * (8 + 32))
+  with pytest.raises(ValueError, match="cannot hold"):
+    sf.encode(sf.BITMASK_INT4, np.array([[8]], np.int8))
 
 
 def test_filter_rows_order_positions_as_the_spec_says():

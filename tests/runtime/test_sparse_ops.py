@@ -19,7 +19,7 @@ from tensorflow.lite.python import schema_py_generated as schema
 from converter import sparse_format, tflm_oracle
 from tests.graphgen.builder import Graph, Op, build
 from tests.graphgen.layers import Net
-from tests.graphgen.sparse import OTHER_FORMAT, filtered_ops, prune, sparsify_all
+from tests.graphgen.sparse import OTHER_FORMAT, filtered_ops, prune, sparsify, sparsify_all
 from tflm_freeml.intermittent import IntermittentRuntime
 from tflm_freeml.runtime import FreemlError, Runtime
 
@@ -140,6 +140,32 @@ def test_sparse_equals_dense_intermittent(case, dense_outputs, bitmask):
   assert len(boots) > 1
   for a, b in zip(boots[-1].outputs, dense_outputs, strict=True):
     assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("net", list(NETS))
+@pytest.mark.parametrize("bitmask", [True, False], ids=["bitmask", "delta_or_csr"])
+def test_int4_values_equal_tflm(net, bitmask):
+  """Weights in -8..7 stored with int4 values give TFLM's bytes on the same
+  int8 weights, in plain and in intermittent mode."""
+  rng = np.random.default_rng([list(NETS).index(net), 4])
+  n = Net(rng)
+  NETS[net](n)
+  for op, _ in filtered_ops(n.graph):
+    weights = n.graph.tensors[op.inputs[1]]
+    weights.data = (weights.data >> 4).astype(np.int8)
+  prune(n.graph, 0.4, rng)
+  inputs = [rng.integers(-128, 128, tuple(n.graph.tensors[i].shape), dtype=np.int8)
+            for i in n.graph.inputs]
+  reference = tflm_oracle.invoke_all_tensors(build(n.graph), inputs)
+  codes = [(sparse_format.BITMASK if bitmask else OTHER_FORMAT[name]) | sparse_format.INT4
+           for _, name in filtered_ops(n.graph)]
+  model = build(sparsify(n.graph, codes))
+  for index, value in zip(n.graph.outputs, Runtime(model).invoke(inputs), strict=True):
+    assert value.tobytes() == reference[index].tobytes()
+  rt = IntermittentRuntime(model, max_tile_macs=48)
+  boots = rt.run_through_failures(inputs, iter([7, 3, 11, 5, 2, 13]))
+  for index, value in zip(n.graph.outputs, boots[-1].outputs, strict=True):
+    assert value.tobytes() == reference[index].tobytes()
 
 
 def test_unit_macs_count_the_largest_filter():

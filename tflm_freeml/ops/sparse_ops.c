@@ -44,6 +44,7 @@ static const char *kind_name(sparse_kind kind) {
 static freeml_status read_options(freeml_prepare_context *ctx,
                                   sparse_kind kind,
                                   int32_t words[OPTIONS_WORDS]) {
+  int32_t base;
   freeml_status s = freeml_custom_option_words(
       ctx, OPTIONS_WORDS, "a sparse op (docs/sparse.md)", words);
   if (s != FREEML_OK) return s;
@@ -53,16 +54,19 @@ static freeml_status read_options(freeml_prepare_context *ctx,
                        "version %d",
                        (int)words[OPT_VERSION], OPTIONS_VERSION);
   }
-  if (words[OPT_FORMAT] != FREEML_SPARSE_BITMASK &&
-      words[OPT_FORMAT] != (kind == SPARSE_FC ? FREEML_SPARSE_CSR
-                                              : FREEML_SPARSE_DELTA)) {
+  /* The op's formats, each with int8 or (+ FREEML_SPARSE_INT4) int4 values. */
+  base = words[OPT_FORMAT] & ~FREEML_SPARSE_INT4;
+  if ((words[OPT_FORMAT] & ~(FREEML_SPARSE_INT4 | 3)) != 0 ||
+      (base != FREEML_SPARSE_BITMASK &&
+       base != (kind == SPARSE_FC ? FREEML_SPARSE_CSR : FREEML_SPARSE_DELTA))) {
     return freeml_fail(ctx->error, FREEML_ERR_MODEL,
-                       "sparse format %d; %s takes %d (%s) or %d (bitmask)",
+                       "sparse format %d; %s takes %d (%s) or %d (bitmask), "
+                       "plus %d for int4 values",
                        (int)words[OPT_FORMAT], kind_name(kind),
                        (int)(kind == SPARSE_FC ? FREEML_SPARSE_CSR
                                                : FREEML_SPARSE_DELTA),
                        kind == SPARSE_FC ? "CSR" : "delta",
-                       (int)FREEML_SPARSE_BITMASK);
+                       (int)FREEML_SPARSE_BITMASK, (int)FREEML_SPARSE_INT4);
   }
   return FREEML_OK;
 }
