@@ -4,13 +4,15 @@ see docs/firmware.md and docs/sparse.md).
 
   .venv/bin/python bench/sparse_kernels.py [--ops CONV_2D,DEPTHWISE_CONV_2D,FULLY_CONNECTED]
                                            [--densities 1,0.5,0.25,0.1,0.05,0.02] [--seed 0]
+                                           [--value-bits 8]
 
 For each single-op int8 model (CONV_2D 3x3 32->32 on 12x12x32 SAME,
 DEPTHWISE_CONV_2D 3x3 on 16x16x64 SAME, FULLY_CONNECTED 512->128) and each
 density, the random int8 filter is pruned to that density and the same
 weights run as the builtin op (dense kernel) and as the FreeML custom op in
 every format the op may use (bitmask and delta, or bitmask and CSR), the
-format forced, not chosen by size. Every run's output must equal the dense
+format forced, not chosen by size. With --value-bits 4 the weights are
+first cut to -8..7 and the formats store int4 values. Every run's output must equal the dense
 run's, and the dense run's the host runtime's. Prints per run the op's
 instructions, per entry step and against the dense kernel, then per op
 and format the least-squares fit instructions = a * entry steps + b *
@@ -50,6 +52,8 @@ flags.DEFINE_list("ops", ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"], "O
 flags.DEFINE_list("densities", ["1.0", "0.5", "0.25", "0.1", "0.05", "0.02"],
                   "Fractions of the filter weights kept.")
 flags.DEFINE_integer("seed", 0, "Seed of the weights, the pruning and the input.")
+flags.DEFINE_enum("value-bits", "8", ["8", "4"],
+                  "Values of the sparse formats: int8, or int4 (weights cut to -8..7).")
 
 # The single-op models: a conv and a depthwise conv whose activations fit the
 # board's SRAM with room to spare, a fully connected layer whose dense
@@ -89,7 +93,7 @@ def entry_positions(code: int, rows: np.ndarray) -> List[np.ndarray]:
   filters, depth = rows.shape
   if code == sparse_format.DENSE:
     return [np.arange(depth)] * filters
-  if code != sparse_format.DELTA:
+  if code & ~sparse_format.INT4 != sparse_format.DELTA:
     return [np.flatnonzero(row) for row in rows]
   blob = np.frombuffer(sparse_format.encode(code, rows), np.uint8)
   counts = blob[:2 * filters].view("<u2").astype(int)
@@ -121,7 +125,8 @@ def entry_counts(graph: Graph, op_name: str, code: int) -> Dict[str, int]:
   per_filter = int(np.prod(graph.tensors[op.outputs[0]].shape)) // filters
   positions = entry_positions(code, rows)
   if op_name == "FULLY_CONNECTED":
-    side = sum(len(np.unique(p // 32)) for p in positions) if code == sparse_format.BITMASK else 0
+    bitmask = code & ~sparse_format.INT4 == sparse_format.BITMASK
+    side = sum(len(np.unique(p // 32)) for p in positions) if bitmask else 0
   else:  # position p is at tap p // channels; the window starts at tap 0
     channels = depth // int(np.prod(weights.shape[1:3]))
     taps = [p // channels for p in positions]
@@ -163,7 +168,12 @@ def measure_op(op_name: str, densities: List[float]) -> List[Dict[str, object]]:
   x = random_input(n.graph.tensors[x_index].shape, np.int8,
                    np.random.default_rng([FLAGS.seed, 99]))
   outputs = int(np.prod(n.graph.tensors[n.graph.outputs[0]].shape))
-  formats = [sparse_format.DENSE, sparse_format.BITMASK, OTHER_FORMAT[op_name]]
+  values = sparse_format.INT4 if FLAGS["value-bits"].value == "4" else 0
+  if values:
+    for op, _ in filtered_ops(n.graph):
+      weights = n.graph.tensors[op.inputs[1]]
+      weights.data = (weights.data >> 4).astype(np.int8)
+  formats = [sparse_format.DENSE, sparse_format.BITMASK | values, OTHER_FORMAT[op_name] | values]
   rows = []
   for density in densities:
     graph = copy.deepcopy(n.graph)
@@ -228,8 +238,10 @@ def main(argv: List[str]) -> None:
     print(f"- {op}: {SIDE_STEPS[op]}")
   print()
   rows = []
+  values = sparse_format.INT4 if FLAGS["value-bits"].value == "4" else 0
   for op in FLAGS.ops:
-    for name in ("bitmask", sparse_format.FORMAT_NAMES[OTHER_FORMAT[op]]):
+    for name in (sparse_format.FORMAT_NAMES[code | values]
+                 for code in (sparse_format.BITMASK, OTHER_FORMAT[op])):
       runs = [r for r in measured if r["op"] == op and r["format"] == name]
       two = fit(runs, ["steps", "outputs"])
       row = {"op": op, "format": name, "output elements": f"{runs[0]['outputs']:,}",

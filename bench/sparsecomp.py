@@ -62,6 +62,8 @@ flags.DEFINE_list("targets", [], "Override the targets of every model (KB), e.g.
 flags.DEFINE_integer("round-steps", 300, "SparseComp optimizer steps per round.")
 flags.DEFINE_integer("final-steps", 1500, "SparseComp optimizer steps of the last retraining.")
 flags.DEFINE_float("max-drop", 1.0, "SparseComp's allowed validation accuracy drop (points).")
+flags.DEFINE_enum("weight-bits", "8", ["8", "4"],
+                  "SparseComp's weight bits (4: int4 values, python -m converter --weight-bits).")
 flags.DEFINE_integer("max-eval", -1, "Test samples to evaluate (-1: the whole test split).")
 flags.DEFINE_list("lut-bits", ["8", "4", "2"],
                   "TFLM LUT index widths to compare (8: the dense int8 model fine-tuned as the "
@@ -93,7 +95,7 @@ def _convert(spec: BenchModel, out: Path, model_path: Optional[Path] = None,
       model_path=model_path or spec.path, out_dir=out, data=spec.data,
       max_eval=FLAGS["max-eval"].value, target_kb=target_kb, max_drop=FLAGS["max-drop"].value,
       round_steps=FLAGS["round-steps"].value, final_steps=FLAGS["final-steps"].value,
-      checkpoint_kb=tuple(checkpoint_kb)))
+      checkpoint_kb=tuple(checkpoint_kb), weight_bits=int(FLAGS["weight-bits"].value)))
 
 
 def _float32_bytes(path: Path) -> int:
@@ -160,24 +162,28 @@ def _bench_model(name: str, spec: BenchModel, out: Path) -> List[Point]:
     dense.note = f"fine-tuned {FLAGS['lut-finetune-steps'].value} steps; {dense.note}"
   points = [dense]
   targets = sorted({float(t) for t in FLAGS.targets} or set(spec.targets_kb), reverse=True)
-  search_dir = out / f"{name}-{targets[-1]:g}kb"
+  int4 = FLAGS["weight-bits"].value == "4"
+  label = "SparseComp int4" if int4 else "SparseComp"
+  suffix = "-int4" if int4 else ""
+  search_dir = out / f"{name}-{targets[-1]:g}kb{suffix}"
   start = time.monotonic()
   try:
     report = _convert(spec, search_dir, model_path=start_path, target_kb=targets[-1],
                       checkpoint_kb=targets[:-1])
-    last = _point(name, f"SparseComp {targets[-1]:g} KB", report, float32_bytes)
+    last = _point(name, f"{label} {targets[-1]:g} KB", report, float32_bytes)
     last.note += f"; search {time.monotonic() - start:.0f} s"
   except ConverterError as e:
-    last = Point(name, f"SparseComp {targets[-1]:g} KB", None, None, None, float32_bytes, str(e))
+    last = Point(name, f"{label} {targets[-1]:g} KB", None, None, None, float32_bytes, str(e))
   print(f"[bench] {name} {targets[-1]:g} KB: {last}", file=sys.stderr, flush=True)
   for kb in targets[:-1]:
     saved = checkpoint_path(search_dir, kb)
     if not saved.exists():
-      points.append(Point(name, f"SparseComp {kb:g} KB", None, None, None, float32_bytes,
+      points.append(Point(name, f"{label} {kb:g} KB", None, None, None, float32_bytes,
                           "not passed by the search"))
       continue
-    point = _point(name, f"SparseComp {kb:g} KB",
-                   _convert(spec, out / f"{name}-{kb:g}kb", model_path=saved), float32_bytes)
+    point = _point(name, f"{label} {kb:g} KB",
+                   _convert(spec, out / f"{name}-{kb:g}kb{suffix}", model_path=saved),
+                   float32_bytes)
     point.note += "; checkpoint"
     points.append(point)
     print(f"[bench] {name} {kb:g} KB: {point}", file=sys.stderr, flush=True)

@@ -88,6 +88,11 @@ flags.DEFINE_list(
     "saves the float model, as checkpoints/<N>kb.h5 in --out, when its stored weights first "
     "fit them (before the final retraining): one search, a curve of size against accuracy. "
     "Convert a checkpoint like any model.")
+flags.DEFINE_enum(
+    "weight-bits", "8", ["8", "4"],
+    "SparseComp: bits of the weights of the layers it compresses. 4: int4 with one scale per "
+    "output channel, retrained through their rounding, stored as int4 values in the sparse "
+    "formats (int8 in reference.tflite). Give 4 again to convert a checkpoint of such a search.")
 flags.DEFINE_float(
     "separation-energy", 0.9,
     "SparseComp layer separation: keep the fewest singular values whose squares sum to this "
@@ -196,7 +201,8 @@ def main(argv: List[str]) -> int:
         round_steps=FLAGS["round-steps"].value, final_steps=FLAGS["final-steps"].value,
         learning_rate=FLAGS["learning-rate"].value,
         separation_energy=FLAGS["separation-energy"].value,
-        checkpoint_kb=_kb_list("checkpoint-kb"), exits=FLAGS.exits,
+        checkpoint_kb=_kb_list("checkpoint-kb"), weight_bits=int(FLAGS["weight-bits"].value),
+        exits=FLAGS.exits,
         exit_grid=FLAGS["exit-grid"].value, exit_pool=FLAGS["exit-pool"].value,
         exit_max_drop=FLAGS["exit-max-drop"].value,
         exit_steps=FLAGS["exit-steps"].value, exit_rank=FLAGS["exit-rank"].value,

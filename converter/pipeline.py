@@ -29,6 +29,7 @@ from converter.evaluate import evaluate, model_inputs
 from converter.gnet import attach as gnet_attach
 from converter.gnet import graph as gnet_graph
 from converter.gnet import head as gnet_head
+from converter.int4_filters import on_int4_grid
 from converter.model_loading import LoadedModel, detect_kind, load_model, save_h5
 from converter.native_output import captured_stderr, import_tensorflow_quietly
 from converter.quantize import quantize_int8
@@ -65,6 +66,9 @@ class Options:
     SearchOptions).
   checkpoint_kb: sizes above target_kb at which the search also saves the
     float model, as out_dir/checkpoints/<N>kb.h5.
+  weight_bits: 8, or 4: SparseComp trains the kernels on their int4 grid,
+    and filters on it are stored with int4 values (converter/int4_filters.py);
+    give 4 again when converting a checkpoint of such a search.
   exits: "auto" or layer names: add the gNet exit head (docs/gnet.md);
     None: no exits. exit_grid, exit_pool, exit_max_drop, exit_steps,
     exit_rank, exit_weight_bits, exit_distillation: its pooling grid and
@@ -89,6 +93,7 @@ class Options:
   learning_rate: float = 2e-4
   separation_energy: float = 0.9
   checkpoint_kb: Tuple[float, ...] = ()
+  weight_bits: int = 8
   exits: Optional[str] = None
   exit_grid: int = 1
   exit_pool: str = "avg+max"
@@ -266,6 +271,8 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
   def measure(keras_model) -> search.Measurement:
     reference = quantize_int8(LoadedModel("keras", model.path, keras_model=keras_model),
                               x_measure)
+    if options.weight_bits == 4:
+      reference, _, _ = on_int4_grid(reference)
     sparse, _ = sparse_rewrite.sparsify(reference)
     graph = tflite_graph.read_graph(sparse)
     return search.Measurement(weight_bytes=graph.weight_bytes, file_bytes=graph.file_bytes,
@@ -279,7 +286,7 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
       round_steps=options.round_steps, final_steps=options.final_steps,
       learning_rate=options.learning_rate, separation_energy=options.separation_energy,
       checkpoint_bytes=tuple(checkpoint_kb),
-      augment=augment.augments(x_train))
+      augment=augment.augments(x_train), weight_bits=options.weight_bits)
 
   # A model this search does not save must not linger from an earlier one.
   for kb in options.checkpoint_kb:
@@ -420,6 +427,9 @@ def convert(options: Options) -> Dict[str, Any]:
   if gnet is not None:
     model = LoadedModel("keras", model.path, keras_model=gnet.keras_model)
   reference = _quantize(model, dataset, options) if model.is_float else model.tflite_bytes
+  if options.weight_bits == 4:
+    reference, moved, filters = on_int4_grid(reference)
+    progress(f"{moved} of {filters} filters lie on their int4 grid: stored with int4 values")
   keras = model.keras_layers()
   try:
     if gnet is not None:

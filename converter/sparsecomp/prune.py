@@ -8,6 +8,12 @@ prunes on a schedule every `frequency` steps and wraps layers, while
 SparseComp needs the projection after every step, densities that change
 between rounds, and the plain model back unchanged in structure.
 
+With int4 weights (TrainConfig.weight_bits 4) every prunable kernel holds
+values on its int4 grid (-7..7 times one scale per output channel) at all
+times, so accuracy is always judged on what the device stores: each step
+trains a float copy of the kernels (the gradient passes straight through the
+rounding) and writes its pruned, rounded values back.
+
 Example:
   trainer = SparseTrainer(model, x_train, y_train, TrainConfig(seed=0))
   trainer.train({"conv2d": 0.25}, steps=300)
@@ -17,7 +23,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Mapping
+from typing import Dict, List, Mapping, Tuple
 
 import numpy as np
 
@@ -39,11 +45,16 @@ class TrainConfig:
     weights.
   augment: flip and crop every batch (converter/augment.py), as image
     networks are trained: a search runs dozens of epochs over the same images.
+  weight_bits: 8, or 4 to hold every prunable kernel on its int4 grid.
   """
   batch_size: int = 64
   learning_rate: float = 2e-4
   seed: int = 0
   augment: bool = False
+  weight_bits: int = 8
+
+
+INT4_LEVELS = 7  # symmetric int4: -7..7, zero point 0
 
 
 def prunable_layers(model) -> List[str]:
@@ -59,6 +70,24 @@ def kernel_of(layer):
 def kept_weights(density: float, size: int) -> int:
   """Weights a layer of `size` keeps at `density`: at least one."""
   return max(1, min(size, int(round(density * size))))
+
+
+def channel_axes(layer) -> Tuple[int, ...]:
+  """Axes of the layer's kernel that one output channel spans (TFLite gives
+  each its own scale): all but the last, or for a depthwise kernel
+  [kh, kw, c, multiplier] the first two."""
+  if type(layer).__name__ == "DepthwiseConv2D":
+    return (0, 1)
+  return tuple(range(len(kernel_of(layer).shape) - 1))
+
+
+def on_int4_grid(kernel: np.ndarray, axes: Tuple[int, ...]) -> np.ndarray:
+  """The kernel rounded to -7..7 times each output channel's scale (its
+  largest magnitude / 7), as converter/int4_filters.py stores it."""
+  peak = np.max(np.abs(kernel), axis=axes, keepdims=True)
+  step = np.where(peak > 0, peak / INT4_LEVELS, 1.0)
+  scaled = kernel / step
+  return (np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) * step).astype(kernel.dtype)
 
 
 def project(kernel: np.ndarray, density: float) -> np.ndarray:
@@ -106,10 +135,15 @@ class SparseTrainer:
     self.model.set_weights(weights)
 
   def apply_densities(self, densities: Mapping[str, float]) -> None:
-    """Projects each named layer's kernel onto its density now."""
+    """Projects each named layer's kernel onto its density now (and, with
+    int4 weights, every prunable kernel onto its grid)."""
     for name, density in densities.items():
       variable = kernel_of(self._layers[name])
       variable.assign(project(variable.numpy(), density))
+    if self._config.weight_bits == 4:
+      for layer in self._layers.values():
+        variable = kernel_of(layer)
+        variable.assign(on_int4_grid(variable.numpy(), channel_axes(layer)))
 
   def train(self, densities: Mapping[str, float], steps: int) -> None:
     """`steps` Adam steps, each followed by the projection of every layer in
@@ -122,23 +156,36 @@ class SparseTrainer:
       return
     optimizer = tf_keras.optimizers.Adam(
         tf_keras.optimizers.schedules.CosineDecay(self._config.learning_rate, steps))
-    constrained = [(kernel_of(self._layers[name]),
+    model, loss_fn = self.model, self._loss
+    # With int4 weights the optimizer moves a float copy of each kernel; the
+    # model's kernel gets the copy's rounded values after each step.
+    int4 = self._config.weight_bits == 4
+    grids = {kernel_of(layer).ref(): (tf.Variable(kernel_of(layer).numpy()), channel_axes(layer))
+             for layer in self._layers.values()} if int4 else {}
+    trained = {ref: copy for ref, (copy, _) in grids.items()}
+    constrained = [(trained.get(kernel_of(self._layers[name]).ref(),
+                                kernel_of(self._layers[name])),
                     kept_weights(density, int(np.prod(kernel_of(self._layers[name]).shape))))
                    for name, density in densities.items()]
-    model, loss_fn = self.model, self._loss
+    targets = [trained.get(v.ref(), v) for v in model.trainable_variables]
 
     @tf.function
     def step(x, y):
       with tf.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=True))
       grads = tape.gradient(loss, model.trainable_variables)
-      optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+      optimizer.apply_gradients(zip(grads, targets, strict=True))
       for variable, keep in constrained:
         flat = tf.reshape(variable, [-1])
         if keep < flat.shape[0]:
           _, kept = tf.math.top_k(tf.abs(flat), k=keep, sorted=False)
           mask = tf.scatter_nd(kept[:, None], tf.ones([keep], flat.dtype), flat.shape)
           variable.assign(tf.reshape(flat * mask, variable.shape))
+      for ref, (copy, axes) in grids.items():
+        peak = tf.reduce_max(tf.abs(copy), axis=axes, keepdims=True)
+        grid_step = tf.where(peak > 0, peak / INT4_LEVELS, tf.ones_like(peak))
+        scaled = copy / grid_step
+        ref.deref().assign(tf.sign(scaled) * tf.floor(tf.abs(scaled) + 0.5) * grid_step)
       return loss
 
     for _ in range(steps):

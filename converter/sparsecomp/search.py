@@ -3,7 +3,8 @@ meet the target, without losing more than the allowed accuracy.
 
   1. Fold BatchNorm into the layer before it (the weights that get stored).
      Layers that already hold zeros (a model pruned before) keep their
-     density from the start.
+     density from the start. With int4 weights, a first round puts every
+     prunable kernel on its int4 grid and retrains it there.
   2. Layer separation: each dense Dense and Conv2D whose low-rank split
      lowers its stored bytes is split, retrained, and kept only if
      validation accuracy does not drop (and peak RAM stays within --ram-kb).
@@ -20,7 +21,7 @@ With checkpoint sizes above the target, the model is handed to `save` the
 first time its real stored bytes fit each of them (before the final
 retraining): one search gives a curve of size against accuracy.
 
-Sizes are the int8 bytes the model will store (converter/sparsecomp/size.py),
+Sizes are the bytes the model will store (converter/sparsecomp/size.py),
 calibrated against a real conversion (`measure`) at the start, after every
 kept separation and before declaring the target met.
 
@@ -54,6 +55,8 @@ class SearchOptions:
   checkpoint_bytes: sizes above target_bytes at which to save the model on
     the way (compress's `save`).
   augment: flip and crop RGB images while retraining (prune.TrainConfig).
+  weight_bits: 8, or 4 for int4 weights: a first round puts every prunable
+    kernel on its int4 grid and retrains; every later round keeps it there.
   """
   target_bytes: int
   max_drop: float = 1.0
@@ -68,6 +71,7 @@ class SearchOptions:
   max_rounds: int = 200
   checkpoint_bytes: Sequence[int] = ()
   augment: bool = False
+  weight_bits: int = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -175,7 +179,8 @@ class _Search:
     if other_bytes is not None:
       self._other_bytes = other_bytes
     config = prune.TrainConfig(self.options.batch_size, self.options.learning_rate,
-                               self.options.seed, self.options.augment)
+                               self.options.seed, self.options.augment,
+                               self.options.weight_bits)
     self.model = model
     self.trainer = prune.SparseTrainer(model, self.x_train, self.y_train, config)
     self.layers = {name: model.get_layer(name) for name in prune.prunable_layers(model)}
@@ -183,9 +188,13 @@ class _Search:
   def calibrate(self) -> Measurement:
     """Measures the model for real and re-anchors the byte estimate on it."""
     m = self.measure(self.model)
-    self._other_bytes = m.weight_bytes - sum(size.layer_bytes(layer)
+    self._other_bytes = m.weight_bytes - sum(self.layer_bytes(layer)
                                              for layer in self.layers.values())
     return m
+
+  def layer_bytes(self, layer, kernel: Optional[np.ndarray] = None) -> int:
+    """size.layer_bytes at the search's weight bits."""
+    return size.layer_bytes(layer, kernel, self.options.weight_bits)
 
   @property
   def other_bytes(self) -> int:
@@ -193,7 +202,7 @@ class _Search:
     return self._other_bytes
 
   def estimate(self) -> int:
-    return self._other_bytes + sum(size.layer_bytes(layer) for layer in self.layers.values())
+    return self._other_bytes + sum(self.layer_bytes(layer) for layer in self.layers.values())
 
   def accuracy(self) -> float:
     return self.trainer.accuracy(self.x_val, self.y_val)
@@ -266,10 +275,10 @@ def _separate(search: _Search, accuracy: float) -> List[str]:
   return separated
 
 
-def _gain(layer, current_bytes: int, density: float, step: float) -> int:
+def _gain(search: _Search, layer, current_bytes: int, density: float, step: float) -> int:
   """Bytes a round would save on this layer (0 when it cannot shrink)."""
   trial = prune.project(prune.kernel_of(layer).numpy(), density * step)
-  return current_bytes - size.layer_bytes(layer, trial)
+  return current_bytes - search.layer_bytes(layer, trial)
 
 
 def _gentler(step: float) -> float:
@@ -277,9 +286,9 @@ def _gentler(step: float) -> float:
   return 1 - (1 - step) / 2
 
 
-def _fewest_bytes(layer) -> int:
+def _fewest_bytes(search: _Search, layer) -> int:
   """The layer's stored bytes with a single weight left."""
-  return size.layer_bytes(layer, prune.project(prune.kernel_of(layer).numpy(), 0.0))
+  return search.layer_bytes(layer, prune.project(prune.kernel_of(layer).numpy(), 0.0))
 
 
 def _reachable_floor(search: _Search, current: Dict[str, int]) -> int:
@@ -287,7 +296,7 @@ def _reachable_floor(search: _Search, current: Dict[str, int]) -> int:
   kept a single weight. The rounds stop once neither the target nor a
   pending checkpoint is above this: they could only shave bytes no result
   uses."""
-  return search.estimate() - sum(current[name] - _fewest_bytes(search.layers[name])
+  return search.estimate() - sum(current[name] - _fewest_bytes(search, search.layers[name])
                                  for name in current)
 
 
@@ -307,10 +316,10 @@ def _prune_rounds(search: _Search, floor: float) -> None:
       search.progress(f"converted model holds {m.weight_bytes:,} B, the estimate said "
                       f"{estimate:,} B: going on")
       continue
-    current = {name: size.layer_bytes(layer) for name, layer in search.layers.items()
+    current = {name: search.layer_bytes(layer) for name, layer in search.layers.items()
                if name not in search.fragile}
-    gains = {name: _gain(search.layers[name], current[name], search.densities.get(name, 1.0),
-                         steps[name]) for name in current}
+    gains = {name: _gain(search, search.layers[name], current[name],
+                         search.densities.get(name, 1.0), steps[name]) for name in current}
     gains = {name: gain for name, gain in gains.items() if gain > 0}
     if not gains:
       return
@@ -339,6 +348,23 @@ def _prune_rounds(search: _Search, floor: float) -> None:
         search.fragile.append(name)
         detail += ", fragile"
     search.record("prune", name, detail, estimate, after, accuracy, kept, start)
+
+
+def _to_int4(search: _Search, before: int, floor: float) -> float:
+  """The first round of an int4 search: every prunable kernel onto its int4
+  grid, then retrained there as long as the final retraining (the whole
+  model adapts, not one layer). Always kept: the rounds after it start from
+  it, and judge each cut against the same floor."""
+  start = time.monotonic()
+  steps = max(search.options.round_steps, search.options.final_steps)
+  search.trainer.train(search.densities, steps)
+  accuracy = search.accuracy()
+  m = search.calibrate()
+  detail = f"every kernel on its int4 grid, {steps} steps"
+  if accuracy < floor:
+    detail += ", already below the floor"
+  search.record("int4", "all", detail, before, m.weight_bytes, accuracy, True, start)
+  return accuracy
 
 
 def _finetune(search: _Search, reached: int) -> Measurement:
@@ -404,8 +430,11 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
   progress(f"start: {initial.weight_bytes:,} B of weights ({initial.file_bytes:,} B file), "
            f"target {options.target_bytes:,} B; val acc {100 * baseline:.2f}%, floor "
            f"{100 * floor:.2f}%; {len(search.layers)} prunable layers")
+  accuracy = baseline  # what a separation must not lose
+  if options.weight_bits == 4:
+    accuracy = _to_int4(search, initial.weight_bytes, floor)
   _pass_checkpoints(search)
-  fewest = _reachable_floor(search, {name: size.layer_bytes(layer)
+  fewest = _reachable_floor(search, {name: search.layer_bytes(layer)
                                      for name, layer in search.layers.items()})
   if fewest > options.target_bytes:
     raise TargetNotReached(
@@ -413,9 +442,9 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
         f"per layer the model still stores {fewest:,} B ({_kb(fewest)}) of biases and other "
         "constants; raise --target-kb")
   separated: List[str] = []
-  if initial.weight_bytes > options.target_bytes and options.separation_energy > 0:
-    separated = _separate(search, baseline)
-  if initial.weight_bytes > options.target_bytes:
+  if search.estimate() > options.target_bytes and options.separation_energy > 0:
+    separated = _separate(search, accuracy)
+  if search.estimate() > options.target_bytes:
     _prune_rounds(search, floor)
     _pass_checkpoints(search)  # the last round's, when the rounds ran out
   final = search.calibrate()

@@ -1,11 +1,12 @@
-"""Stored int8 bytes of a float layer, counted the way the model will hold it.
+"""Stored bytes of a float layer, counted the way the model will hold it.
 
 The search asks this after every round, so it cannot convert the model each
 time; instead it quantizes each kernel as TFLite does (symmetric, one scale
-per output channel, round half away from zero) and asks
-converter/sparse_format for the size of the smallest format. A weight that
-rounds to zero in int8 is a zero the encoder will not store, so it is counted
-here too. The pipeline checks the estimate against the converted model.
+per output channel, round half away from zero; with 4 bits, to -7..7 as
+converter/int4_filters.py stores it) and asks converter/sparse_format for the
+size of the smallest format. A weight that rounds to zero is a zero the
+encoder will not store, so it is counted here too. The pipeline checks the
+estimate against the converted model.
 
 Example:
   layer_bytes(model.get_layer("conv2d"))   # filter bytes + 4 per bias value
@@ -22,7 +23,7 @@ from converter.sparsecomp.prune import kernel_of
 
 OP_OF_LAYER = {"Conv2D": "CONV_2D", "DepthwiseConv2D": "DEPTHWISE_CONV_2D",
                "Dense": "FULLY_CONNECTED"}
-_INT8_MAX = 127
+_LEVELS = {8: 127, 4: 7}  # the largest magnitude of a symmetric grid
 _BIAS_BYTES = 4
 
 
@@ -40,19 +41,22 @@ def float_rows(layer, kernel: Optional[np.ndarray] = None) -> np.ndarray:
   return kernel.T  # Dense [in, out] -> [out, in]
 
 
-def quantized_rows(rows: np.ndarray) -> np.ndarray:
-  """Symmetric per-row int8 quantization, as TFLite quantizes filters."""
+def quantized_rows(rows: np.ndarray, bits: int = 8) -> np.ndarray:
+  """Symmetric per-row quantization to `bits` (8 or 4), as TFLite quantizes
+  filters to int8."""
+  levels = _LEVELS[bits]
   peak = np.max(np.abs(rows), axis=1, keepdims=True)
-  scale = np.where(peak > 0, peak / _INT8_MAX, 1.0)
+  scale = np.where(peak > 0, peak / levels, 1.0)
   scaled = rows / scale
-  return np.clip(np.sign(scaled) * np.floor(np.abs(scaled) + 0.5), -_INT8_MAX,
-                 _INT8_MAX).astype(np.int8)
+  return np.clip(np.sign(scaled) * np.floor(np.abs(scaled) + 0.5), -levels,
+                 levels).astype(np.int8)
 
 
-def layer_bytes(layer, kernel: Optional[np.ndarray] = None) -> int:
+def layer_bytes(layer, kernel: Optional[np.ndarray] = None, bits: int = 8) -> int:
   """Filter bytes in its smallest format plus the int32 bias (TFLite gives
   every int8 convolution and fully connected op one); with `kernel`, the
-  bytes the layer would store holding those weights."""
-  rows = quantized_rows(float_rows(layer, kernel))
+  bytes the layer would store holding those weights; `bits` 4 for weights
+  on the int4 grid."""
+  rows = quantized_rows(float_rows(layer, kernel), bits)
   _, size = sparse_format.best_format(OP_OF_LAYER[type(layer).__name__], rows)
   return size + _BIAS_BYTES * rows.shape[0]

@@ -1,18 +1,16 @@
 #include "kernels/sparse/freeml_sparse.h"
 
 /* The sum of the products of the set bits of `bits` with x[bit], of
- * values from entry *e on (moved past them). */
+ * values from *v on (moved past them). */
 FREEML_SPARSE_INLINE int32_t word_sum(uint32_t bits, const int8_t *x,
                                       int32_t input_offset,
-                                      const int8_t *values, int32_t *e,
-                                      int32_t acc, int int4) {
-  int32_t entry = *e;
+                                      freeml_sparse_cursor *v, int32_t acc,
+                                      int int4) {
   while (bits != 0) {
-    acc += freeml_sparse_value(values, entry++, int4) *
+    acc += freeml_sparse_next(v, int4) *
            (x[freeml_sparse_ctz(bits)] + input_offset);
     bits &= bits - 1u;
   }
-  *e = entry;
   return acc;
 }
 
@@ -30,14 +28,14 @@ FREEML_SPARSE_INLINE int32_t filter_sum(const freeml_sparse_filter *s,
         s->row_bytes == 2
             ? (int32_t)freeml_sparse_u16(s->row_start + 2 * (f + 1))
             : (int32_t)freeml_sparse_uint(s->row_start + 4 * (f + 1), 4);
+    freeml_sparse_cursor v = freeml_sparse_at(values, e, int4);
     if (s->column_bytes == 1) {
       for (; e < end; ++e) {
-        acc += freeml_sparse_value(values, e, int4) *
-               (x[s->column[e]] + input_offset);
+        acc += freeml_sparse_next(&v, int4) * (x[s->column[e]] + input_offset);
       }
     } else {
       for (; e < end; ++e) {
-        acc += freeml_sparse_value(values, e, int4) *
+        acc += freeml_sparse_next(&v, int4) *
                (x[freeml_sparse_u16(s->column + 2 * e)] + input_offset);
       }
     }
@@ -46,16 +44,16 @@ FREEML_SPARSE_INLINE int32_t filter_sum(const freeml_sparse_filter *s,
     const uint8_t *row = s->mask + f * s->mask_bytes;
     const uint8_t *end = row + 4 * (s->filter_size / 32);
     const int32_t rest = s->mask_bytes - (int32_t)(end - row);
+    freeml_sparse_cursor v = freeml_sparse_at(values, e, int4);
     for (; row != end; row += 4, x += 32) {
       const uint32_t bits = freeml_sparse_mask_word(row, 4);
-      if (bits != 0) {
-        acc = word_sum(bits, x, input_offset, values, &e, acc, int4);
-      }
+      if (bits != 0) acc = word_sum(bits, x, input_offset, &v, acc, int4);
     }
     if (rest != 0) {
-      acc = word_sum(freeml_sparse_mask_word(row, rest), x, input_offset,
-                     values, &e, acc, int4);
+      acc = word_sum(freeml_sparse_mask_word(row, rest), x, input_offset, &v,
+                     acc, int4);
     }
+    e = freeml_sparse_index(v, values, int4);
   }
   *entry = e;
   return acc;

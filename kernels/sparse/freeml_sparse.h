@@ -69,17 +69,56 @@ static inline int32_t freeml_sparse_ctz(uint32_t x) {
 #endif
 }
 
-/* Entry e's value of the values section: int8, or (int4 set) int4 in the
- * low nibble of byte e / 2 for even e, the high one for odd. `int4` is a
- * constant where this is inlined. */
-FREEML_SPARSE_INLINE int32_t freeml_sparse_value(const int8_t *values,
-                                                 int32_t e, int int4) {
+/* A walk through the values in entry order. With int8 values it is a
+ * pointer (`high` unused, and gone where `int4` is a constant 0); with int4
+ * values, the byte of the next value and which nibble of it: entry e is in
+ * the low nibble of byte e / 2 for even e, the high one for odd. */
+typedef struct {
+  const int8_t *p;
+  uint32_t high;
+} freeml_sparse_cursor;
+
+FREEML_SPARSE_INLINE freeml_sparse_cursor freeml_sparse_at(const int8_t *values,
+                                                           int32_t e,
+                                                           int int4) {
+  freeml_sparse_cursor c;
+  c.p = values + (int4 ? e >> 1 : e);
+  c.high = int4 ? (uint32_t)e & 1u : 0u;
+  return c;
+}
+
+/* The value at c, c moved to the next. */
+FREEML_SPARSE_INLINE int32_t freeml_sparse_next(freeml_sparse_cursor *c,
+                                                int int4) {
   if (int4) {
-    /* The nibble moved to the top of an int8, then shifted back signed. */
-    const uint32_t byte = (uint8_t)values[e >> 1];
-    return (int32_t)(int8_t)(uint8_t)(byte << (((uint32_t)~e & 1u) << 2)) >> 4;
+    const uint32_t byte = (uint8_t)*c->p;
+    const int32_t value =
+        (int32_t)(int8_t)(uint8_t)(c->high ? byte : byte << 4) >> 4;
+    c->p += c->high;
+    c->high ^= 1u;
+    return value;
   }
-  return values[e];
+  return *c->p++;
+}
+
+/* c moved past n values. */
+FREEML_SPARSE_INLINE void freeml_sparse_skip(freeml_sparse_cursor *c, int32_t n,
+                                             int int4) {
+  if (int4) {
+    const uint32_t nibbles = c->high + (uint32_t)n;
+    c->p += nibbles >> 1;
+    c->high = nibbles & 1u;
+  } else {
+    c->p += n;
+  }
+}
+
+/* The entry index of c. */
+FREEML_SPARSE_INLINE int32_t freeml_sparse_index(freeml_sparse_cursor c,
+                                                 const int8_t *values,
+                                                 int int4) {
+  const int32_t bytes = (int32_t)(c.p - values);
+  return int4 ? 2 * bytes + (int32_t)c.high : bytes;
 }
 
 /* Set bits in bytes [0, n) of p. */

@@ -17,7 +17,7 @@
  * carried as an input row and column, not as a pointer). `pair`: the walk
  * serves two windows of one output row, pair_step input bytes apart and
  * padded alike, that share each entry's decoding. `int4`: the values are
- * int4 (freeml_sparse_value). Values are read by entry index. */
+ * int4, read through a freeml_sparse_cursor. */
 enum { MAX_TAPS = 64 };
 
 /* A filter's sums over one window (first) or two (first, second) without
@@ -127,36 +127,33 @@ FREEML_SPARSE_INLINE void run_product(const run *r, int32_t q, int32_t value,
   add_product(acc, value, r->x[q], pair ? r->x2[q] : 0, pair);
 }
 
-/* The sums of the products of n delta entries, from entry e, with the
- * window(s). */
+/* The sums of the products of n delta entries, values from *v on (moved
+ * past them), with the window(s). */
 FREEML_SPARSE_INLINE sums run_delta_sum(const window *w, const uint8_t *delta,
-                                        const int8_t *values, int32_t e,
-                                        int32_t n, int32_t ic0, int padded,
-                                        int pair, int int4) {
-  const uint8_t *end = delta + e + n;
+                                        freeml_sparse_cursor *v, int32_t n,
+                                        int32_t ic0, int padded, int pair,
+                                        int int4) {
+  const uint8_t *end = delta + n;
   run r = first_run(w, ic0, padded, pair);
   sums acc = {0, 0, 0};
   int32_t q = -1;
-  delta += e;
   while (delta != end) {
     q += *delta++ + 1;
     if (FREEML_SPARSE_RARELY(q >= w->run_len)) {
       q = next_run(w, &r, q, ic0, padded, pair);
     }
-    run_product(&r, q, freeml_sparse_value(values, e++, int4), &acc, padded,
-                pair);
+    run_product(&r, q, freeml_sparse_next(v, int4), &acc, padded, pair);
   }
   return acc;
 }
 
 /* Adds the products of the mask bits `bits` (not 0) of the word that
- * starts *d positions into run r, of values from entry *e on, testing each
- * for the end of its run: *d and r follow the runs passed. */
+ * starts *d positions into run r, of values from *v on, testing each for
+ * the end of its run: *d and r follow the runs passed. */
 FREEML_SPARSE_INLINE void run_word_sum(const window *w, run *r, int32_t *d,
-                                       uint32_t bits, const int8_t *values,
-                                       int32_t *e, sums *acc, int32_t ic0,
-                                       int padded, int pair, int int4) {
-  int32_t entry = *e;
+                                       uint32_t bits, freeml_sparse_cursor *v,
+                                       sums *acc, int32_t ic0, int padded,
+                                       int pair, int int4) {
   do {
     const int32_t bit = freeml_sparse_ctz(bits);
     int32_t q = *d + bit;
@@ -165,24 +162,20 @@ FREEML_SPARSE_INLINE void run_word_sum(const window *w, run *r, int32_t *d,
       q = next_run(w, r, q, ic0, padded, pair);
       *d = q - bit;
     }
-    run_product(r, q, freeml_sparse_value(values, entry++, int4), acc, padded,
-                pair);
+    run_product(r, q, freeml_sparse_next(v, int4), acc, padded, pair);
   } while (bits != 0);
-  *e = entry;
 }
 
-/* The same as run_delta_sum for a bitmask row of mask_bytes; *e is moved
- * past its entries. A mask word that lies in one run (every word, when runs
- * are multiples of 32 positions) is taken with no test per bit. */
+/* The same as run_delta_sum for a bitmask row of mask_bytes. A mask word
+ * that lies in one run (every word, when runs are multiples of 32
+ * positions) is taken with no test per bit. */
 FREEML_SPARSE_INLINE sums run_bitmask_sum(const window *w, const uint8_t *row,
                                           int32_t mask_bytes,
-                                          const int8_t *values, int32_t *e,
-                                          int32_t ic0, int padded, int pair,
-                                          int int4) {
+                                          freeml_sparse_cursor *v, int32_t ic0,
+                                          int padded, int pair, int int4) {
   const uint8_t *end = row + (mask_bytes & ~3); /* of the whole words */
   /* A word that starts d positions into a run lies in it if d < fit. */
   const uint32_t fit = w->run_len >= 32 ? (uint32_t)w->run_len - 31u : 0u;
-  int32_t v = *e;
   run r = first_run(w, ic0, padded, pair);
   sums acc = {0, 0, 0};
   int32_t d = 0; /* the word's first position, counted from r's first */
@@ -194,25 +187,24 @@ FREEML_SPARSE_INLINE sums run_bitmask_sum(const window *w, const uint8_t *row,
       d = next_run(w, &r, d, ic0, padded, pair);
     }
     if ((uint32_t)d >= fit) {
-      run_word_sum(w, &r, &d, bits, values, &v, &acc, ic0, padded, pair, int4);
+      run_word_sum(w, &r, &d, bits, v, &acc, ic0, padded, pair, int4);
     } else if (padded && r.x == 0) {
-      v += freeml_sparse_popcount(bits);
+      freeml_sparse_skip(v, freeml_sparse_popcount(bits), int4);
     } else { /* the word's runs are r's: d + bit, with no test */
       run in_word = r;
       in_word.x += d;
       if (pair) in_word.x2 += d;
       do {
         run_product(&in_word, freeml_sparse_ctz(bits),
-                    freeml_sparse_value(values, v++, int4), &acc, 0, pair);
+                    freeml_sparse_next(v, int4), &acc, 0, pair);
         bits &= bits - 1u;
       } while (bits != 0);
     }
   }
   bits = freeml_sparse_mask_word(row, mask_bytes & 3);
   if (bits != 0) {
-    run_word_sum(w, &r, &d, bits, values, &v, &acc, ic0, padded, pair, int4);
+    run_word_sum(w, &r, &d, bits, v, &acc, ic0, padded, pair, int4);
   }
-  *e = v;
   return acc;
 }
 
@@ -229,32 +221,29 @@ FREEML_SPARSE_INLINE void tap_product(const int8_t *x, int32_t c,
   add_product(acc, value, x[c], pair ? x[c + pair_step] : 0, pair);
 }
 
-/* The sums of the products of n delta entries of channel c, from entry e,
- * with the window(s) of the table `tap`. */
+/* The sums of the products of n delta entries of channel c, values from
+ * *v on (moved past them), with the window(s) of the table `tap`. */
 FREEML_SPARSE_INLINE sums tap_delta_sum(const int8_t *const *tap,
                                         int32_t pair_step, const uint8_t *delta,
-                                        const int8_t *values, int32_t e,
-                                        int32_t n, int32_t c, int padded,
-                                        int pair, int int4) {
-  const uint8_t *end = delta + e + n;
+                                        freeml_sparse_cursor *v, int32_t n,
+                                        int32_t c, int padded, int pair,
+                                        int int4) {
+  const uint8_t *end = delta + n;
   sums acc = {0, 0, 0};
-  delta += e;
   while (delta != end) {
     tap += *delta++;
-    tap_product(*++tap, c, pair_step, freeml_sparse_value(values, e++, int4),
-                &acc, padded, pair);
+    tap_product(*++tap, c, pair_step, freeml_sparse_next(v, int4), &acc,
+                padded, pair);
   }
   return acc;
 }
 
-/* The same for a bitmask row of mask_bytes; *e is moved past its entries. */
+/* The same for a bitmask row of mask_bytes. */
 FREEML_SPARSE_INLINE sums tap_bitmask_sum(const int8_t *const *taps,
                                           int32_t pair_step, const uint8_t *row,
                                           int32_t mask_bytes,
-                                          const int8_t *values, int32_t *e,
-                                          int32_t c, int padded, int pair,
-                                          int int4) {
-  int32_t v = *e;
+                                          freeml_sparse_cursor *v, int32_t c,
+                                          int padded, int pair, int int4) {
   sums acc = {0, 0, 0};
   int32_t byte;
   for (byte = 0; byte < mask_bytes; byte += 4) {
@@ -262,11 +251,10 @@ FREEML_SPARSE_INLINE sums tap_bitmask_sum(const int8_t *const *taps,
     uint32_t bits = freeml_sparse_mask_word(row + byte, mask_bytes - byte);
     while (bits != 0) {
       tap_product(tap[freeml_sparse_ctz(bits)], c, pair_step,
-                  freeml_sparse_value(values, v++, int4), &acc, padded, pair);
+                  freeml_sparse_next(v, int4), &acc, padded, pair);
       bits &= bits - 1u;
     }
   }
-  *e = v;
   return acc;
 }
 
@@ -394,18 +382,18 @@ FREEML_SPARSE_INLINE void filters(const conv_call *call, int32_t oc,
   const int32_t group_c = call->group_c;
   const int32_t filters_per_step = call->filters_per_step;
   const int32_t next = last; /* from an output to the next pixel's (pair) */
-  const int8_t *values = s->values;
+  freeml_sparse_cursor v = freeml_sparse_at(s->values, entry, int4);
   if (s->format == FREEML_SPARSE_DELTA) {
+    const uint8_t *delta = s->delta + entry;
     for (; oc < last; ++oc, ++output) {
       const int32_t n = (int32_t)freeml_sparse_u16(s->count + 2 * oc);
       const int32_t ic0 = (oc / filters_per_step) * group_c;
       put(call,
-          by_taps ? tap_delta_sum(call->taps, w.pair_step, s->delta, values,
-                                  entry, n, ic0, padded, pair, int4)
-                  : run_delta_sum(&w, s->delta, values, entry, n, ic0, padded,
-                                  pair, int4),
+          by_taps ? tap_delta_sum(call->taps, w.pair_step, delta, &v, n, ic0,
+                                  padded, pair, int4)
+                  : run_delta_sum(&w, delta, &v, n, ic0, padded, pair, int4),
           oc, output, next, pair);
-      entry += n;
+      delta += n;
     }
   } else {
     const int32_t mask_bytes = s->mask_bytes;
@@ -414,9 +402,9 @@ FREEML_SPARSE_INLINE void filters(const conv_call *call, int32_t oc,
       const int32_t ic0 = (oc / filters_per_step) * group_c;
       put(call,
           by_taps ? tap_bitmask_sum(call->taps, w.pair_step, row, mask_bytes,
-                                    values, &entry, ic0, padded, pair, int4)
-                  : run_bitmask_sum(&w, row, mask_bytes, values, &entry, ic0,
-                                    padded, pair, int4),
+                                    &v, ic0, padded, pair, int4)
+                  : run_bitmask_sum(&w, row, mask_bytes, &v, ic0, padded, pair,
+                                    int4),
           oc, output, next, pair);
     }
   }

@@ -1,0 +1,93 @@
+"""Filters trained on the int4 grid, stored as int4 values.
+
+SparseComp with `--weight-bits 4` trains each kernel to -7..7 times one scale
+per output channel. TFLite's converter does not know that and quantizes the
+kernel to int8 with scale peak / 127, so weight k of the grid becomes about
+k * 127 / 7. This module puts such filters back on their grid in the int8
+model: values -7..7 and scale peak / 7 per channel, the bias rescaled to
+match. The result is still an int8 model with builtin ops (stock TFLM runs
+it as `reference.tflite`); converter/sparse_format then stores the values of
+these filters as int4.
+
+A filter is moved only when every channel's int8 values are within
+_TOLERANCE of the grid (the rounding of the int8 conversion is 7 / 254 at
+most), so a filter that was not trained on the grid keeps its int8 values.
+
+Example:
+  reference, moved, filters = on_int4_grid(quantize_int8(model, x_cal))
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+from converter import ops, sparse_format, tflite_graph, tflite_writer
+
+_LEVELS = 7
+_TOLERANCE = 0.05  # of a grid step
+
+
+def _schema():
+  from tensorflow.lite.python import schema_py_generated as schema
+  return schema
+
+
+def _grid_values(rows: np.ndarray, per_channel: bool) -> Tuple[np.ndarray, np.ndarray]:
+  """(int4 rows, peak per scale) when every row lies on its grid, else
+  (empty, empty). peak: the int8 magnitude that becomes 7, per row (or one
+  for the whole filter); 0 for an all-zero row, which keeps its scale."""
+  magnitudes = np.abs(rows.astype(np.int32))
+  peak = magnitudes.max(axis=1) if per_channel else np.full(1, magnitudes.max())
+  per_row = peak if per_channel else np.repeat(peak, rows.shape[0])
+  scaled = rows * (_LEVELS / np.maximum(per_row, 1))[:, None]
+  grid = np.round(scaled)
+  if np.any(np.abs(scaled - grid) > _TOLERANCE):
+    return np.empty(0), np.empty(0)
+  return grid.astype(np.int8), peak
+
+
+def on_int4_grid(model: bytes) -> Tuple[bytes, int, int]:
+  """(model, filters moved to the int4 grid, filters of CONV_2D,
+  DEPTHWISE_CONV_2D and FULLY_CONNECTED ops): each such int8 filter that
+  lies on a 15-level grid per scale gets values -7..7 and scales
+  peak / 7, its int32 bias rescaled the same way."""
+  schema = _schema()
+  root = tflite_graph.parse(model)
+  graph = root.subgraphs[0]
+  moved = filters = 0
+  for op in graph.operators:
+    name = ops.op_name(ops.builtin_code(root.operatorCodes[op.opcodeIndex]))
+    if name not in sparse_format.CUSTOM_OPS or op.inputs is None or len(op.inputs) < 2:
+      continue
+    tensor = graph.tensors[int(op.inputs[1])]
+    buffer = root.buffers[tensor.buffer]
+    if tensor.type != schema.TensorType.INT8 or buffer.data is None:
+      continue
+    filters += 1
+    shape = tuple(int(d) for d in tensor.shape)
+    weights = np.frombuffer(bytes(bytearray(buffer.data)), np.int8).reshape(shape)
+    rows = sparse_format.filter_rows(name, weights)
+    scales = np.asarray(tensor.quantization.scale, np.float64)
+    per_channel = len(scales) == rows.shape[0] and len(scales) > 1
+    grid, peak = _grid_values(rows, per_channel)
+    if grid.size == 0:
+      continue
+    moved += 1
+    factor = np.where(peak > 0, peak / _LEVELS, 1.0)  # new scale / old scale
+    buffer.data = np.frombuffer(sparse_format.dense_weights(name, grid, shape).tobytes(),
+                                np.uint8)
+    tensor.quantization.scale = (scales * factor).astype(np.float32)
+    bias_index = int(op.inputs[2]) if len(op.inputs) > 2 else -1
+    if bias_index >= 0:
+      bias = graph.tensors[bias_index]
+      bias_buffer = root.buffers[bias.buffer]
+      values = np.frombuffer(bytes(bytearray(bias_buffer.data)), "<i4").astype(np.float64)
+      rescaled = np.round(values / np.broadcast_to(factor, values.shape))
+      bias_buffer.data = np.frombuffer(
+          np.clip(rescaled, -2**31, 2**31 - 1).astype("<i4").tobytes(), np.uint8)
+      bias.quantization.scale = (np.asarray(bias.quantization.scale, np.float64) *
+                                 np.broadcast_to(factor, len(bias.quantization.scale))
+                                 ).astype(np.float32)
+  return (tflite_writer.pack(root) if moved else model), moved, filters
