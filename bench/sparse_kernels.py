@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from bench.common import REPO, print_table, random_input  # noqa: E402
-from converter import c_array, sparse_format, tflite_graph  # noqa: E402
+from converter import c_array, sparse_format, sparse_rewrite, tflite_graph  # noqa: E402
 from tests.graphgen.builder import Graph, build  # noqa: E402
 from tests.graphgen.layers import Net  # noqa: E402
 from tests.graphgen.sparse import OTHER_FORMAT, filtered_ops, prune, sparsify  # noqa: E402
@@ -78,7 +78,8 @@ def write_model_dir(model: bytes, out: Path, label: str) -> Path:
   plan = IntermittentRuntime(model, MAX_TILE_MACS, MAX_TILE_BYTES)
   sizes = c_array.FirmwareSizes.of(runtime, plan.memory.sram_bytes, plan.memory.nvm_bytes,
                                    MAX_TILE_MACS, MAX_TILE_BYTES,
-                                   tflite_graph.check_int8(model).macs)
+                                   tflite_graph.check_int8(model).macs,
+                                   sparse_int4_ops=sparse_rewrite.int4_value_ops(model))
   source, header = c_array.render(model, f"bench/sparse_kernels.py {label}", sizes)
   out.mkdir(parents=True, exist_ok=True)
   (out / "model.tflite").write_bytes(model)

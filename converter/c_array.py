@@ -41,6 +41,8 @@ class FirmwareSizes:
   macs: MACs per inference (firmware spreads simulated power failures by it).
   snapshot_crc: CRC-32 of the snapshot of the prepared tables that
     intermittent firmware keeps in NVM (freeml_intermittent_config).
+  sparse_int4_ops: sparse ops storing int4 values; with none, firmware is
+    built without the kernels' int4 loops (FREEML_SPARSE_NO_INT4).
   """
   input_bytes: int
   output_bytes: int
@@ -51,10 +53,12 @@ class FirmwareSizes:
   max_tile_bytes: int
   macs: int
   snapshot_crc: int = 0
+  sparse_int4_ops: int = 0
 
   @classmethod
   def of(cls, runtime, sram_bytes: int, nvm_bytes: int, max_tile_macs: int,
-         max_tile_bytes: int, macs: int, snapshot_crc: int = 0) -> "FirmwareSizes":
+         max_tile_bytes: int, macs: int, snapshot_crc: int = 0,
+         sparse_int4_ops: int = 0) -> "FirmwareSizes":
     """The sizes of a model as the runtime that runs it counts them: its
     graph inputs, outputs and arena (a tflm_freeml.runtime.Runtime), with the
     intermittent plan's SRAM and NVM for the given tile budgets."""
@@ -64,7 +68,8 @@ class FirmwareSizes:
                output_bytes=sum(tensor_bytes(d) for d in runtime.outputs),
                arena_bytes=int(runtime.ram.total_bytes), sram_bytes=sram_bytes,
                nvm_bytes=nvm_bytes, max_tile_macs=max_tile_macs,
-               max_tile_bytes=max_tile_bytes, macs=macs, snapshot_crc=snapshot_crc)
+               max_tile_bytes=max_tile_bytes, macs=macs, snapshot_crc=snapshot_crc,
+               sparse_int4_ops=sparse_int4_ops)
 
 
 def _size_macros(model: bytes, sizes: FirmwareSizes) -> str:
@@ -81,6 +86,8 @@ def _size_macros(model: bytes, sizes: FirmwareSizes) -> str:
       ("MACS", sizes.macs, "per inference"),
       ("SNAPSHOT_CRC32", sizes.snapshot_crc,
        "CRC-32 of the prepared tables' NVM snapshot (freeml_intermittent_config)"),
+      ("SPARSE_INT4_OPS", sizes.sparse_int4_ops,
+       "sparse ops with int4 values; 0: build with FREEML_SPARSE_NO_INT4"),
   ]
   lines = ["/* What firmware reserves for this model, as the runtime counts it. */"]
   for name, value, comment in rows:

@@ -484,7 +484,8 @@ def convert(options: Options) -> Dict[str, Any]:
                                   c_array.FirmwareSizes.of(
                                       runtime, intermittent.sram_bytes, intermittent.nvm_bytes,
                                       intermittent.max_tile_macs, intermittent.max_tile_bytes,
-                                      graph.macs, intermittent.snapshot_crc))
+                                      graph.macs, intermittent.snapshot_crc,
+                                      sparse_rewrite.int4_value_ops(tflite)))
   outputs = dict(zip(OUTPUT_FILES, [
       tflite, c_source, header, report.to_markdown(result), report.to_json(result)], strict=True))
   if tflite != reference:

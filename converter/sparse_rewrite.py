@@ -83,6 +83,20 @@ def _filter_of(root, op, name: str, use_counts: Dict[int, int],
   return np.frombuffer(bytes(bytearray(buffer.data)), np.int8).reshape(shape)
 
 
+def int4_value_ops(model: bytes) -> int:
+  """How many FreeML sparse ops of the model store int4 values (format codes
+  with sparse_format.INT4)."""
+  root = tflite_graph.parse(model)
+  count = 0
+  for op in root.subgraphs[0].operators:
+    code = root.operatorCodes[op.opcodeIndex].customCode
+    name = code.decode("utf-8", "replace") if isinstance(code, bytes) else code
+    options = bytes(bytearray(op.customOptions)) if op.customOptions is not None else b""
+    if name in sparse_format.CUSTOM_OPS.values() and len(options) >= 8:
+      count += int.from_bytes(options[4:8], "little", signed=True) & sparse_format.INT4 != 0
+  return count
+
+
 def sparsify(reference: bytes) -> Tuple[bytes, List[FilterStorage]]:
   """The model with each filter in its smallest format, and how each filter
   of a CONV_2D, DEPTHWISE_CONV_2D or FULLY_CONNECTED op is stored. When

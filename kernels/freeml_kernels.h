@@ -218,7 +218,9 @@ freeml_status freeml_fully_connected_s8_dsp(
  * plus for bitmask one step per 32 positions and for the convolutions one
  * step per kernel tap passed. */
 /* A format code is one of these, plus FREEML_SPARSE_INT4 when its values
- * are int4, two per byte (docs/sparse.md). */
+ * are int4, two per byte (docs/sparse.md). Built with FREEML_SPARSE_NO_INT4
+ * defined, the kernels leave out their int4 loops (about 11 KB of Cortex-M4
+ * code) and freeml_sparse_filter_check refuses int4 codes. */
 typedef enum {
   FREEML_SPARSE_CSR = 1,
   FREEML_SPARSE_DELTA = 2,

@@ -47,6 +47,11 @@ if ! grep -q FREEML_MODEL_NVM_BYTES "$model_dir/model_data.h"; then
   exit 2
 fi
 
+# A model with no int4 sparse values needs no int4 kernel loops (docs/sparse.md).
+if grep -q "FREEML_MODEL_SPARSE_INT4_OPS 0u" "$model_dir/model_data.h"; then
+  bazel_flags+=(--copt=-DFREEML_SPARSE_NO_INT4)
+fi
+
 mkdir -p build/firmware
 # One build at a time: firmware/model/ holds one model. Bazel runs with the
 # lock's descriptor closed (9>&-): a Bazel server started here would

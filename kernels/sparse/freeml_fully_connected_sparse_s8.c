@@ -70,7 +70,8 @@ freeml_status freeml_fully_connected_sparse_s8(
       params->filter_offset != 0 ||
       (filter->format != FREEML_SPARSE_CSR &&
        filter->format != FREEML_SPARSE_BITMASK) ||
-      filter->filters != out_units || filter->filter_size != accum_depth) {
+      filter->filters != out_units || filter->filter_size != accum_depth ||
+      !freeml_sparse_values_built(filter)) {
     return FREEML_ERR_ARG;
   }
   if (tile.start == tile.end) return FREEML_OK;
@@ -82,7 +83,7 @@ freeml_status freeml_fully_connected_sparse_s8(
   for (i = tile.start; i < tile.end; ++i) {
     const int8_t *x = input + b * accum_depth;
     const int32_t acc =
-        filter->value_bits == 4
+        FREEML_SPARSE_HAS_INT4 && filter->value_bits == 4
             ? filter_sum(filter, o, x, params->input_offset, &entry, 1)
             : filter_sum(filter, o, x, params->input_offset, &entry, 0);
     output[i - tile.start] =

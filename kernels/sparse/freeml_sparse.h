@@ -27,6 +27,19 @@
 #define FREEML_SPARSE_RARELY(x) (x)
 #endif
 
+/* FREEML_SPARSE_HAS_INT4: whether the int4 loops are built (see
+ * FREEML_SPARSE_INT4 in freeml_kernels.h). */
+#if defined(FREEML_SPARSE_NO_INT4)
+#define FREEML_SPARSE_HAS_INT4 0
+#else
+#define FREEML_SPARSE_HAS_INT4 1
+#endif
+
+/* Whether this build has the loops for the filter's values. */
+static inline int freeml_sparse_values_built(const freeml_sparse_filter *s) {
+  return s->value_bits == 8 || (FREEML_SPARSE_HAS_INT4 && s->value_bits == 4);
+}
+
 /* Little-endian unsigned integer of `bytes` (0 to 4) bytes at p. */
 static inline uint32_t freeml_sparse_uint(const uint8_t *p, int32_t bytes) {
   uint32_t value = 0;

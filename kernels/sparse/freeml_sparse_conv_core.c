@@ -414,12 +414,12 @@ FREEML_SPARSE_INLINE void pixel(const conv_call *call, int32_t oc, int32_t last,
                                 int32_t entry, int8_t *output, int padded,
                                 int pair) {
   if (call->by_taps) {
-    if (call->int4) {
+    if (FREEML_SPARSE_HAS_INT4 && call->int4) {
       filters(call, oc, last, entry, output, padded, pair, 1, 1);
     } else {
       filters(call, oc, last, entry, output, padded, pair, 1, 0);
     }
-  } else if (call->int4) {
+  } else if (FREEML_SPARSE_HAS_INT4 && call->int4) {
     filters(call, oc, last, entry, output, padded, pair, 0, 1);
   } else {
     filters(call, oc, last, entry, output, padded, pair, 0, 0);
@@ -492,7 +492,8 @@ freeml_status freeml_sparse_conv_core(
   conv_call call;
   int32_t i, entry;
   if (!freeml_tile_valid(tile, (int64_t)output_dims->n * output_dims->h *
-                                   output_dims->w * out_c)) {
+                                   output_dims->w * out_c) ||
+      !freeml_sparse_values_built(filter)) {
     return FREEML_ERR_ARG;
   }
   if (tile.start == tile.end) return FREEML_OK;

@@ -8,6 +8,7 @@ static uint64_t encoded_bytes(int32_t format, int32_t filters,
   const uint64_t e = (uint64_t)entries;
   const uint64_t values =
       (format & FREEML_SPARSE_INT4) != 0 ? (e + 1u) / 2u : e;
+  if ((format & FREEML_SPARSE_INT4) != 0 && !FREEML_SPARSE_HAS_INT4) return 0;
   switch (format & ~FREEML_SPARSE_INT4) {
     case FREEML_SPARSE_CSR:
       if (filter_size > 0x10000) return 0; /* columns are 2 bytes at most */

@@ -8,7 +8,8 @@
  * come from a small encoder here (delta with fillers and stored zeros, CSR
  * with 1- and 2-byte columns and, on the host, 4-byte row starts); mutated
  * encodings are refused by freeml_sparse_filter_check. Built for the host
- * and, unchanged, for a Cortex-M4 under QEMU. */
+ * and, unchanged, for a Cortex-M4 under QEMU; and with FREEML_SPARSE_NO_INT4,
+ * where int4 encodings must be refused by the check and the kernels. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -380,6 +381,21 @@ static void compare_format(test_lcg *g, sparse_case *c, int32_t format,
   bytes = encode(format, c->rows, c->filters, c->filter_size, c->zero_seed,
                  c->encoded, &entries, &most);
   CHECK(bytes <= MAX_ENCODED);
+#if defined(FREEML_SPARSE_NO_INT4)
+  if ((format & FREEML_SPARSE_INT4) != 0) {
+    freeml_tile all;
+    all.start = 0;
+    all.end = units;
+    CHECK_EQ_INT(freeml_sparse_filter_check(format, c->filters,
+                                            c->filter_size, entries,
+                                            c->encoded, bytes, &checked_most),
+                 FREEML_ERR_MODEL);
+    s = freeml_sparse_filter_view(format, c->filters, c->filter_size, entries,
+                                  c->encoded);
+    CHECK_EQ_INT(run_sparse(c, &s, c->got, all), FREEML_ERR_ARG);
+    return;
+  }
+#endif
   CHECK_EQ_INT(freeml_sparse_filter_check(format, c->filters, c->filter_size,
                                           entries, c->encoded, bytes,
                                           &checked_most),
@@ -689,6 +705,11 @@ static void test_refused_encodings(void) {
              data, &e, &most);
   CHECK_EQ_INT(n, 3 * 3 + 3);
   CHECK_EQ_INT(data[9], 0xD5); /* 5, then -3 */
+#if defined(FREEML_SPARSE_NO_INT4)
+  CHECK_EQ_INT(
+      check_of(FREEML_SPARSE_BITMASK | FREEML_SPARSE_INT4, e, data, n),
+      FREEML_ERR_MODEL);
+#else
   CHECK_EQ_INT(
       check_of(FREEML_SPARSE_BITMASK | FREEML_SPARSE_INT4, e, data, n),
       FREEML_OK);
@@ -710,6 +731,7 @@ static void test_refused_encodings(void) {
   CHECK_EQ_INT(n, 2 * 4 + 5 + 3);
   CHECK_EQ_INT(check_of(FREEML_SPARSE_CSR | FREEML_SPARSE_INT4, e, data, n),
                FREEML_OK);
+#endif
 
   /* Headers that describe no encoding. */
   CHECK_EQ_INT(check_of(0, e, data, n), FREEML_ERR_MODEL);

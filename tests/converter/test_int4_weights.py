@@ -110,4 +110,6 @@ def test_a_search_with_int4_weights_stores_int4_values(compressed_int4):
     assert np.abs(rows).max() <= 7
   e = report["evaluation"]
   assert e["tflm_identical"] == e["tflm_compared"] == e["samples"]
+  header = (compressed_int4 / "model_data.h").read_text()
+  assert f"#define FREEML_MODEL_SPARSE_INT4_OPS {len(formats)}u" in header  # int4 loops kept
   assert "filters lie on their int4 grid" in (compressed_int4 / "stderr.txt").read_text()

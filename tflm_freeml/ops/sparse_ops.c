@@ -68,6 +68,14 @@ static freeml_status read_options(freeml_prepare_context *ctx,
                        kind == SPARSE_FC ? "CSR" : "delta",
                        (int)FREEML_SPARSE_BITMASK, (int)FREEML_SPARSE_INT4);
   }
+#if defined(FREEML_SPARSE_NO_INT4)
+  if ((words[OPT_FORMAT] & FREEML_SPARSE_INT4) != 0) {
+    return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
+                       "sparse format %d has int4 values, which this build "
+                       "leaves out (FREEML_SPARSE_NO_INT4)",
+                       (int)words[OPT_FORMAT]);
+  }
+#endif
   return FREEML_OK;
 }
 
