@@ -18,7 +18,7 @@ points from it on the JPEG test images, which --max-drop would otherwise let
 the search spend (--nofinetuned-start: the model as it is).
 
   FREEML_DATA_DIR=../shared/datasets .venv/bin/python bench/sparsecomp.py \\
-      [--models s,ic,kws] [--round-steps 300] [--max-eval -1]
+      [--models s,ic,kws] [--round-steps 300] [--max-eval -1] [--weight-bits 8]
 
 The S network is trained by bench/cifar_s_net.py (out/bench/cifar_s.h5).
 Long: hours for all three models on two cores.
