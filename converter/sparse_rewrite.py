@@ -89,11 +89,12 @@ def int4_value_ops(model: bytes) -> int:
   root = tflite_graph.parse(model)
   count = 0
   for op in root.subgraphs[0].operators:
-    code = root.operatorCodes[op.opcodeIndex].customCode
-    name = code.decode("utf-8", "replace") if isinstance(code, bytes) else code
+    custom = root.operatorCodes[op.opcodeIndex].customCode
+    name = custom.decode("utf-8", "replace") if isinstance(custom, bytes) else custom
     options = bytes(bytearray(op.customOptions)) if op.customOptions is not None else b""
     if name in sparse_format.CUSTOM_OPS.values() and len(options) >= 8:
-      count += int.from_bytes(options[4:8], "little", signed=True) & sparse_format.INT4 != 0
+      code = int.from_bytes(options[4:8], "little", signed=True)  # word 1: the format
+      count += int((code & sparse_format.INT4) != 0)
   return count
 
 
