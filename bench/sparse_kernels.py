@@ -161,6 +161,11 @@ def check_output(label: str, got: bytes, expected: bytes, source: str) -> None:
                        f"bytes; first at {first}: got {a[first]}, expected {b[first]}")
 
 
+def _values_code() -> int:
+  """What --value-bits adds to a format code (sparse_format.INT4 or 0)."""
+  return sparse_format.INT4 if FLAGS["value-bits"].value == "4" else 0
+
+
 def measure_op(op_name: str, densities: List[float]) -> List[Dict[str, object]]:
   """One row per density and format: counts, instructions, output check."""
   n = Net(np.random.default_rng([FLAGS.seed, list(MODELS).index(op_name)]))
@@ -169,7 +174,7 @@ def measure_op(op_name: str, densities: List[float]) -> List[Dict[str, object]]:
   x = random_input(n.graph.tensors[x_index].shape, np.int8,
                    np.random.default_rng([FLAGS.seed, 99]))
   outputs = int(np.prod(n.graph.tensors[n.graph.outputs[0]].shape))
-  values = sparse_format.INT4 if FLAGS["value-bits"].value == "4" else 0
+  values = _values_code()
   if values:
     for op, _ in filtered_ops(n.graph):
       weights = n.graph.tensors[op.inputs[1]]
@@ -239,7 +244,7 @@ def main(argv: List[str]) -> None:
     print(f"- {op}: {SIDE_STEPS[op]}")
   print()
   rows = []
-  values = sparse_format.INT4 if FLAGS["value-bits"].value == "4" else 0
+  values = _values_code()
   for op in FLAGS.ops:
     for name in (sparse_format.FORMAT_NAMES[code | values]
                  for code in (sparse_format.BITMASK, OTHER_FORMAT[op])):

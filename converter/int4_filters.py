@@ -24,8 +24,8 @@ from typing import Tuple
 import numpy as np
 
 from converter import ops, sparse_format, tflite_graph, tflite_writer
+from converter.sparsecomp.prune import INT4_LEVELS
 
-_LEVELS = 7
 _TOLERANCE = 0.05  # of a grid step
 
 
@@ -41,7 +41,7 @@ def _grid_values(rows: np.ndarray, per_channel: bool) -> Tuple[np.ndarray, np.nd
   magnitudes = np.abs(rows.astype(np.int32))
   peak = magnitudes.max(axis=1) if per_channel else np.full(1, magnitudes.max())
   per_row = peak if per_channel else np.repeat(peak, rows.shape[0])
-  scaled = rows * (_LEVELS / np.maximum(per_row, 1))[:, None]
+  scaled = rows * (INT4_LEVELS / np.maximum(per_row, 1))[:, None]
   grid = np.round(scaled)
   if np.any(np.abs(scaled - grid) > _TOLERANCE):
     return np.empty(0), np.empty(0)
@@ -75,7 +75,7 @@ def on_int4_grid(model: bytes) -> Tuple[bytes, int, int]:
     if grid.size == 0:
       continue
     moved += 1
-    factor = np.where(peak > 0, peak / _LEVELS, 1.0)  # new scale / old scale
+    factor = np.where(peak > 0, peak / INT4_LEVELS, 1.0)  # new scale / old scale
     buffer.data = np.frombuffer(sparse_format.dense_weights(name, grid, shape).tobytes(),
                                 np.uint8)
     tensor.quantization.scale = (scales * factor).astype(np.float32)

@@ -100,15 +100,21 @@ def _value_bytes(code: int, stored: int) -> int:
   return (stored + 1) // 2 if code & INT4 else stored
 
 
+def pack_int4(values: np.ndarray) -> np.ndarray:
+  """int4 values (-8..7) packed as TFLite packs INT4 tensors: two per byte,
+  the first in the low nibble, a last odd nibble 0."""
+  flat = np.asarray(values, np.int8).reshape(-1)
+  if len(flat) % 2:
+    flat = np.append(flat, np.int8(0))
+  nibbles = flat.astype(np.uint8) & 0xF
+  return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8)
+
+
 def _packed_values(code: int, values: np.ndarray) -> bytes:
-  """The value section: int8, or int4 two per byte, the first in the low
-  nibble (as TFLite packs INT4 tensors), a last odd nibble 0."""
-  values = np.asarray(values, np.int8).reshape(-1)
-  if not code & INT4:
-    return values.tobytes()
-  nibbles = np.zeros(2 * _value_bytes(code, len(values)), np.uint8)
-  nibbles[:len(values)] = values.astype(np.uint8) & 0xF
-  return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8).tobytes()
+  """The value section: int8, or int4 packed (pack_int4)."""
+  if code & INT4:
+    return pack_int4(values).tobytes()
+  return np.asarray(values, np.int8).reshape(-1).tobytes()
 
 
 def _unpacked_values(code: int, section: bytes, stored: int) -> np.ndarray:

@@ -48,6 +48,7 @@ import numpy as np
 
 from converter import ops, tflite_graph, tflite_writer
 from converter.errors import ConverterError
+from converter.sparse_format import pack_int4
 
 CUSTOM_OP = ops.EXIT_ACCUMULATE
 METADATA_NAME = "FREEML_GNET"
@@ -303,16 +304,6 @@ def _head_subgraph(schema, graph, ops: Sequence) -> object:
   sub.inputs = np.array([sub.operators[0].inputs[0]], np.int32)
   sub.outputs = np.array([sub.operators[-1].outputs[0]], np.int32)
   return sub
-
-
-def pack_int4(values: np.ndarray) -> np.ndarray:
-  """int4 values (-8..7) packed as TFLite does: two per byte, the first in
-  the low nibble."""
-  flat = np.asarray(values, np.int8).reshape(-1)
-  if len(flat) % 2:
-    flat = np.append(flat, np.int8(0))
-  nibbles = flat.astype(np.uint8) & 0xF
-  return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8)
 
 
 def with_int4_weights(reference: bytes, head_weights) -> bytes:

@@ -19,11 +19,11 @@ from typing import Optional
 import numpy as np
 
 from converter import sparse_format
-from converter.sparsecomp.prune import kernel_of
+from converter.sparsecomp.prune import INT4_LEVELS, kernel_of
 
 OP_OF_LAYER = {"Conv2D": "CONV_2D", "DepthwiseConv2D": "DEPTHWISE_CONV_2D",
                "Dense": "FULLY_CONNECTED"}
-_LEVELS = {8: 127, 4: 7}  # the largest magnitude of a symmetric grid
+_LEVELS = {8: 127, 4: INT4_LEVELS}  # the largest magnitude of a symmetric grid
 _BIAS_BYTES = 4
 
 
