@@ -83,6 +83,27 @@ def _filter_of(root, op, name: str, use_counts: Dict[int, int],
   return np.frombuffer(bytes(bytearray(buffer.data)), np.int8).reshape(shape)
 
 
+def _narrow_bias(root, op, use_counts: Dict[int, int], buffer_users: Dict[int, int]) -> None:
+  """Stores a sparse op's int32 bias as int16 when every value fits: the
+  sparse kernels take either (docs/sparse.md) and the sums are the same. With
+  int4 weights, or a layer separated into three, most biases are small."""
+  schema = _schema()
+  graph = root.subgraphs[0]
+  if len(op.inputs) < 3 or int(op.inputs[2]) < 0:
+    return
+  k = int(op.inputs[2])
+  tensor = graph.tensors[k]
+  buffer = root.buffers[tensor.buffer] if 0 < tensor.buffer < len(root.buffers) else None
+  if (tensor.type != schema.TensorType.INT32 or buffer is None or buffer.data is None
+      or use_counts.get(k, 0) != 1 or buffer_users.get(tensor.buffer, 0) != 1):
+    return
+  values = np.frombuffer(bytes(bytearray(buffer.data)), "<i4")
+  if values.size and (values.min() < -32768 or values.max() > 32767):
+    return
+  buffer.data = np.frombuffer(values.astype("<i2").tobytes(), np.uint8)
+  tensor.type = schema.TensorType.INT16
+
+
 def int4_value_ops(model: bytes) -> int:
   """How many FreeML sparse ops of the model store int4 values (format codes
   with sparse_format.INT4)."""
@@ -147,6 +168,7 @@ def sparsify(reference: bytes) -> Tuple[bytes, List[FilterStorage]]:
     op.builtinOptionsType, op.builtinOptions = 0, None
     op.opcodeIndex = tflite_writer.custom_opcode(root, sparse_format.CUSTOM_OPS[name])
     root.buffers[tensor.buffer].data = np.frombuffer(blob, np.uint8)
+    _narrow_bias(root, op, use_counts, buffer_users)
     tensor.type = schema.TensorType.UINT8
     tensor.shape = np.array([len(blob)], np.int32)
     tensor.shapeSignature = None

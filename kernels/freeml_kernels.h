@@ -249,6 +249,14 @@ typedef struct {
   const int8_t *values;     /* E values, filter by filter, every format */
 } freeml_sparse_filter;
 
+/* A sparse op's bias, one value per output channel: int32, or int16 when
+ * every value fits (half the bytes, the same sums). At most one is set;
+ * neither: no bias. Passed by value. */
+typedef struct {
+  const int32_t *s32;
+  const int16_t *s16;
+} freeml_sparse_bias;
+
 /* Checks an encoding of `bytes` bytes against every rule of docs/sparse.md:
  * format code, F >= 1, K >= 1 (K <= 65536 for CSR), 0 <= E <= F*K, section
  * sizes adding up to exactly `bytes`; CSR row starts from 0 to E,
@@ -276,8 +284,8 @@ freeml_status freeml_conv2d_sparse_s8(
     const freeml_conv_params *params, const freeml_per_channel_quant *quant,
     const freeml_dims *input_dims, const int8_t *input,
     const freeml_dims *filter_dims, const freeml_sparse_filter *filter,
-    const int32_t *bias, const freeml_dims *output_dims, int8_t *output,
-    freeml_tile tile);
+    freeml_sparse_bias bias, const freeml_dims *output_dims,
+    int8_t *output, freeml_tile tile);
 
 /* DEPTHWISE_CONV_2D with a sparse filter (delta or bitmask). `filter_dims`
  * is the dense filter's shape [1, kh, kw, F]; otherwise as
@@ -286,8 +294,8 @@ freeml_status freeml_depthwise_conv2d_sparse_s8(
     const freeml_dw_conv_params *params, const freeml_per_channel_quant *quant,
     const freeml_dims *input_dims, const int8_t *input,
     const freeml_dims *filter_dims, const freeml_sparse_filter *filter,
-    const int32_t *bias, const freeml_dims *output_dims, int8_t *output,
-    freeml_tile tile);
+    freeml_sparse_bias bias, const freeml_dims *output_dims,
+    int8_t *output, freeml_tile tile);
 
 /* FULLY_CONNECTED with sparse weights (CSR or bitmask) of out_units filters
  * of accum_depth positions; otherwise as freeml_fully_connected_s8. Zero
@@ -297,7 +305,7 @@ freeml_status freeml_fully_connected_sparse_s8(
     const freeml_fc_params *params, const freeml_per_channel_quant *quant,
     int32_t batches, int32_t accum_depth, int32_t out_units,
     const int8_t *input, const freeml_sparse_filter *filter,
-    const int32_t *bias, int8_t *output, freeml_tile tile);
+    freeml_sparse_bias bias, int8_t *output, freeml_tile tile);
 
 /* ---- AVERAGE_POOL_2D / MAX_POOL_2D ----
  * Same scale and zero point in and out (the runtime checks this). The window

@@ -105,6 +105,8 @@ static uint32_t type_size(int32_t type) {
       return 4;
     case FREEML_TYPE_INT64:
       return 8;
+    case FREEML_TYPE_INT16:
+      return 2;
     case FREEML_TYPE_INT8:
     case FREEML_TYPE_UINT8:
     case FREEML_TYPE_INT4: /* packed: tensor bytes round up half of this */

@@ -29,6 +29,7 @@ enum {
   FREEML_TYPE_INT32 = 2,
   FREEML_TYPE_UINT8 = 3,
   FREEML_TYPE_INT64 = 4,
+  FREEML_TYPE_INT16 = 7,
   FREEML_TYPE_INT8 = 9,
   FREEML_TYPE_INT4 = 17 /* two per byte, the first in the low nibble */
 };

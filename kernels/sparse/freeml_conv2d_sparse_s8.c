@@ -4,7 +4,7 @@ freeml_status freeml_conv2d_sparse_s8(
     const freeml_conv_params *params, const freeml_per_channel_quant *quant,
     const freeml_dims *input_dims, const int8_t *input,
     const freeml_dims *filter_dims, const freeml_sparse_filter *filter,
-    const int32_t *bias, const freeml_dims *output_dims, int8_t *output,
+    freeml_sparse_bias bias, const freeml_dims *output_dims, int8_t *output,
     freeml_tile tile) {
   const int32_t groups = input_dims->c / filter_dims->c;
   if ((filter->format != FREEML_SPARSE_DELTA &&

@@ -63,7 +63,7 @@ freeml_status freeml_fully_connected_sparse_s8(
     const freeml_fc_params *params, const freeml_per_channel_quant *quant,
     int32_t batches, int32_t accum_depth, int32_t out_units,
     const int8_t *input, const freeml_sparse_filter *filter,
-    const int32_t *bias, int8_t *output, freeml_tile tile) {
+    freeml_sparse_bias bias, int8_t *output, freeml_tile tile) {
   freeml_sparse_output out;
   int32_t i, b, o, entry;
   if (!freeml_tile_valid(tile, (int64_t)batches * out_units) ||

@@ -174,7 +174,7 @@ static inline int32_t freeml_sparse_saturate(int64_t x) {
 
 /* How an output's int32 sum becomes its byte, as in the dense kernels. */
 typedef struct {
-  const int32_t *bias; /* 0 if none */
+  freeml_sparse_bias bias;
   const int32_t *multiplier;
   const int32_t *shift;
   int32_t output_offset;
@@ -182,7 +182,7 @@ typedef struct {
 } freeml_sparse_output;
 
 static inline freeml_sparse_output freeml_sparse_output_of(
-    const int32_t *bias, const freeml_per_channel_quant *quant,
+    freeml_sparse_bias bias, const freeml_per_channel_quant *quant,
     int32_t output_offset, freeml_activation activation) {
   freeml_sparse_output o;
   o.bias = bias;
@@ -201,7 +201,11 @@ static inline freeml_sparse_output freeml_sparse_output_of(
 static inline int8_t freeml_sparse_output_byte(const freeml_sparse_output *o,
                                                int32_t acc, int32_t c,
                                                int32_t q) {
-  if (o->bias != 0) acc += o->bias[c];
+  if (o->bias.s32 != 0) {
+    acc += o->bias.s32[c];
+  } else if (o->bias.s16 != 0) {
+    acc += o->bias.s16[c];
+  }
   return (int8_t)(freeml_clamp(freeml_mbqm(acc, o->multiplier[q], o->shift[q]),
                                o->min, o->max) +
                   o->output_offset);
@@ -218,7 +222,7 @@ freeml_status freeml_sparse_conv_core(
     const freeml_conv_params *params, const freeml_per_channel_quant *quant,
     const freeml_dims *input_dims, const int8_t *input, int32_t k_w,
     int32_t group_c, int32_t filters_per_step,
-    const freeml_sparse_filter *filter, const int32_t *bias,
+    const freeml_sparse_filter *filter, freeml_sparse_bias bias,
     const freeml_dims *output_dims, int8_t *output, freeml_tile tile);
 
 #endif /* FREEML_KERNELS_SPARSE_FREEML_SPARSE_H_ */

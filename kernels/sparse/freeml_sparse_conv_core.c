@@ -484,7 +484,7 @@ freeml_status freeml_sparse_conv_core(
     const freeml_conv_params *params, const freeml_per_channel_quant *quant,
     const freeml_dims *input_dims, const int8_t *input, int32_t k_w,
     int32_t group_c, int32_t filters_per_step,
-    const freeml_sparse_filter *filter, const int32_t *bias,
+    const freeml_sparse_filter *filter, freeml_sparse_bias bias,
     const freeml_dims *output_dims, int8_t *output, freeml_tile tile) {
   const int32_t out_c = output_dims->c;
   const int32_t k_h = filter->filter_size / (k_w * group_c);

@@ -49,7 +49,8 @@ typedef struct {
   int32_t batches, depth, units; /* fully connected */
   int32_t filters, filter_size;  /* F, K */
   int32_t multiplier[MAX_CHANNELS], shift[MAX_CHANNELS], bias[MAX_CHANNELS];
-  int has_bias;
+  int16_t bias16[MAX_CHANNELS]; /* bias, when it fits int16 */
+  int bias_bits;                /* 0 (no bias), 32 or 16 */
   int int4; /* weights in -8..7, encoded with int4 values too */
   int8_t input[MAX_INPUT];
   int8_t filter[MAX_FILTER]; /* the dense filter, pruned */
@@ -212,7 +213,13 @@ static void fill_quant(test_lcg *g, sparse_case *c, int32_t channels) {
     c->shift[oc] = q.shift;
     c->bias[oc] = lcg_range(g, -40000, 40000);
   }
-  c->has_bias = lcg_range(g, 0, 2) != 0;
+  c->bias_bits = 16 * lcg_range(g, 0, 2);
+  if (c->bias_bits == 16) {
+    for (oc = 0; oc < channels; ++oc) {
+      c->bias[oc] = lcg_range(g, INT16_MIN, INT16_MAX);
+      c->bias16[oc] = (int16_t)c->bias[oc];
+    }
+  }
 }
 
 static int conv_shape(test_lcg *g, sparse_case *c) {
@@ -323,7 +330,7 @@ static int32_t units_of(const sparse_case *c) {
 
 static freeml_status run_dense(sparse_case *c, freeml_tile tile) {
   const freeml_per_channel_quant quant = {c->multiplier, c->shift};
-  const int32_t *bias = c->has_bias ? c->bias : 0;
+  const int32_t *bias = c->bias_bits != 0 ? c->bias : 0;
   switch (c->op) {
     case OP_CONV:
       return freeml_conv2d_s8_portable(
@@ -343,7 +350,9 @@ static freeml_status run_dense(sparse_case *c, freeml_tile tile) {
 static freeml_status run_sparse(sparse_case *c, const freeml_sparse_filter *s,
                                 int8_t *output, freeml_tile tile) {
   const freeml_per_channel_quant quant = {c->multiplier, c->shift};
-  const int32_t *bias = c->has_bias ? c->bias : 0;
+  freeml_sparse_bias bias = {0, 0};
+  if (c->bias_bits == 32) bias.s32 = c->bias;
+  if (c->bias_bits == 16) bias.s16 = c->bias16;
   switch (c->op) {
     case OP_CONV:
       return freeml_conv2d_sparse_s8(&c->params.conv, &quant, &c->input_dims,
@@ -505,6 +514,7 @@ static void test_csr_four_byte_row_starts(void) {
   int8_t input[DEPTH], expected[UNITS], got[UNITS];
   int32_t multiplier[UNITS], shift[UNITS], bias[UNITS];
   const freeml_per_channel_quant quant = {multiplier, shift};
+  const freeml_sparse_bias sparse_bias = {bias, 0};
   freeml_fc_params params;
   freeml_sparse_filter s;
   freeml_tile whole = {0, UNITS}, tail = {4, UNITS};
@@ -547,13 +557,13 @@ static void test_csr_four_byte_row_starts(void) {
                                                   expected, whole),
                FREEML_OK);
   CHECK_EQ_INT(freeml_fully_connected_sparse_s8(&params, &quant, 1, DEPTH,
-                                                UNITS, input, &s, bias, got,
-                                                whole),
+                                                UNITS, input, &s, sparse_bias,
+                                                got, whole),
                FREEML_OK);
   CHECK(memcmp(got, expected, UNITS) == 0);
   CHECK_EQ_INT(freeml_fully_connected_sparse_s8(&params, &quant, 1, DEPTH,
-                                                UNITS, input, &s, bias, got,
-                                                tail),
+                                                UNITS, input, &s, sparse_bias,
+                                                got, tail),
                FREEML_OK);
   CHECK(memcmp(got, expected + 4, UNITS - 4) == 0);
   /* One row start short of 4 bytes each: refused. */

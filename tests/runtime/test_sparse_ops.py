@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from tensorflow.lite.python import schema_py_generated as schema
 
-from converter import sparse_format, tflm_oracle
+from converter import sparse_format, sparse_rewrite, tflite_graph, tflm_oracle
 from tests.graphgen.builder import Graph, Op, build
 from tests.graphgen.layers import Net
 from tests.graphgen.sparse import OTHER_FORMAT, filtered_ops, prune, sparsify, sparsify_all
@@ -302,3 +302,49 @@ def test_custom_options_written_by_the_builder_reach_the_runtime():
   assert code.builtinCode == schema.BuiltinOperator.CUSTOM
   assert code.customCode == b"FREEML_SPARSE_CONV_2D"
   assert bytes(root.subgraphs[0].operators[0].customOptions) == graph.ops[0].custom_options
+
+
+def _biases(graph: Graph) -> List:
+  return [graph.tensors[op.inputs[2]] for op, _ in filtered_ops(graph)]
+
+
+def test_biases_that_fit_int16_are_stored_so_and_give_tflm_bytes():
+  """The converter stores a sparse op's bias as int16 when every value fits
+  (half the bytes); the runtime then gives TFLM's bytes on the int32
+  reference, in plain and in intermittent mode. A bias with one value past
+  int16 stays int32."""
+  rng = np.random.default_rng(16)
+  n = Net(rng)
+  _mixed_net(n)
+  prune(n.graph, 0.3, rng)
+  biases = _biases(n.graph)
+  for bias in biases:
+    bias.data = rng.integers(-32768, 32768, bias.data.shape).astype(np.int32)
+  biases[-1].data[0] = 40000
+  reference = build(n.graph)
+  model, storage = sparse_rewrite.sparsify(reference)
+  assert len(storage) == 3 and all(s.format != "dense" for s in storage)
+  graph = tflite_graph.parse(model).subgraphs[0]
+  assert [graph.tensors[int(op.inputs[2])].type for op in graph.operators
+          if len(op.inputs) > 2] == [
+      schema.TensorType.INT16, schema.TensorType.INT16, schema.TensorType.INT32]
+  assert len(model) < len(reference)
+  inputs = [rng.integers(-128, 128, tuple(n.graph.tensors[i].shape), dtype=np.int8)
+            for i in n.graph.inputs]
+  expected = tflm_oracle.invoke(reference, inputs)
+  for got, want in zip(Runtime(model).invoke(inputs), expected, strict=True):
+    assert got.tobytes() == want.tobytes()
+  boots = IntermittentRuntime(model, max_tile_macs=48).run_through_failures(
+      inputs, iter([7, 3, 11, 5, 2, 13]))
+  for got, want in zip(boots[-1].outputs, expected, strict=True):
+    assert got.tobytes() == want.tobytes()
+
+
+def test_an_int16_bias_on_a_builtin_op_is_refused():
+  rng = np.random.default_rng(17)
+  n = Net(rng)
+  _mixed_net(n)
+  bias = _biases(n.graph)[0]
+  bias.data, bias.dtype = np.zeros(bias.data.shape, np.int16), "int16"
+  with pytest.raises(FreemlError, match="int16 bias; only the FreeML sparse ops take one"):
+    Runtime(build(n.graph))

@@ -135,7 +135,7 @@ freeml_status freeml_prepare_conv_layer(freeml_prepare_context *ctx,
   if ((s = check_shapes(ctx, depthwise, o, p)) != FREEML_OK) return s;
   out_channels = p->output.c;
   if ((s = freeml_prepare_bias(ctx, out_channels, "output channels", &bias,
-                               &p->bias_data)) != FREEML_OK ||
+                               &p->bias_data, &p->bias_bytes)) != FREEML_OK ||
       (s = freeml_prepare_multipliers(ctx, &input, filter, &output,
                                       out_channels, "output channels", 1,
                                       &p->multipliers, &p->shifts)) !=
@@ -180,7 +180,8 @@ static freeml_status prepare(freeml_prepare_context *ctx, freeml_op *op,
   }
   filter_dims = freeml_dims_of(&filter);
   if ((s = freeml_prepare_conv_layer(ctx, op, depthwise, &o, &filter,
-                                     &filter_dims, &p->layer)) != FREEML_OK) {
+                                     &filter_dims, &p->layer)) != FREEML_OK ||
+      (s = freeml_expect_int32_bias(ctx, p->layer.bias_bytes)) != FREEML_OK) {
     return s;
   }
   return freeml_prepare_const_data(ctx, &filter, 1, &p->filter_data);

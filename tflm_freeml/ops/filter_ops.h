@@ -31,6 +31,7 @@ typedef struct {
   freeml_dims output;
   int32_t input_tensor;
   uint32_t bias_data;
+  int32_t bias_bytes; /* 4 (int32), or 2 (int16: sparse ops only) */
   uint32_t multipliers;
   uint32_t shifts;
 } freeml_conv_layer;
@@ -55,6 +56,7 @@ typedef struct {
   int32_t out_units;
   int32_t input_tensor;
   uint32_t bias_data;
+  int32_t bias_bytes; /* 4 (int32), or 2 (int16: sparse ops only) */
   uint32_t multipliers;
   uint32_t shifts;
 } freeml_fc_layer;
@@ -75,13 +77,19 @@ freeml_status freeml_expect_int8_activations(freeml_prepare_context *ctx,
                                              const freeml_tensor_info *input,
                                              const freeml_tensor_info *output);
 
-/* The optional bias (input slot 2): int32, constant, within
- * FREEML_MAX_BIAS_MAGNITUDE, `channels` values (`per` names them in
- * errors). *bias_data is its data reference, FREEML_NO_DATA without one. */
+/* The optional bias (input slot 2): constant, `channels` values (`per`
+ * names them in errors), int32 within FREEML_MAX_BIAS_MAGNITUDE or int16
+ * (*bias_bytes 4 or 2; the dense kernels take int32 only, see
+ * freeml_expect_int32_bias). *bias_data is its data reference,
+ * FREEML_NO_DATA without one. */
 freeml_status freeml_prepare_bias(freeml_prepare_context *ctx,
                                   int32_t channels, const char *per,
                                   freeml_tensor_info *bias,
-                                  uint32_t *bias_data);
+                                  uint32_t *bias_data, int32_t *bias_bytes);
+
+/* Refuses an int16 bias (bias_bytes 2), which only the sparse ops take. */
+freeml_status freeml_expect_int32_bias(freeml_prepare_context *ctx,
+                                       int32_t bias_bytes);
 
 /* Multipliers and shifts (arena offsets) of input scale * filter scale /
  * output scale for a filter of `channels` output channels with one scale or

@@ -44,7 +44,7 @@ freeml_status freeml_prepare_fc_layer(freeml_prepare_context *ctx,
                        (int)p->accum_depth);
   }
   if ((s = freeml_prepare_bias(ctx, p->out_units, "units", &bias,
-                               &p->bias_data)) != FREEML_OK) {
+                               &p->bias_data, &p->bias_bytes)) != FREEML_OK) {
     return s;
   }
   input_scale = (double)freeml_scale(ctx, &input, 0);
@@ -114,7 +114,8 @@ freeml_status freeml_prepare_fully_connected(freeml_prepare_context *ctx,
   }
   if ((s = freeml_prepare_fc_layer(ctx, op, activation, &filter,
                                    filter.shape[0], filter.shape[1],
-                                   &p->layer)) != FREEML_OK) {
+                                   &p->layer)) != FREEML_OK ||
+      (s = freeml_expect_int32_bias(ctx, p->layer.bias_bytes)) != FREEML_OK) {
     return s;
   }
   return freeml_prepare_const_data(ctx, &filter, 1, &p->filter_data);

@@ -245,20 +245,26 @@ freeml_status freeml_expect_int8_activations(freeml_prepare_context *ctx,
 freeml_status freeml_prepare_bias(freeml_prepare_context *ctx,
                                   int32_t channels, const char *per,
                                   freeml_tensor_info *bias,
-                                  uint32_t *bias_data) {
+                                  uint32_t *bias_data, int32_t *bias_bytes) {
   int32_t index;
   freeml_status s;
   *bias_data = FREEML_NO_DATA;
+  *bias_bytes = 4;
   if ((s = freeml_prepare_optional_input(ctx, 2, "bias", &index, bias)) !=
           FREEML_OK ||
       index < 0) {
     return s;
   }
-  if ((s = freeml_expect_type(ctx, bias, FREEML_TYPE_INT32, "bias")) !=
-          FREEML_OK ||
-      (s = freeml_expect_constant(ctx, bias, "bias")) != FREEML_OK ||
-      (s = freeml_expect_bias_range(ctx, bias)) != FREEML_OK ||
-      (s = freeml_prepare_const_data(ctx, bias, 4, bias_data)) != FREEML_OK) {
+  if (bias->type == FREEML_TYPE_INT16) {
+    *bias_bytes = 2; /* always within FREEML_MAX_BIAS_MAGNITUDE */
+  } else if ((s = freeml_expect_type(ctx, bias, FREEML_TYPE_INT32,
+                                     "bias")) != FREEML_OK ||
+             (s = freeml_expect_bias_range(ctx, bias)) != FREEML_OK) {
+    return s;
+  }
+  if ((s = freeml_expect_constant(ctx, bias, "bias")) != FREEML_OK ||
+      (s = freeml_prepare_const_data(ctx, bias, (uint32_t)*bias_bytes,
+                                     bias_data)) != FREEML_OK) {
     return s;
   }
   if ((int32_t)bias->elements != channels) {
@@ -267,6 +273,14 @@ freeml_status freeml_prepare_bias(freeml_prepare_context *ctx,
                        (unsigned)bias->elements, (int)channels, per);
   }
   return FREEML_OK;
+}
+
+freeml_status freeml_expect_int32_bias(freeml_prepare_context *ctx,
+                                       int32_t bias_bytes) {
+  if (bias_bytes == 4) return FREEML_OK;
+  return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
+                     "int16 bias; only the FreeML sparse ops take one (the "
+                     "int8 builtins take int32)");
 }
 
 freeml_status freeml_prepare_multipliers(freeml_prepare_context *ctx,

@@ -274,6 +274,19 @@ static freeml_sparse_filter view_of(const freeml_runtime *rt,
       (const uint8_t *)freeml_const_data(rt, e->data));
 }
 
+/* The layer's bias as the sparse kernels take it. */
+static freeml_sparse_bias bias_of(const freeml_runtime *rt, uint32_t data,
+                                  int32_t bias_bytes) {
+  freeml_sparse_bias bias = {0, 0};
+  if (data == FREEML_NO_DATA) return bias;
+  if (bias_bytes == 2) {
+    bias.s16 = (const int16_t *)freeml_const_data(rt, data);
+  } else {
+    bias.s32 = (const int32_t *)freeml_const_data(rt, data);
+  }
+  return bias;
+}
+
 static freeml_status eval_conv(freeml_runtime *rt, const freeml_op *op,
                                freeml_tile tile, void *output,
                                int depthwise) {
@@ -284,7 +297,7 @@ static freeml_status eval_conv(freeml_runtime *rt, const freeml_op *op,
       freeml_quant_arrays(rt, l->multipliers, l->shifts);
   const freeml_sparse_filter filter = view_of(rt, &p->filter);
   const int8_t *input = freeml_activation_data(rt, l->input_tensor);
-  const int32_t *bias = (const int32_t *)freeml_const_data(rt, l->bias_data);
+  const freeml_sparse_bias bias = bias_of(rt, l->bias_data, l->bias_bytes);
   if (depthwise) {
     return freeml_depthwise_conv2d_sparse_s8(&l->params, &q, &l->input, input,
                                              &l->filter, &filter, bias,
@@ -321,5 +334,5 @@ freeml_status freeml_eval_sparse_fully_connected(freeml_runtime *rt,
   return freeml_fully_connected_sparse_s8(
       &l->params, &q, l->batches, l->accum_depth, l->out_units,
       freeml_activation_data(rt, l->input_tensor), &filter,
-      (const int32_t *)freeml_const_data(rt, l->bias_data), output, tile);
+      bias_of(rt, l->bias_data, l->bias_bytes), output, tile);
 }
