@@ -19,6 +19,7 @@ the search spend (--nofinetuned-start: the model as it is).
 
   FREEML_DATA_DIR=../shared/datasets .venv/bin/python bench/sparsecomp.py \\
       [--models s,ic,kws] [--round-steps 300] [--max-eval -1] [--weight-bits 8]
+      [--distillation 0]
 
 The S network is trained by bench/cifar_s_net.py (out/bench/cifar_s.h5).
 Long: hours for all three models on two cores.
@@ -64,6 +65,9 @@ flags.DEFINE_integer("final-steps", 1500, "SparseComp optimizer steps of the las
 flags.DEFINE_float("max-drop", 1.0, "SparseComp's allowed validation accuracy drop (points).")
 flags.DEFINE_enum("weight-bits", "8", ["8", "4"],
                   "SparseComp's weight bits (4: int4 values, python -m converter --weight-bits).")
+flags.DEFINE_float("distillation", 0.0,
+                   "Weight of the start model's softened outputs in SparseComp's retraining "
+                   "(python -m converter --distillation) and in the LUT models' fine-tuning.")
 flags.DEFINE_integer("max-eval", -1, "Test samples to evaluate (-1: the whole test split).")
 flags.DEFINE_list("lut-bits", ["8", "4", "2"],
                   "TFLM LUT index widths to compare (8: the dense int8 model fine-tuned as the "
@@ -95,7 +99,8 @@ def _convert(spec: BenchModel, out: Path, model_path: Optional[Path] = None,
       model_path=model_path or spec.path, out_dir=out, data=spec.data,
       max_eval=FLAGS["max-eval"].value, target_kb=target_kb, max_drop=FLAGS["max-drop"].value,
       round_steps=FLAGS["round-steps"].value, final_steps=FLAGS["final-steps"].value,
-      checkpoint_kb=tuple(checkpoint_kb), weight_bits=int(FLAGS["weight-bits"].value)))
+      checkpoint_kb=tuple(checkpoint_kb), weight_bits=int(FLAGS["weight-bits"].value),
+      distillation=FLAGS.distillation))
 
 
 def _float32_bytes(path: Path) -> int:
@@ -137,7 +142,8 @@ def _lut_points(name: str, spec: BenchModel, dataset, float32_bytes: int) -> Lis
       continue  # the dense row is this model already
     model = tf_keras.models.load_model(spec.path, compile=False)
     result = tflm_lut.lut_baseline(model, dataset, bits, FLAGS["lut-finetune-steps"].value,
-                                   seed=0, max_eval=FLAGS["max-eval"].value)
+                                   seed=0, max_eval=FLAGS["max-eval"].value,
+                                   distillation=FLAGS.distillation)
     variant = "dense int8, fine-tuned" if bits == 8 else f"TFLM LUT {bits}-bit"
     points.append(Point(name, variant, result.weight_bytes, result.file_bytes,
                         result.test_accuracy, float32_bytes,

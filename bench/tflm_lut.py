@@ -67,6 +67,7 @@ from converter.errors import ConverterError  # noqa: E402
 from converter.evaluate import quantize_input  # noqa: E402
 from converter.model_loading import LoadedModel, load_model, save_h5  # noqa: E402
 from converter.quantize import quantize_int8  # noqa: E402
+from converter.sparsecomp import prune  # noqa: E402
 
 FLAGS = flags.FLAGS
 DENSE_BITS = 8
@@ -166,29 +167,53 @@ def _softmax_output(model, x: np.ndarray) -> bool:
   return bool(np.all(probe >= 0) and np.allclose(probe.sum(axis=-1), 1.0, atol=1e-3))
 
 
+def _distilled_loss(classes: int, probabilities: bool, weight: float):
+  """SparseComp's retraining loss with distillation (prune.py) for Keras'
+  fit: the target holds the one-hot label, then the teacher's logits."""
+  import tensorflow as tf
+
+  def loss(target, outputs):
+    logits = prune.as_logits(outputs, probabilities)
+    hard = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(target[:, :classes], logits))
+    return (1 - weight) * hard + weight * prune.distillation_loss(logits, target[:, classes:])
+  return loss
+
+
 def finetune(model, data: datasets.Dataset, steps: int, seed: int, batch_size: int = 128,
-             learning_rate: float = 3e-4) -> None:
+             learning_rate: float = 3e-4, teacher=None, distillation: float = 0.0) -> None:
   """`steps` Adam steps (cosine decay) on data.training(), in place; images
-  (N, H, W, 3) are flipped and cropped as for the S network."""
+  (N, H, W, 3) are flipped and cropped as for the S network. With
+  `distillation` > 0 the loss mixes in `teacher`'s softened outputs as
+  SparseComp's --distillation does, so both are compared on equal terms."""
   import tf_keras
   if steps <= 0:
     return
   x, y = data.training()
+  probabilities = _softmax_output(model, x)
+  batches = training_batches(x, y, min(batch_size, len(x)), seed, augments(x))
+  if distillation > 0:
+    classes = int(model.output_shape[-1])
+
+    def with_teacher(stream):
+      for xb, yb in stream:
+        t = np.asarray(prune.as_logits(teacher(xb, training=False), probabilities))
+        yield xb, np.concatenate([np.eye(classes, dtype=np.float32)[yb], t], axis=1)
+    batches = with_teacher(batches)
+    loss = _distilled_loss(classes, probabilities, distillation)
+  else:
+    loss = tf_keras.losses.SparseCategoricalCrossentropy(from_logits=not probabilities)
   model.compile(
       tf_keras.optimizers.Adam(tf_keras.optimizers.schedules.CosineDecay(learning_rate, steps)),
-      tf_keras.losses.SparseCategoricalCrossentropy(from_logits=not _softmax_output(model, x)),
-      metrics=["accuracy"])
+      loss)
   every = max(1, steps // 5)
 
   class Progress(tf_keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
       if (batch + 1) % every == 0 or batch + 1 == steps:
-        print(f"  step {batch + 1}/{steps}: loss {logs['loss']:.4f}, train acc "
-              f"{100 * logs['accuracy']:.2f}%", file=sys.stderr, flush=True)
+        print(f"  step {batch + 1}/{steps}: loss {logs['loss']:.4f}", file=sys.stderr,
+              flush=True)
 
-  model.fit(training_batches(x, y, min(batch_size, len(x)), seed, augments(x)),
-            steps_per_epoch=steps,
-            epochs=1, verbose=0, callbacks=[Progress()])
+  model.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[Progress()])
 
 
 def with_builtin_codes(model: bytes) -> bytes:
@@ -298,16 +323,19 @@ def tflm_accuracy(model: bytes, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def finetuned_model(keras_model, dataset: datasets.Dataset, bits: int, finetune_steps: int,
-                    seed: int, batch_size: int = 128, learning_rate: float = 3e-4):
+                    seed: int, batch_size: int = 128, learning_rate: float = 3e-4,
+                    distillation: float = 0.0):
   """The float model a TFLM + tfmot user quantizes at `bits`: clustered
-  (bits < 8) or dense, fine-tuned, stripped of its clustering wrappers."""
+  (bits < 8) or dense, fine-tuned (learning from `keras_model` with
+  `distillation` > 0), stripped of its clustering wrappers."""
   import tensorflow_model_optimization as tfmot
   import tf_keras
   _check_bits(bits)
   tf_keras.utils.set_random_seed(seed)
   dense = bits == DENSE_BITS
   model = _copy(keras_model) if dense else clustered_model(keras_model, bits)
-  finetune(model, dataset, finetune_steps, seed, batch_size, learning_rate)
+  finetune(model, dataset, finetune_steps, seed, batch_size, learning_rate, keras_model,
+           distillation)
   if not dense:
     model = tfmot.clustering.keras.strip_clustering(model)
   print(f"  float val acc {100 * accuracy(model, dataset.x_validation, dataset.y_validation):.2f}%",
@@ -334,7 +362,7 @@ def measure(model: bytes, dataset: datasets.Dataset, bits: int, max_eval: int) -
 
 
 def lut_baseline(keras_model, dataset: datasets.Dataset, bits: int, finetune_steps: int,
-                 seed: int, max_eval: int) -> LutResult:
+                 seed: int, max_eval: int, distillation: float = 0.0) -> LutResult:
   """What TFLM + tfmot achieve on `keras_model` at `bits` (2^bits clusters and
   LUT; 8: dense int8, fine-tuned alike). `keras_model` is left unchanged.
 
@@ -346,11 +374,13 @@ def lut_baseline(keras_model, dataset: datasets.Dataset, bits: int, finetune_ste
       `max_eval` of x_test (-1: all).
     bits: 1-7 for LUT, 8 for the dense control.
     finetune_steps: steps of fine-tuning after clustering (0: none).
+    distillation: weight of keras_model's softened outputs in that loss.
 
   Raises:
     ValueError: bits out of range.
   """
-  model = finetuned_model(keras_model, dataset, bits, finetune_steps, seed)
+  model = finetuned_model(keras_model, dataset, bits, finetune_steps, seed,
+                          distillation=distillation)
   return measure(deployed_model(model, dataset, bits), dataset, bits, max_eval)
 
 
@@ -375,6 +405,9 @@ def _define_flags() -> None:
   flags.DEFINE_integer("finetune-steps", 1000, "Fine-tuning steps (Adam, cosine) per model.")
   flags.DEFINE_integer("batch-size", 128, "Fine-tuning batch size.")
   flags.DEFINE_float("learning-rate", 3e-4, "Fine-tuning initial learning rate.")
+  flags.DEFINE_float("distillation", 0.0,
+                     "Weight of the model's own softened outputs in the fine-tuning loss, as "
+                     "python -m converter --distillation (0: labels only).")
   flags.DEFINE_integer("seed", 0, "Seed of cluster initialization, batch order and augmentation.")
   flags.DEFINE_integer("max-eval", -1, "Test samples run on TFLM (-1: the whole test split).")
   flags.DEFINE_string("out-dir", str(REPO / "out" / "bench" / "lut"),
@@ -410,7 +443,8 @@ def main(argv: List[str]) -> None:
     print(f"{name}, bits {bits}: {steps} fine-tuning steps", file=sys.stderr, flush=True)
     start = time.perf_counter()
     float_model = finetuned_model(keras_model, data, bits, steps, FLAGS.seed,
-                                  FLAGS["batch-size"].value, FLAGS["learning-rate"].value)
+                                  FLAGS["batch-size"].value, FLAGS["learning-rate"].value,
+                                  FLAGS.distillation)
     model = deployed_model(float_model, data, bits)
     if out_dir is not None:
       out_dir.mkdir(parents=True, exist_ok=True)

@@ -94,6 +94,10 @@ flags.DEFINE_enum(
     "output channel, retrained through their rounding, stored as int4 values in the sparse "
     "formats (int8 in reference.tflite). Give 4 again to convert a checkpoint of such a search.")
 flags.DEFINE_float(
+    "distillation", 0.0,
+    "SparseComp: weight (0 to 1) of matching the uncompressed model's softened output while "
+    "retraining; the rest is on the labels. Helps most when few samples are given.")
+flags.DEFINE_float(
     "separation-energy", 0.9,
     "SparseComp layer separation: keep the fewest singular values whose squares sum to this "
     "fraction of the total (0: no separation).")
@@ -202,7 +206,7 @@ def main(argv: List[str]) -> int:
         learning_rate=FLAGS["learning-rate"].value,
         separation_energy=FLAGS["separation-energy"].value,
         checkpoint_kb=_kb_list("checkpoint-kb"), weight_bits=int(FLAGS["weight-bits"].value),
-        exits=FLAGS.exits,
+        distillation=FLAGS.distillation, exits=FLAGS.exits,
         exit_grid=FLAGS["exit-grid"].value, exit_pool=FLAGS["exit-pool"].value,
         exit_max_drop=FLAGS["exit-max-drop"].value,
         exit_steps=FLAGS["exit-steps"].value, exit_rank=FLAGS["exit-rank"].value,

@@ -62,7 +62,7 @@ class Options:
   target_kb: run SparseComp until the stored weights fit this many KB
     (1024 B); None leaves the weights as they are.
   max_drop, seed, ram_kb, round_steps, final_steps, learning_rate,
-    separation_energy: the search's settings (converter/sparsecomp/search.py,
+    separation_energy, distillation: the search's settings (converter/sparsecomp/search.py,
     SearchOptions).
   checkpoint_kb: sizes above target_kb at which the search also saves the
     float model, as out_dir/checkpoints/<N>kb.h5.
@@ -94,6 +94,7 @@ class Options:
   separation_energy: float = 0.9
   checkpoint_kb: Tuple[float, ...] = ()
   weight_bits: int = 8
+  distillation: float = 0.0
   exits: Optional[str] = None
   exit_grid: int = 1
   exit_pool: str = "avg+max"
@@ -150,6 +151,9 @@ def _check_search_options(options: Options) -> None:
   if not 0 <= options.separation_energy <= 1:
     raise ConverterError(f"--separation-energy must be in [0, 1] (0: no separation), got "
                          f"{options.separation_energy:g}")
+  if not 0 <= options.distillation <= 1:
+    raise ConverterError(f"--distillation must be in [0, 1] (0: labels only), got "
+                         f"{options.distillation:g}")
 
 
 def _load_data(options: Options) -> datasets.Dataset:
@@ -286,7 +290,8 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
       round_steps=options.round_steps, final_steps=options.final_steps,
       learning_rate=options.learning_rate, separation_energy=options.separation_energy,
       checkpoint_bytes=tuple(checkpoint_kb),
-      augment=augment.augments(x_train), weight_bits=options.weight_bits)
+      augment=augment.augments(x_train), weight_bits=options.weight_bits,
+      distillation=options.distillation)
 
   # A model this search does not save must not linger from an earlier one.
   for kb in options.checkpoint_kb:

@@ -46,15 +46,23 @@ class TrainConfig:
   augment: flip and crop every batch (converter/augment.py), as image
     networks are trained: a search runs dozens of epochs over the same images.
   weight_bits: 8, or 4 to hold every prunable kernel on its int4 grid.
+  distillation: weight (0..1) of the teacher's softened outputs in the loss, the
+    rest on the labels. A few hundred samples say little beyond their label;
+    the uncompressed model's outputs say how alike the classes look to it,
+    which is what a pruned copy loses first.
   """
   batch_size: int = 64
   learning_rate: float = 2e-4
   seed: int = 0
   augment: bool = False
   weight_bits: int = 8
+  distillation: float = 0.0
 
 
 INT4_LEVELS = 7  # symmetric int4: -7..7, zero point 0
+# Softens both outputs before they are compared, so the teacher's small
+# probabilities (its "dark knowledge") weigh in; Hinton et al. use 2 to 20.
+DISTILL_TEMPERATURE = 2.0
 
 
 def prunable_layers(model) -> List[str]:
@@ -103,6 +111,22 @@ def project(kernel: np.ndarray, density: float) -> np.ndarray:
   return result.reshape(kernel.shape)
 
 
+def as_logits(outputs, probabilities: bool):
+  """A model's outputs as logits: log of probabilities (softmax outputs)."""
+  import tensorflow as tf
+  return tf.math.log(tf.maximum(outputs, 1e-12)) if probabilities else outputs
+
+
+def distillation_loss(logits, teacher_logits):
+  """Mean cross-entropy of the outputs against the teacher's, both softened
+  by DISTILL_TEMPERATURE and scaled by its square, which keeps the gradients
+  the size of the labels' (Hinton et al. 2015)."""
+  import tensorflow as tf
+  t = DISTILL_TEMPERATURE
+  return tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(
+      tf.nn.softmax(teacher_logits / t), logits / t)) * t * t
+
+
 def _outputs_are_probabilities(model, x: np.ndarray) -> bool:
   probe = np.asarray(model(x[:8], training=False))
   return bool(np.all(probe >= 0) and np.allclose(probe.sum(axis=-1), 1.0, atol=1e-3))
@@ -115,15 +139,22 @@ class SparseTrainer:
   every weight (SparseComp restores a layer's round when it proves fragile).
   """
 
-  def __init__(self, model, x: np.ndarray, y: np.ndarray, config: TrainConfig):
+  def __init__(self, model, x: np.ndarray, y: np.ndarray, config: TrainConfig,
+               teacher=None):
+    """teacher: the model whose outputs config.distillation mixes into the loss
+    (the model before compression); needed when config.distillation > 0."""
     import tensorflow as tf
     import tf_keras
+    if config.distillation > 0 and teacher is None:
+      raise ValueError("TrainConfig.distillation needs a teacher model")
     self.model = model
     self._config = config
+    self._teacher = teacher if config.distillation > 0 else None
     self._batch_stream = augment.training_batches(x, y, config.batch_size, config.seed,
                                                   config.augment)
+    self._probabilities = _outputs_are_probabilities(model, x)
     self._loss = tf_keras.losses.SparseCategoricalCrossentropy(
-        from_logits=not _outputs_are_probabilities(model, x))
+        from_logits=not self._probabilities)
     self._layers = {layer.name: layer for layer in model.layers
                     if type(layer).__name__ in PRUNABLE_TYPES}
     self._tf = tf
@@ -169,10 +200,18 @@ class SparseTrainer:
                    for name, density in densities.items()]
     targets = [trained.get(v.ref(), v) for v in model.trainable_variables]
 
+    teacher, distill = self._teacher, self._config.distillation
+    probabilities = self._probabilities
+
     @tf.function
     def step(x, y):
       with tf.GradientTape() as tape:
-        loss = loss_fn(y, model(x, training=True))
+        outputs = model(x, training=True)
+        loss = loss_fn(y, outputs)
+        if teacher is not None:
+          soft_loss = distillation_loss(as_logits(outputs, probabilities),
+                                        as_logits(teacher(x, training=False), probabilities))
+          loss = (1 - distill) * loss + distill * soft_loss
       grads = tape.gradient(loss, model.trainable_variables)
       optimizer.apply_gradients(zip(grads, targets, strict=True))
       for variable, keep in constrained:

@@ -57,6 +57,8 @@ class SearchOptions:
   augment: flip and crop RGB images while retraining (prune.TrainConfig).
   weight_bits: 8, or 4 for int4 weights: a first round puts every prunable
     kernel on its int4 grid and retrains; every later round keeps it there.
+  distillation: weight of the input model's softened outputs in every
+    retraining's loss (prune.TrainConfig).
   """
   target_bytes: int
   max_drop: float = 1.0
@@ -72,6 +74,7 @@ class SearchOptions:
   checkpoint_bytes: Sequence[int] = ()
   augment: bool = False
   weight_bits: int = 8
+  distillation: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +164,9 @@ class _Search:
   """State of one search: the model, its trainer and the byte estimate."""
 
   def __init__(self, model, x_train, y_train, x_val, y_val, options: SearchOptions,
-               measure: Measure, progress: Progress, save: Optional[Save]):
+               measure: Measure, progress: Progress, save: Optional[Save], teacher=None):
+    """teacher: the uncompressed model, whose outputs every round learns
+    from when options.distillation > 0; trained in place is `model` only."""
     self.options, self.measure, self.progress, self.save = options, measure, progress, save
     self.x_train, self.y_train, self.x_val, self.y_val = x_train, y_train, x_val, y_val
     self.history: List[Round] = []
@@ -171,6 +176,7 @@ class _Search:
     self.pending = sorted((b for b in options.checkpoint_bytes if b > options.target_bytes),
                           reverse=True)
     self._other_bytes = 0
+    self.teacher = teacher
     self.set_model(model)
 
   def set_model(self, model, other_bytes: Optional[int] = None) -> None:
@@ -180,9 +186,9 @@ class _Search:
       self._other_bytes = other_bytes
     config = prune.TrainConfig(self.options.batch_size, self.options.learning_rate,
                                self.options.seed, self.options.augment,
-                               self.options.weight_bits)
+                               self.options.weight_bits, self.options.distillation)
     self.model = model
-    self.trainer = prune.SparseTrainer(model, self.x_train, self.y_train, config)
+    self.trainer = prune.SparseTrainer(model, self.x_train, self.y_train, config, self.teacher)
     self.layers = {name: model.get_layer(name) for name in prune.prunable_layers(model)}
 
   def calibrate(self) -> Measurement:
@@ -416,7 +422,7 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
   folded = [f"{bn} -> {layer}" for bn, layer in fold.plan_fold(model).folds.items()]
   folded_model = fold.fold_batchnorm(model)
   search = _Search(folded_model, x_train, y_train, x_val, y_val, options, measure, progress,
-                   save)
+                   save, teacher=model)
   initial = search.calibrate()
   _check_ram(initial, options)
   # A model pruned before (a checkpoint, say) keeps its zeros: its sparse

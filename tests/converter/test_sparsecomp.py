@@ -225,11 +225,48 @@ def test_a_separation_retrains_without_the_zeros_of_other_layers_growing_back():
   assert state.trainer.densities()["pruned"] <= 0.3
 
 
+def test_distillation_alone_learns_from_the_teacher_and_not_the_labels():
+  """With distillation 1 the labels carry no weight: two label sets train the
+  same weights, and the pruned student moves towards the teacher's outputs."""
+  import tf_keras
+
+  from converter.sparsecomp import prune
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(256, 16)).astype(np.float32)
+  teacher = tf_keras.Sequential([tf_keras.Input((16,)),
+                                 tf_keras.layers.Dense(32, activation="relu", name="hidden"),
+                                 tf_keras.layers.Dense(5, activation="softmax", name="out")])
+
+  def trained(labels: np.ndarray, distillation: float):
+    student = tf_keras.models.clone_model(teacher)
+    student.set_weights(teacher.get_weights())
+    config = prune.TrainConfig(learning_rate=1e-2, distillation=distillation)
+    trainer = prune.SparseTrainer(student, x, labels, config, teacher)
+    trainer.train({"hidden": 0.2}, steps=40)
+    return trainer
+
+  def gap(trainer) -> float:  # mean KL divergence from the teacher's outputs
+    p, q = teacher.predict(x, verbose=0), trainer.predict(x)
+    return float(np.mean(np.sum(p * np.log(p / np.maximum(q, 1e-12)), axis=-1)))
+
+  labels = rng.integers(0, 5, size=256)
+  shuffled = rng.permutation(labels)
+  student = trained(labels, 1.0)
+  for a, b in zip(student.snapshot(), trained(shuffled, 1.0).snapshot(), strict=True):
+    np.testing.assert_array_equal(a, b)
+  assert any(not np.array_equal(a, b) for a, b in
+             zip(trained(labels, 0.5).snapshot(), trained(shuffled, 0.5).snapshot(), strict=True))
+  assert gap(student) < gap(trained(labels, 0.0))
+  with pytest.raises(ValueError, match="teacher"):
+    prune.SparseTrainer(teacher, x, labels, prune.TrainConfig(distillation=0.5))
+
+
 @pytest.mark.parametrize("args,fragments", [
     (("--target-kb", "0"), ("--target-kb must be > 0, got 0",)),
     (("--target-kb", "-3"), ("--target-kb must be > 0, got -3",)),
     (("--target-kb", "4", "--ram-kb", "0"), ("--ram-kb must be > 0",)),
     (("--target-kb", "4", "--max-drop", "-1"), ("--max-drop must be >= 0",)),
+    (("--target-kb", "4", "--distillation", "1.5"), ("--distillation must be in [0, 1]",)),
     (("--checkpoint-kb", "8"), ("--checkpoint-kb saves models on the way to --target-kb",)),
     (("--target-kb", "4", "--checkpoint-kb", "8,4"),
      ("--checkpoint-kb sizes must be above --target-kb (4), got 4",)),
