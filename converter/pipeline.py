@@ -62,8 +62,8 @@ class Options:
   target_kb: run SparseComp until the stored weights fit this many KB
     (1024 B); None leaves the weights as they are.
   max_drop, seed, ram_kb, round_steps, final_steps, learning_rate,
-    separation_energy, distillation: the search's settings (converter/sparsecomp/search.py,
-    SearchOptions).
+    separation_energy, distillation: the search's settings
+    (converter/sparsecomp/search.py, SearchOptions).
   checkpoint_kb: sizes above target_kb at which the search also saves the
     float model, as out_dir/checkpoints/<N>kb.h5.
   weight_bits: 8, or 4: SparseComp trains the kernels on their int4 grid,
@@ -305,8 +305,9 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
     progress(f"saved {path}")
 
   progress(f"SparseComp: retraining on {len(x_train):,} samples"
-           f"{' (flipped and cropped)' if settings.augment else ''}, judging on {len(x_val):,} "
-           "validation samples")
+           f"{' (flipped and cropped)' if settings.augment else ''}"
+           f"{f', distillation {settings.distillation:g}' if settings.distillation else ''}, "
+           f"judging on {len(x_val):,} validation samples")
   start = time.monotonic()
   try:
     result = search.compress(model.keras_model, x_train, y_train, x_val, dataset.y_validation,
