@@ -258,11 +258,12 @@ freeml_status freeml_prepare_bias(freeml_prepare_context *ctx,
   if (bias->type == FREEML_TYPE_INT16) {
     *bias_bytes = 2; /* always within FREEML_MAX_BIAS_MAGNITUDE */
   } else if ((s = freeml_expect_type(ctx, bias, FREEML_TYPE_INT32,
-                                     "bias")) != FREEML_OK ||
-             (s = freeml_expect_bias_range(ctx, bias)) != FREEML_OK) {
+                                     "bias")) != FREEML_OK) {
     return s;
   }
   if ((s = freeml_expect_constant(ctx, bias, "bias")) != FREEML_OK ||
+      (*bias_bytes == 4 &&
+       (s = freeml_expect_bias_range(ctx, bias)) != FREEML_OK) ||
       (s = freeml_prepare_const_data(ctx, bias, (uint32_t)*bias_bytes,
                                      bias_data)) != FREEML_OK) {
     return s;
