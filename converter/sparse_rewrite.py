@@ -58,20 +58,30 @@ def _conv_options(op, name: str, filters: int, input_channels: int) -> Dict[str,
           "depth_multiplier": filters // input_channels if name == "DEPTHWISE_CONV_2D" else 1}
 
 
+def _own_constant(root, op, slot: int, tensor_type: int, use_counts: Dict[int, int],
+                  buffer_users: Dict[int, int]):
+  """(tensor, buffer) of the op's input `slot` when it can be rewritten on its
+  own: a constant of `tensor_type`, read by this op only, in a buffer of its
+  own; else None."""
+  if op.inputs is None or len(op.inputs) <= slot or int(op.inputs[slot]) < 0:
+    return None
+  k = int(op.inputs[slot])
+  tensor = root.subgraphs[0].tensors[k]
+  buffer = root.buffers[tensor.buffer] if 0 < tensor.buffer < len(root.buffers) else None
+  if (tensor.type != tensor_type or buffer is None or buffer.data is None
+      or use_counts.get(k, 0) != 1 or buffer_users.get(tensor.buffer, 0) != 1):
+    return None
+  return tensor, buffer
+
+
 def _filter_of(root, op, name: str, use_counts: Dict[int, int],
                buffer_users: Dict[int, int]) -> Optional[np.ndarray]:
   """The op's int8 filter when it can be re-encoded on its own: constant,
   symmetric (zero points 0), read by this op only, in a buffer of its own."""
-  schema = _schema()
-  graph = root.subgraphs[0]
-  if op.inputs is None or len(op.inputs) < 2:
+  owned = _own_constant(root, op, 1, _schema().TensorType.INT8, use_counts, buffer_users)
+  if owned is None:
     return None
-  k = int(op.inputs[1])
-  tensor = graph.tensors[k]
-  buffer = root.buffers[tensor.buffer] if 0 < tensor.buffer < len(root.buffers) else None
-  if (tensor.type != schema.TensorType.INT8 or buffer is None or buffer.data is None
-      or use_counts.get(k, 0) != 1 or buffer_users.get(tensor.buffer, 0) != 1):
-    return None
+  tensor, buffer = owned
   q = tensor.quantization
   if q is None or q.zeroPoint is None or np.any(np.asarray(q.zeroPoint) != 0):
     return None
@@ -88,15 +98,10 @@ def _narrow_bias(root, op, use_counts: Dict[int, int], buffer_users: Dict[int, i
   sparse kernels take either (docs/sparse.md) and the sums are the same. With
   int4 weights, or a layer separated into three, most biases are small."""
   schema = _schema()
-  graph = root.subgraphs[0]
-  if len(op.inputs) < 3 or int(op.inputs[2]) < 0:
+  owned = _own_constant(root, op, 2, schema.TensorType.INT32, use_counts, buffer_users)
+  if owned is None:
     return
-  k = int(op.inputs[2])
-  tensor = graph.tensors[k]
-  buffer = root.buffers[tensor.buffer] if 0 < tensor.buffer < len(root.buffers) else None
-  if (tensor.type != schema.TensorType.INT32 or buffer is None or buffer.data is None
-      or use_counts.get(k, 0) != 1 or buffer_users.get(tensor.buffer, 0) != 1):
-    return
+  tensor, buffer = owned
   values = np.frombuffer(bytes(bytearray(buffer.data)), "<i4")
   if values.size and (values.min() < -32768 or values.max() > 32767):
     return
