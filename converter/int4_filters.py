@@ -52,20 +52,28 @@ def on_int4_grid(model: bytes) -> Tuple[bytes, int, int]:
   """(model, filters moved to the int4 grid, filters of CONV_2D,
   DEPTHWISE_CONV_2D and FULLY_CONNECTED ops): each such int8 filter that
   lies on a 15-level grid per scale gets values -7..7 and scales
-  peak / 7, its int32 bias rescaled the same way."""
+  peak / 7, its int32 bias rescaled the same way. A filter or bias that
+  another op or tensor also reads is left as it is."""
   schema = _schema()
   root = tflite_graph.parse(model)
   graph = root.subgraphs[0]
+  owners = tflite_writer.OwnConstants(root)
   moved = filters = 0
   for op in graph.operators:
     name = ops.op_name(ops.builtin_code(root.operatorCodes[op.opcodeIndex]))
     if name not in sparse_format.CUSTOM_OPS or op.inputs is None or len(op.inputs) < 2:
       continue
     tensor = graph.tensors[int(op.inputs[1])]
-    buffer = root.buffers[tensor.buffer]
-    if tensor.type != schema.TensorType.INT8 or buffer.data is None:
+    if tensor.type != schema.TensorType.INT8 or root.buffers[tensor.buffer].data is None:
       continue
     filters += 1
+    # Both change together; one shared with another reader stays as it is.
+    owned_filter = owners.of(op, 1, schema.TensorType.INT8)
+    has_bias = len(op.inputs) > 2 and int(op.inputs[2]) >= 0
+    owned_bias = owners.of(op, 2, schema.TensorType.INT32) if has_bias else None
+    if owned_filter is None or (has_bias and owned_bias is None):
+      continue
+    buffer = owned_filter[1]
     shape = tuple(int(d) for d in tensor.shape)
     weights = np.frombuffer(bytes(bytearray(buffer.data)), np.int8).reshape(shape)
     rows = sparse_format.filter_rows(name, weights)
@@ -79,10 +87,8 @@ def on_int4_grid(model: bytes) -> Tuple[bytes, int, int]:
     buffer.data = np.frombuffer(sparse_format.dense_weights(name, grid, shape).tobytes(),
                                 np.uint8)
     tensor.quantization.scale = (scales * factor).astype(np.float32)
-    bias_index = int(op.inputs[2]) if len(op.inputs) > 2 else -1
-    if bias_index >= 0:
-      bias = graph.tensors[bias_index]
-      bias_buffer = root.buffers[bias.buffer]
+    if owned_bias is not None:
+      bias, bias_buffer = owned_bias
       values = np.frombuffer(bytes(bytearray(bias_buffer.data)), "<i4").astype(np.float64)
       rescaled = np.round(values / np.broadcast_to(factor, values.shape))
       bias_buffer.data = np.frombuffer(

@@ -58,27 +58,10 @@ def _conv_options(op, name: str, filters: int, input_channels: int) -> Dict[str,
           "depth_multiplier": filters // input_channels if name == "DEPTHWISE_CONV_2D" else 1}
 
 
-def _own_constant(root, op, slot: int, tensor_type: int, use_counts: Dict[int, int],
-                  buffer_users: Dict[int, int]):
-  """(tensor, buffer) of the op's input `slot` when it can be rewritten on its
-  own: a constant of `tensor_type`, read by this op only, in a buffer of its
-  own; else None."""
-  if op.inputs is None or len(op.inputs) <= slot or int(op.inputs[slot]) < 0:
-    return None
-  k = int(op.inputs[slot])
-  tensor = root.subgraphs[0].tensors[k]
-  buffer = root.buffers[tensor.buffer] if 0 < tensor.buffer < len(root.buffers) else None
-  if (tensor.type != tensor_type or buffer is None or buffer.data is None
-      or use_counts.get(k, 0) != 1 or buffer_users.get(tensor.buffer, 0) != 1):
-    return None
-  return tensor, buffer
-
-
-def _filter_of(root, op, name: str, use_counts: Dict[int, int],
-               buffer_users: Dict[int, int]) -> Optional[np.ndarray]:
+def _filter_of(op, name: str, owners: tflite_writer.OwnConstants) -> Optional[np.ndarray]:
   """The op's int8 filter when it can be re-encoded on its own: constant,
   symmetric (zero points 0), read by this op only, in a buffer of its own."""
-  owned = _own_constant(root, op, 1, _schema().TensorType.INT8, use_counts, buffer_users)
+  owned = owners.of(op, 1, _schema().TensorType.INT8)
   if owned is None:
     return None
   tensor, buffer = owned
@@ -93,12 +76,12 @@ def _filter_of(root, op, name: str, use_counts: Dict[int, int],
   return np.frombuffer(bytes(bytearray(buffer.data)), np.int8).reshape(shape)
 
 
-def _narrow_bias(root, op, use_counts: Dict[int, int], buffer_users: Dict[int, int]) -> None:
+def _narrow_bias(op, owners: tflite_writer.OwnConstants) -> None:
   """Stores a sparse op's int32 bias as int16 when every value fits: the
   sparse kernels take either (docs/sparse.md) and the sums are the same. With
   int4 weights, or a layer separated into three, most biases are small."""
   schema = _schema()
-  owned = _own_constant(root, op, 2, schema.TensorType.INT32, use_counts, buffer_users)
+  owned = owners.of(op, 2, schema.TensorType.INT32)
   if owned is None:
     return
   tensor, buffer = owned
@@ -135,20 +118,14 @@ def sparsify(reference: bytes) -> Tuple[bytes, List[FilterStorage]]:
   schema = _schema()
   root = tflite_graph.parse(reference)
   graph = root.subgraphs[0]
-  use_counts: Dict[int, int] = {}
-  for op in graph.operators:
-    for k in (int(k) for k in op.inputs if k >= 0):
-      use_counts[k] = use_counts.get(k, 0) + 1
-  buffer_users: Dict[int, int] = {}
-  for tensor in graph.tensors:
-    buffer_users[tensor.buffer] = buffer_users.get(tensor.buffer, 0) + 1
+  owners = tflite_writer.OwnConstants(root)
   storage: List[FilterStorage] = []
   rewritten = False
   for index, op in enumerate(graph.operators):
     name = ops.op_name(ops.builtin_code(root.operatorCodes[op.opcodeIndex]))
     if name not in sparse_format.CUSTOM_OPS:
       continue
-    weights = _filter_of(root, op, name, use_counts, buffer_users)
+    weights = _filter_of(op, name, owners)
     if weights is None:
       continue
     rows = sparse_format.filter_rows(name, weights)
@@ -173,7 +150,7 @@ def sparsify(reference: bytes) -> Tuple[bytes, List[FilterStorage]]:
     op.builtinOptionsType, op.builtinOptions = 0, None
     op.opcodeIndex = tflite_writer.custom_opcode(root, sparse_format.CUSTOM_OPS[name])
     root.buffers[tensor.buffer].data = np.frombuffer(blob, np.uint8)
-    _narrow_bias(root, op, use_counts, buffer_users)
+    _narrow_bias(op, owners)
     tensor.type = schema.TensorType.UINT8
     tensor.shape = np.array([len(blob)], np.int32)
     tensor.shapeSignature = None

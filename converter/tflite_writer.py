@@ -14,6 +14,9 @@ Example:
 
 from __future__ import annotations
 
+import collections
+from typing import Optional, Tuple
+
 import flatbuffers
 
 BUFFER_ALIGNMENT = 16
@@ -81,3 +84,35 @@ def custom_opcode(model, custom_name: str) -> int:
   opcode.customCode, opcode.version = custom_name, 1
   model.operatorCodes.append(opcode)
   return len(model.operatorCodes) - 1
+
+
+class OwnConstants:
+  """Which constants of a schema.ModelT an edit may rewrite in place.
+
+  A rewrite of one op's filter or bias must not reach another reader: a
+  tensor read by two ops, or a buffer behind two tensors (TFLite's converter
+  gives each its own, but a hand-made or deduplicated model may share).
+  Counted once, before any edit.
+  """
+
+  def __init__(self, model):
+    graph = model.subgraphs[0]
+    self._model = model
+    self._graph = graph
+    self._readers = collections.Counter(
+        int(k) for op in graph.operators if op.inputs is not None for k in op.inputs if k >= 0)
+    self._tensors_per_buffer = collections.Counter(int(t.buffer) for t in graph.tensors)
+
+  def of(self, op, slot: int, tensor_type: int) -> Optional[Tuple[object, object]]:
+    """(tensor, buffer) of the op's input `slot` when it is a constant of
+    `tensor_type`, read by this op only, in a buffer of its own; else None."""
+    if op.inputs is None or len(op.inputs) <= slot or int(op.inputs[slot]) < 0:
+      return None
+    k = int(op.inputs[slot])
+    tensor = self._graph.tensors[k]
+    buffers = self._model.buffers
+    buffer = buffers[tensor.buffer] if 0 < tensor.buffer < len(buffers) else None
+    if (tensor.type != tensor_type or buffer is None or buffer.data is None
+        or self._readers[k] != 1 or self._tensors_per_buffer[int(tensor.buffer)] != 1):
+      return None
+    return tensor, buffer

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tf_keras
 
-from converter import sparse_format, tflite_graph, tflm_oracle
+from converter import sparse_format, sparse_rewrite, tflite_graph, tflite_writer, tflm_oracle
 from converter.int4_filters import on_int4_grid
 from converter.model_loading import LoadedModel
 from converter.ops import builtin_code, op_name
@@ -85,6 +85,39 @@ def test_filters_on_the_grid_move_and_the_others_stay():
   assert np.abs(a - b).max() <= 2
   assert on_int4_grid(moved_model)[1] == 2  # already there: the same values
   np.testing.assert_array_equal(_filters(on_int4_grid(moved_model)[0])[0], after[0])
+
+
+def _share_second_filter(model: bytes, how: str) -> bytes:
+  """The model with its second filtered op reading the first one's filter:
+  the same tensor ("tensor") or its own tensor on the same buffer ("buffer")."""
+  root = tflite_graph.parse(model)
+  graph = root.subgraphs[0]
+  first, second = [op for op in graph.operators
+                   if op_name(builtin_code(root.operatorCodes[op.opcodeIndex])) in
+                   sparse_format.CUSTOM_OPS][:2]
+  if how == "tensor":
+    second.inputs = np.array([second.inputs[0], first.inputs[1], *second.inputs[2:]], np.int32)
+  else:
+    graph.tensors[second.inputs[1]].buffer = graph.tensors[first.inputs[1]].buffer
+  return tflite_writer.pack(root)
+
+
+@pytest.mark.parametrize("how", ["tensor", "buffer"])
+def test_a_filter_another_op_reads_is_not_rewritten(how):
+  # Rescaling or re-encoding it for one op would change what the other computes.
+  tf_keras.utils.set_random_seed(4)
+  model = tf_keras.Sequential([tf_keras.Input((10,)), layers.Dense(10, name="a"),
+                               layers.Dense(10, name="b")])
+  for layer in model.layers:
+    kernel = prune.project(layer.kernel.numpy(), 0.2)
+    layer.kernel.assign(prune.on_int4_grid(kernel, prune.channel_axes(layer)))
+  x = np.random.default_rng(4).normal(size=(64, 10)).astype(np.float32)
+  reference = quantize_int8(LoadedModel("keras", Path("two.h5"), keras_model=model), x)
+  assert on_int4_grid(reference)[1:] == (2, 2)
+  assert len(sparse_rewrite.sparsify(reference)[1]) == 2
+  shared = _share_second_filter(reference, how)
+  assert on_int4_grid(shared) == (shared, 0, 2)
+  assert sparse_rewrite.sparsify(shared) == (shared, [])
 
 
 @pytest.fixture(scope="module")
