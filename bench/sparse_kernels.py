@@ -12,8 +12,9 @@ density, the random int8 filter is pruned to that density and the same
 weights run as the builtin op (dense kernel) and as the FreeML custom op in
 every format the op may use (bitmask and delta, or bitmask and CSR), the
 format forced, not chosen by size. With --value-bits 4 the weights are
-first cut to -8..7 and the formats store int4 values. Every run's output must equal the dense
-run's, and the dense run's the host runtime's. Prints per run the op's
+first cut to -8..7 and the formats store int4 values; with 2, to -2..2, and
+bitmask stores 2-bit values (the only format that takes them). Every run's
+output must equal the dense run's, and the dense run's the host runtime's. Prints per run the op's
 instructions, per entry step and against the dense kernel, then per op
 and format the least-squares fit instructions = a * entry steps + b *
 output elements, and the same with the kernel's work beside the entries
@@ -52,8 +53,9 @@ flags.DEFINE_list("ops", ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"], "O
 flags.DEFINE_list("densities", ["1.0", "0.5", "0.25", "0.1", "0.05", "0.02"],
                   "Fractions of the filter weights kept.")
 flags.DEFINE_integer("seed", 0, "Seed of the weights, the pruning and the input.")
-flags.DEFINE_enum("value-bits", "8", ["8", "4"],
-                  "Values of the sparse formats: int8, or int4 (weights cut to -8..7).")
+flags.DEFINE_enum("value-bits", "8", ["8", "4", "2"],
+                  "Values of the sparse formats: int8, int4 (weights cut to -8..7) or 2-bit "
+                  "(weights cut to -2..2; bitmask only).")
 
 # The single-op models: a conv and a depthwise conv whose activations fit the
 # board's SRAM with room to spare, a fully connected layer whose dense
@@ -79,7 +81,10 @@ def write_model_dir(model: bytes, out: Path, label: str) -> Path:
   sizes = c_array.FirmwareSizes.of(runtime, plan.memory.sram_bytes, plan.memory.nvm_bytes,
                                    MAX_TILE_MACS, MAX_TILE_BYTES,
                                    tflite_graph.check_int8(model).macs,
-                                   sparse_int4_ops=sparse_rewrite.int4_value_ops(model))
+                                   sparse_int4_ops=sparse_rewrite.value_ops(
+                                       model, sparse_format.INT4),
+                                   sparse_int2_ops=sparse_rewrite.value_ops(
+                                       model, sparse_format.INT2))
   source, header = c_array.render(model, f"bench/sparse_kernels.py {label}", sizes)
   out.mkdir(parents=True, exist_ok=True)
   (out / "model.tflite").write_bytes(model)
@@ -94,7 +99,7 @@ def entry_positions(code: int, rows: np.ndarray) -> List[np.ndarray]:
   filters, depth = rows.shape
   if code == sparse_format.DENSE:
     return [np.arange(depth)] * filters
-  if code & ~sparse_format.INT4 != sparse_format.DELTA:
+  if code & ~sparse_format.VALUE_FLAGS != sparse_format.DELTA:
     return [np.flatnonzero(row) for row in rows]
   blob = np.frombuffer(sparse_format.encode(code, rows), np.uint8)
   counts = blob[:2 * filters].view("<u2").astype(int)
@@ -126,7 +131,7 @@ def entry_counts(graph: Graph, op_name: str, code: int) -> Dict[str, int]:
   per_filter = int(np.prod(graph.tensors[op.outputs[0]].shape)) // filters
   positions = entry_positions(code, rows)
   if op_name == "FULLY_CONNECTED":
-    bitmask = code & ~sparse_format.INT4 == sparse_format.BITMASK
+    bitmask = code & ~sparse_format.VALUE_FLAGS == sparse_format.BITMASK
     side = sum(len(np.unique(p // 32)) for p in positions) if bitmask else 0
   else:  # position p is at tap p // channels; the window starts at tap 0
     channels = depth // int(np.prod(weights.shape[1:3]))
@@ -161,9 +166,17 @@ def check_output(label: str, got: bytes, expected: bytes, source: str) -> None:
                        f"bytes; first at {first}: got {a[first]}, expected {b[first]}")
 
 
-def _values_code() -> int:
-  """What --value-bits adds to a format code (sparse_format.INT4 or 0)."""
-  return sparse_format.INT4 if FLAGS["value-bits"].value == "4" else 0
+# --value-bits -> (what it adds to a format code, how weights are cut to its range).
+_VALUES = {"8": (0, None),
+           "4": (sparse_format.INT4, lambda w: w >> 4),
+           "2": (sparse_format.INT2, lambda w: w % 3)}
+
+
+def _sparse_formats(op_name: str) -> List[int]:
+  """The sparse format codes measured for the op at --value-bits."""
+  values, _ = _VALUES[FLAGS["value-bits"].value]
+  others = [] if values == sparse_format.INT2 else [OTHER_FORMAT[op_name] | values]
+  return [sparse_format.BITMASK | values] + others
 
 
 def measure_op(op_name: str, densities: List[float]) -> List[Dict[str, object]]:
@@ -174,12 +187,12 @@ def measure_op(op_name: str, densities: List[float]) -> List[Dict[str, object]]:
   x = random_input(n.graph.tensors[x_index].shape, np.int8,
                    np.random.default_rng([FLAGS.seed, 99]))
   outputs = int(np.prod(n.graph.tensors[n.graph.outputs[0]].shape))
-  values = _values_code()
-  if values:
+  _, cut = _VALUES[FLAGS["value-bits"].value]
+  if cut is not None:
     for op, _ in filtered_ops(n.graph):
       weights = n.graph.tensors[op.inputs[1]]
-      weights.data = (weights.data >> 4).astype(np.int8)
-  formats = [sparse_format.DENSE, sparse_format.BITMASK | values, OTHER_FORMAT[op_name] | values]
+      weights.data = cut(weights.data).astype(np.int8)
+  formats = [sparse_format.DENSE] + _sparse_formats(op_name)
   rows = []
   for density in densities:
     graph = copy.deepcopy(n.graph)
@@ -244,10 +257,8 @@ def main(argv: List[str]) -> None:
     print(f"- {op}: {SIDE_STEPS[op]}")
   print()
   rows = []
-  values = _values_code()
   for op in FLAGS.ops:
-    for name in (sparse_format.FORMAT_NAMES[code | values]
-                 for code in (sparse_format.BITMASK, OTHER_FORMAT[op])):
+    for name in (sparse_format.FORMAT_NAMES[code] for code in _sparse_formats(op)):
       runs = [r for r in measured if r["op"] == op and r["format"] == name]
       two = fit(runs, ["steps", "outputs"])
       row = {"op": op, "format": name, "output elements": f"{runs[0]['outputs']:,}",

@@ -63,8 +63,9 @@ flags.DEFINE_list("targets", [], "Override the targets of every model (KB), e.g.
 flags.DEFINE_integer("round-steps", 300, "SparseComp optimizer steps per round.")
 flags.DEFINE_integer("final-steps", 1500, "SparseComp optimizer steps of the last retraining.")
 flags.DEFINE_float("max-drop", 1.0, "SparseComp's allowed validation accuracy drop (points).")
-flags.DEFINE_enum("weight-bits", "8", ["8", "4"],
-                  "SparseComp's weight bits (4: int4 values, python -m converter --weight-bits).")
+flags.DEFINE_enum("weight-bits", "8", ["8", "4", "2"],
+                  "SparseComp's weight bits (4: int4 values, 2: 2-bit values; python -m converter "
+                  "--weight-bits).")
 flags.DEFINE_float("distillation", 0.0,
                    "Weight of the start model's softened outputs in SparseComp's retraining "
                    "(python -m converter --distillation) and in the LUT models' fine-tuning.")
@@ -168,9 +169,9 @@ def _bench_model(name: str, spec: BenchModel, out: Path) -> List[Point]:
     dense.note = f"fine-tuned {FLAGS['lut-finetune-steps'].value} steps; {dense.note}"
   points = [dense]
   targets = sorted({float(t) for t in FLAGS.targets} or set(spec.targets_kb), reverse=True)
-  int4 = FLAGS["weight-bits"].value == "4"
-  label = "SparseComp int4" if int4 else "SparseComp"
-  suffix = "-int4" if int4 else ""
+  bits = FLAGS["weight-bits"].value
+  label = f"SparseComp int{bits}" if bits != "8" else "SparseComp"
+  suffix = f"-int{bits}" if bits != "8" else ""
   search_dir = out / f"{name}-{targets[-1]:g}kb{suffix}"
   start = time.monotonic()
   try:

@@ -89,10 +89,11 @@ flags.DEFINE_list(
     "fit them (before the final retraining): one search, a curve of size against accuracy. "
     "Convert a checkpoint like any model.")
 flags.DEFINE_enum(
-    "weight-bits", "8", ["8", "4"],
-    "SparseComp: bits of the weights of the layers it compresses. 4: int4 with one scale per "
-    "output channel, retrained through their rounding, stored as int4 values in the sparse "
-    "formats (int8 in reference.tflite). Give 4 again to convert a checkpoint of such a search.")
+    "weight-bits", "8", ["8", "4", "2"],
+    "SparseComp: bits of the weights of the layers it compresses. 4: int4 (-7..7) with one "
+    "scale per output channel, retrained through their rounding, stored as int4 values in the "
+    "sparse formats; 2: -2..2, the non-zeros stored as 2-bit values in the bitmask format "
+    "(int8 in reference.tflite). Give the same bits to convert a checkpoint of such a search.")
 flags.DEFINE_float(
     "distillation", 0.0,
     "SparseComp: weight (0 to 1) of matching the uncompressed model's softened output while "

@@ -41,8 +41,9 @@ class FirmwareSizes:
   macs: MACs per inference (firmware spreads simulated power failures by it).
   snapshot_crc: CRC-32 of the snapshot of the prepared tables that
     intermittent firmware keeps in NVM (freeml_intermittent_config).
-  sparse_int4_ops: sparse ops storing int4 values; with none, firmware is
-    built without the kernels' int4 loops (FREEML_SPARSE_NO_INT4).
+  sparse_int4_ops, sparse_int2_ops: sparse ops storing int4 (2-bit)
+    values; with none, firmware is built without the kernels' loops for them
+    (FREEML_SPARSE_NO_INT4, FREEML_SPARSE_NO_INT2).
   """
   input_bytes: int
   output_bytes: int
@@ -54,11 +55,12 @@ class FirmwareSizes:
   macs: int
   snapshot_crc: int = 0
   sparse_int4_ops: int = 0
+  sparse_int2_ops: int = 0
 
   @classmethod
   def of(cls, runtime, sram_bytes: int, nvm_bytes: int, max_tile_macs: int,
          max_tile_bytes: int, macs: int, snapshot_crc: int = 0,
-         sparse_int4_ops: int = 0) -> "FirmwareSizes":
+         sparse_int4_ops: int = 0, sparse_int2_ops: int = 0) -> "FirmwareSizes":
     """The sizes of a model as the runtime that runs it counts them: its
     graph inputs, outputs and arena (a tflm_freeml.runtime.Runtime), with the
     intermittent plan's SRAM and NVM for the given tile budgets."""
@@ -69,7 +71,7 @@ class FirmwareSizes:
                arena_bytes=int(runtime.ram.total_bytes), sram_bytes=sram_bytes,
                nvm_bytes=nvm_bytes, max_tile_macs=max_tile_macs,
                max_tile_bytes=max_tile_bytes, macs=macs, snapshot_crc=snapshot_crc,
-               sparse_int4_ops=sparse_int4_ops)
+               sparse_int4_ops=sparse_int4_ops, sparse_int2_ops=sparse_int2_ops)
 
 
 def _size_macros(model: bytes, sizes: FirmwareSizes) -> str:
@@ -88,6 +90,8 @@ def _size_macros(model: bytes, sizes: FirmwareSizes) -> str:
        "CRC-32 of the prepared tables' NVM snapshot (freeml_intermittent_config)"),
       ("SPARSE_INT4_OPS", sizes.sparse_int4_ops,
        "sparse ops with int4 values; 0: build with FREEML_SPARSE_NO_INT4"),
+      ("SPARSE_INT2_OPS", sizes.sparse_int2_ops,
+       "sparse ops with 2-bit values; 0: build with FREEML_SPARSE_NO_INT2"),
   ]
   lines = ["/* What firmware reserves for this model, as the runtime counts it. */"]
   for name, value, comment in rows:

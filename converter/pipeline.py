@@ -29,10 +29,12 @@ from converter.evaluate import evaluate, model_inputs
 from converter.gnet import attach as gnet_attach
 from converter.gnet import graph as gnet_graph
 from converter.gnet import head as gnet_head
-from converter.int4_filters import on_int4_grid
+from converter.grid_filters import on_grid
 from converter.model_loading import LoadedModel, detect_kind, load_model, save_h5
 from converter.native_output import captured_stderr, import_tensorflow_quietly
 from converter.quantize import quantize_int8
+from converter.sparse_format import INT2, INT4
+from converter.sparsecomp.prune import GRID_LEVELS
 
 OUTPUT_FILES = ("model.tflite", "model_data.c", "model_data.h", "report.md", "report.json")
 # Written beside them when model.tflite holds FreeML custom ops: the same int8
@@ -66,8 +68,9 @@ class Options:
     (converter/sparsecomp/search.py, SearchOptions).
   checkpoint_kb: sizes above target_kb at which the search also saves the
     float model, as out_dir/checkpoints/<N>kb.h5.
-  weight_bits: 8, or 4: SparseComp trains the kernels on their int4 grid,
-    and filters on it are stored with int4 values (converter/int4_filters.py);
+  weight_bits: 8, or 4 (2): SparseComp trains the kernels on their -7..7
+    (-2..2) grid, and filters on it are stored with int4 (2-bit) values
+    (converter/grid_filters.py);
     give 4 again when converting a checkpoint of such a search.
   exits: "auto" or layer names: add the gNet exit head (docs/gnet.md);
     None: no exits. exit_grid, exit_pool, exit_max_drop, exit_steps,
@@ -275,8 +278,8 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
   def measure(keras_model) -> search.Measurement:
     reference = quantize_int8(LoadedModel("keras", model.path, keras_model=keras_model),
                               x_measure)
-    if options.weight_bits == 4:
-      reference, _, _ = on_int4_grid(reference)
+    if options.weight_bits in GRID_LEVELS:
+      reference, _, _ = on_grid(reference, GRID_LEVELS[options.weight_bits])
     sparse, _ = sparse_rewrite.sparsify(reference)
     graph = tflite_graph.read_graph(sparse)
     return search.Measurement(weight_bytes=graph.weight_bytes, file_bytes=graph.file_bytes,
@@ -433,9 +436,11 @@ def convert(options: Options) -> Dict[str, Any]:
   if gnet is not None:
     model = LoadedModel("keras", model.path, keras_model=gnet.keras_model)
   reference = _quantize(model, dataset, options) if model.is_float else model.tflite_bytes
-  if options.weight_bits == 4:
-    reference, moved, filters = on_int4_grid(reference)
-    progress(f"{moved} of {filters} filters lie on their int4 grid: stored with int4 values")
+  if options.weight_bits in GRID_LEVELS:
+    bits = options.weight_bits
+    reference, moved, filters = on_grid(reference, GRID_LEVELS[bits])
+    progress(f"{moved} of {filters} filters lie on their int{bits} grid: stored with "
+             f"{'int4' if bits == 4 else '2-bit'} values")
   keras = model.keras_layers()
   try:
     if gnet is not None:
@@ -491,7 +496,8 @@ def convert(options: Options) -> Dict[str, Any]:
                                       runtime, intermittent.sram_bytes, intermittent.nvm_bytes,
                                       intermittent.max_tile_macs, intermittent.max_tile_bytes,
                                       graph.macs, intermittent.snapshot_crc,
-                                      sparse_rewrite.int4_value_ops(tflite)))
+                                      sparse_rewrite.value_ops(tflite, INT4),
+                                      sparse_rewrite.value_ops(tflite, INT2)))
   outputs = dict(zip(OUTPUT_FILES, [
       tflite, c_source, header, report.to_markdown(result), report.to_json(result)], strict=True))
   if tflite != reference:

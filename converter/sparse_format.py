@@ -1,4 +1,4 @@
-"""Sparse weight formats (docs/sparse.md), int8 or int4 values: encoders and exact sizes.
+"""Sparse weight formats (docs/sparse.md), int8, int4 or 2-bit values: encoders and exact sizes.
 
 The search (converter/sparsecomp) asks `best_format` for the stored bytes of
 a layer many times, and the graph rewrite asks `encode` once per layer; both
@@ -19,11 +19,17 @@ from typing import Dict, Tuple
 import numpy as np
 
 DENSE, CSR, DELTA, BITMASK = 0, 1, 2, 3
-# Added to a format's code when its values are int4, two per byte.
+# Added to a format's code when its values are int4, two per byte; or, for
+# bitmask only, 2-bit codes of -2, -1, 1, 2, four per byte (no code for 0,
+# which the mask already says).
 INT4 = 4
+INT2 = 8
+VALUE_FLAGS = INT4 | INT2
 CSR_INT4, DELTA_INT4, BITMASK_INT4 = CSR | INT4, DELTA | INT4, BITMASK | INT4
+BITMASK_INT2 = BITMASK | INT2
 FORMAT_NAMES = {DENSE: "dense", CSR: "csr", DELTA: "delta", BITMASK: "bitmask",
-                CSR_INT4: "csr-int4", DELTA_INT4: "delta-int4", BITMASK_INT4: "bitmask-int4"}
+                CSR_INT4: "csr-int4", DELTA_INT4: "delta-int4", BITMASK_INT4: "bitmask-int4",
+                BITMASK_INT2: "bitmask-int2"}
 OPTIONS_VERSION = 1
 OPTIONS_WORDS = 14
 
@@ -35,14 +41,15 @@ CUSTOM_OPS: Dict[str, str] = {
     "FULLY_CONNECTED": "FREEML_SPARSE_FULLY_CONNECTED",
 }
 FORMATS: Dict[str, Tuple[int, ...]] = {
-    "CONV_2D": (DENSE, BITMASK, DELTA, BITMASK_INT4, DELTA_INT4),
-    "DEPTHWISE_CONV_2D": (DENSE, BITMASK, DELTA, BITMASK_INT4, DELTA_INT4),
-    "FULLY_CONNECTED": (DENSE, BITMASK, CSR, BITMASK_INT4, CSR_INT4),
+    "CONV_2D": (DENSE, BITMASK, DELTA, BITMASK_INT4, DELTA_INT4, BITMASK_INT2),
+    "DEPTHWISE_CONV_2D": (DENSE, BITMASK, DELTA, BITMASK_INT4, DELTA_INT4, BITMASK_INT2),
+    "FULLY_CONNECTED": (DENSE, BITMASK, CSR, BITMASK_INT4, CSR_INT4, BITMASK_INT2),
 }
 
 _MAX_DELTA = 255
 _MAX_COUNT = 0xFFFF
 _INT4_MIN, _INT4_MAX = -8, 7
+INT2_LEVELS = 2  # 2-bit values: -2..2 without 0
 
 
 def filter_rows(op: str, weights: np.ndarray) -> np.ndarray:
@@ -97,7 +104,9 @@ def _csr_widths(depth: int, entries: int) -> Tuple[int, int]:
 
 
 def _value_bytes(code: int, stored: int) -> int:
-  return (stored + 1) // 2 if code & INT4 else stored
+  if code & INT4:
+    return (stored + 1) // 2
+  return (stored + 3) // 4 if code & INT2 else stored
 
 
 def pack_int4(values: np.ndarray) -> np.ndarray:
@@ -110,16 +119,33 @@ def pack_int4(values: np.ndarray) -> np.ndarray:
   return (nibbles[0::2] | (nibbles[1::2] << 4)).astype(np.uint8)
 
 
+def pack_int2(values: np.ndarray) -> np.ndarray:
+  """Non-zero values in -2..2 as 2-bit codes, four per byte from the least
+  significant bits: -2, -1, 1, 2 are 0, 1, 2, 3; the bits after the last 0."""
+  flat = np.asarray(values, np.int8).reshape(-1).astype(np.int16)
+  codes = np.where(flat < 0, flat + 2, flat + 1).astype(np.uint8)
+  codes = np.concatenate([codes, np.zeros((-len(codes)) % 4, np.uint8)])
+  fields = codes.reshape(-1, 4)
+  return (fields[:, 0] | fields[:, 1] << 2 | fields[:, 2] << 4 | fields[:, 3] << 6).astype(
+      np.uint8)
+
+
 def _packed_values(code: int, values: np.ndarray) -> bytes:
-  """The value section: int8, or int4 packed (pack_int4)."""
+  """The value section: int8, int4 packed (pack_int4) or 2-bit (pack_int2)."""
   if code & INT4:
     return pack_int4(values).tobytes()
+  if code & INT2:
+    return pack_int2(values).tobytes()
   return np.asarray(values, np.int8).reshape(-1).tobytes()
 
 
 def _unpacked_values(code: int, section: bytes, stored: int) -> np.ndarray:
   """Inverse of _packed_values."""
   data = np.frombuffer(section, np.uint8)
+  if code & INT2:
+    codes = np.stack([(data >> s) & 3 for s in (0, 2, 4, 6)], axis=1).reshape(-1)[:stored]
+    codes = codes.astype(np.int8)
+    return (codes - 2 + (codes >> 1)).astype(np.int8)
   if not code & INT4:
     return data[:stored].astype(np.int8)
   nibbles = np.stack([data & 0xF, data >> 4], axis=1).reshape(-1)[:stored].astype(np.int8)
@@ -128,15 +154,17 @@ def _unpacked_values(code: int, section: bytes, stored: int) -> np.ndarray:
 
 def applicable(code: int, rows: np.ndarray) -> bool:
   """Whether a format can hold these rows (count and column fields fit, and
-  for int4 values every weight is in -8..7)."""
+  every weight is in -8..7 for int4 values, in -2..2 for 2-bit ones)."""
   if code not in FORMAT_NAMES:
     return False
   _, depth = rows.shape
   if code & INT4 and rows.size and (rows.min() < _INT4_MIN or rows.max() > _INT4_MAX):
     return False
-  if code & ~INT4 == DELTA:
+  if code & INT2 and rows.size and np.abs(rows.astype(np.int16)).max() > INT2_LEVELS:
+    return False
+  if code & ~VALUE_FLAGS == DELTA:
     return depth <= _MAX_COUNT
-  if code & ~INT4 == CSR:
+  if code & ~VALUE_FLAGS == CSR:
     return depth <= 0x10000
   return True
 
@@ -148,11 +176,11 @@ def encoded_size(code: int, rows: np.ndarray) -> int:
     return filters * depth
   stored = entries(code, rows)
   values = _value_bytes(code, stored)
-  if code & ~INT4 == BITMASK:
+  if code & ~VALUE_FLAGS == BITMASK:
     return filters * ((depth + 7) // 8) + values
-  if code & ~INT4 == DELTA:
+  if code & ~VALUE_FLAGS == DELTA:
     return 2 * filters + stored + values
-  if code & ~INT4 == CSR:
+  if code & ~VALUE_FLAGS == CSR:
     row_bytes, column_bytes = _csr_widths(depth, stored)
     return row_bytes * (filters + 1) + column_bytes * stored + values
   raise ValueError(f"unknown sparse format code {code}")
@@ -161,7 +189,7 @@ def encoded_size(code: int, rows: np.ndarray) -> int:
 def entries(code: int, rows: np.ndarray) -> int:
   """E of docs/sparse.md: entries stored (non-zeros, plus delta fillers)."""
   nonzero = int(np.count_nonzero(rows))
-  return nonzero + _delta_fillers(rows) if code & ~INT4 == DELTA else nonzero
+  return nonzero + _delta_fillers(rows) if code & ~VALUE_FLAGS == DELTA else nonzero
 
 
 def encode(code: int, rows: np.ndarray) -> bytes:
@@ -172,12 +200,12 @@ def encode(code: int, rows: np.ndarray) -> bytes:
     raise ValueError(f"format {FORMAT_NAMES.get(code, code)} cannot hold {filters}x{depth}")
   if code == DENSE:
     return rows.tobytes()
-  if code & ~INT4 == BITMASK:
+  if code & ~VALUE_FLAGS == BITMASK:
     padded = np.zeros((filters, 8 * ((depth + 7) // 8)), np.uint8)
     padded[:, :depth] = rows != 0
     mask = np.packbits(padded, axis=1, bitorder="little")
     return mask.tobytes() + _packed_values(code, rows[rows != 0])
-  if code & ~INT4 == DELTA:
+  if code & ~VALUE_FLAGS == DELTA:
     counts, deltas, values = _delta_entries(rows)
     return counts.tobytes() + deltas.tobytes() + _packed_values(code, values)
   per_row = np.count_nonzero(rows, axis=1)  # CSR

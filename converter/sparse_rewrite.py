@@ -92,9 +92,9 @@ def _narrow_bias(op, owners: tflite_writer.OwnConstants) -> None:
   tensor.type = schema.TensorType.INT16
 
 
-def int4_value_ops(model: bytes) -> int:
-  """How many FreeML sparse ops of the model store int4 values (format codes
-  with sparse_format.INT4)."""
+def value_ops(model: bytes, flag: int) -> int:
+  """How many FreeML sparse ops of the model store values of the width
+  `flag` says (sparse_format.INT4 or INT2 in the format code)."""
   root = tflite_graph.parse(model)
   count = 0
   for op in root.subgraphs[0].operators:
@@ -103,7 +103,7 @@ def int4_value_ops(model: bytes) -> int:
     options = bytes(bytearray(op.customOptions)) if op.customOptions is not None else b""
     if name in sparse_format.CUSTOM_OPS.values() and len(options) >= 8:
       code = int.from_bytes(options[4:8], "little", signed=True)  # word 1: the format
-      count += int((code & sparse_format.INT4) != 0)
+      count += int((code & flag) != 0)
   return count
 
 

@@ -218,23 +218,27 @@ freeml_status freeml_fully_connected_s8_dsp(
  * plus for bitmask one step per 32 positions and for the convolutions one
  * step per kernel tap passed. */
 /* A format code is one of these, plus FREEML_SPARSE_INT4 when its values
- * are int4, two per byte (docs/sparse.md). Built with FREEML_SPARSE_NO_INT4
- * defined, the kernels leave out their int4 loops (about 11 KB of Cortex-M4
- * code) and freeml_sparse_filter_check refuses int4 codes. */
+ * are int4, two per byte, or (bitmask only) plus FREEML_SPARSE_INT2 when
+ * they are 2-bit codes of -2, -1, 1, 2, four per byte (docs/sparse.md).
+ * Built with FREEML_SPARSE_NO_INT4 or FREEML_SPARSE_NO_INT2 defined, the
+ * kernels leave out those loops (Cortex-M4 code: docs/sparse.md) and
+ * freeml_sparse_filter_check refuses those codes. */
 typedef enum {
   FREEML_SPARSE_CSR = 1,
   FREEML_SPARSE_DELTA = 2,
   FREEML_SPARSE_BITMASK = 3,
-  FREEML_SPARSE_INT4 = 4
+  FREEML_SPARSE_INT4 = 4,
+  FREEML_SPARSE_INT2 = 8
 } freeml_sparse_format;
 
 /* A view into an encoding (freeml_sparse_filter_view). Each section has its
  * own pointer, 0 when the format has no such section; all integers are
  * little-endian and read byte by byte (no alignment needed). */
 typedef struct {
-  int32_t format;      /* freeml_sparse_format, without FREEML_SPARSE_INT4 */
-  int32_t value_bits;  /* 8, or 4: entry e in the low (e even) or high nibble
-                          of byte e / 2 */
+  int32_t format;      /* freeml_sparse_format, without the value flags */
+  int32_t value_bits;  /* 8; 4: entry e in the low (e even) or high nibble
+                          of byte e / 2; 2: code c in bits 2*(e % 4) of
+                          byte e / 4, value c - 2 + c / 2 */
   int32_t filters;     /* F */
   int32_t filter_size; /* K: positions per filter */
   int32_t entries;     /* E: entries of all filters */
@@ -262,7 +266,8 @@ typedef struct {
  * sizes adding up to exactly `bytes`; CSR row starts from 0 to E,
  * non-decreasing, columns strictly increasing within a row and < K; delta
  * counts summing to E and every position < K; bitmask padding bits clear and
- * E set bits; int4 values: the nibble after an odd E clear. Sets
+ * E set bits; int4 values: the nibble after an odd E clear; 2-bit values
+ * (bitmask only): the bits after the last value clear. Sets
  * *max_entries to the most entries of one filter. O(bytes). Returns
  * FREEML_ERR_MODEL on any violation (and then leaves *max_entries 0). */
 freeml_status freeml_sparse_filter_check(int32_t format, int32_t filters,

@@ -47,9 +47,13 @@ if ! grep -q FREEML_MODEL_NVM_BYTES "$model_dir/model_data.h"; then
   exit 2
 fi
 
-# A model with no int4 sparse values needs no int4 kernel loops (docs/sparse.md).
+# A model with no int4 (2-bit) sparse values needs no kernel loops for them
+# (docs/sparse.md).
 if grep -q "FREEML_MODEL_SPARSE_INT4_OPS 0u" "$model_dir/model_data.h"; then
   bazel_flags+=(--copt=-DFREEML_SPARSE_NO_INT4)
+fi
+if grep -q "FREEML_MODEL_SPARSE_INT2_OPS 0u" "$model_dir/model_data.h"; then
+  bazel_flags+=(--copt=-DFREEML_SPARSE_NO_INT2)
 fi
 
 mkdir -p build/firmware

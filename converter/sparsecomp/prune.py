@@ -9,8 +9,8 @@ SparseComp needs the projection after every step, densities that change
 between rounds, and the plain model back unchanged in structure.
 
 With int4 weights (TrainConfig.weight_bits 4) every prunable kernel holds
-values on its int4 grid (-7..7 times one scale per output channel) at all
-times, so accuracy is always judged on what the device stores: each step
+values on its int4 grid (-7..7 times one scale per output channel; -2..2 with
+weight_bits 2) at all times, so accuracy is always judged on what the device stores: each step
 trains a float copy of the kernels (the gradient passes straight through the
 rounding) and writes its pruned, rounded values back.
 
@@ -45,7 +45,8 @@ class TrainConfig:
     weights.
   augment: flip and crop every batch (converter/augment.py), as image
     networks are trained: a search runs dozens of epochs over the same images.
-  weight_bits: 8, or 4 to hold every prunable kernel on its int4 grid.
+  weight_bits: 8, or 4 (2) to hold every prunable kernel on its -7..7
+    (-2..2) grid.
   distillation: weight (0..1) of the teacher's softened outputs in the loss, the
     rest on the labels. A few hundred samples say little beyond their label;
     the uncompressed model's outputs say how alike the classes look to it,
@@ -60,6 +61,9 @@ class TrainConfig:
 
 
 INT4_LEVELS = 7  # symmetric int4: -7..7, zero point 0
+# --weight-bits -> the largest magnitude of its symmetric grid. 2 bits: -2..2,
+# whose non-zeros the sparse formats store as 2-bit codes (the mask holds 0).
+GRID_LEVELS = {4: INT4_LEVELS, 2: 2}
 # Softens both outputs before they are compared, so the teacher's small
 # probabilities (its "dark knowledge") weigh in; Hinton et al. use 2 to 20.
 DISTILL_TEMPERATURE = 2.0
@@ -89,11 +93,11 @@ def channel_axes(layer) -> Tuple[int, ...]:
   return tuple(range(len(kernel_of(layer).shape) - 1))
 
 
-def on_int4_grid(kernel: np.ndarray, axes: Tuple[int, ...]) -> np.ndarray:
-  """The kernel rounded to -7..7 times each output channel's scale (its
-  largest magnitude / 7), as converter/int4_filters.py stores it."""
+def on_grid(kernel: np.ndarray, axes: Tuple[int, ...], levels: int = INT4_LEVELS) -> np.ndarray:
+  """The kernel rounded to -levels..levels times each output channel's scale
+  (its largest magnitude / levels), as converter/grid_filters.py stores it."""
   peak = np.max(np.abs(kernel), axis=axes, keepdims=True)
-  step = np.where(peak > 0, peak / INT4_LEVELS, 1.0)
+  step = np.where(peak > 0, peak / levels, 1.0)
   scaled = kernel / step
   return (np.sign(scaled) * np.floor(np.abs(scaled) + 0.5) * step).astype(kernel.dtype)
 
@@ -171,10 +175,11 @@ class SparseTrainer:
     for name, density in densities.items():
       variable = kernel_of(self._layers[name])
       variable.assign(project(variable.numpy(), density))
-    if self._config.weight_bits == 4:
+    levels = GRID_LEVELS.get(self._config.weight_bits)
+    if levels is not None:
       for layer in self._layers.values():
         variable = kernel_of(layer)
-        variable.assign(on_int4_grid(variable.numpy(), channel_axes(layer)))
+        variable.assign(on_grid(variable.numpy(), channel_axes(layer), levels))
 
   def train(self, densities: Mapping[str, float], steps: int) -> None:
     """`steps` Adam steps, each followed by the projection of every layer in
@@ -188,11 +193,11 @@ class SparseTrainer:
     optimizer = tf_keras.optimizers.Adam(
         tf_keras.optimizers.schedules.CosineDecay(self._config.learning_rate, steps))
     model, loss_fn = self.model, self._loss
-    # With int4 weights the optimizer moves a float copy of each kernel; the
-    # model's kernel gets the copy's rounded values after each step.
-    int4 = self._config.weight_bits == 4
+    # With int4 or 2-bit weights the optimizer moves a float copy of each
+    # kernel; the model's kernel gets the copy's rounded values after each step.
+    levels = GRID_LEVELS.get(self._config.weight_bits)
     grids = {kernel_of(layer).ref(): (tf.Variable(kernel_of(layer).numpy()), channel_axes(layer))
-             for layer in self._layers.values()} if int4 else {}
+             for layer in self._layers.values()} if levels is not None else {}
     trained = {ref: copy for ref, (copy, _) in grids.items()}
     constrained = [(trained.get(kernel_of(self._layers[name]).ref(),
                                 kernel_of(self._layers[name])),
@@ -222,7 +227,7 @@ class SparseTrainer:
           variable.assign(tf.reshape(flat * mask, variable.shape))
       for ref, (copy, axes) in grids.items():
         peak = tf.reduce_max(tf.abs(copy), axis=axes, keepdims=True)
-        grid_step = tf.where(peak > 0, peak / INT4_LEVELS, tf.ones_like(peak))
+        grid_step = tf.where(peak > 0, peak / levels, tf.ones_like(peak))
         scaled = copy / grid_step
         ref.deref().assign(tf.sign(scaled) * tf.floor(tf.abs(scaled) + 0.5) * grid_step)
       return loss

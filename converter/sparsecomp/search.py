@@ -3,8 +3,8 @@ meet the target, without losing more than the allowed accuracy.
 
   1. Fold BatchNorm into the layer before it (the weights that get stored).
      Layers that already hold zeros (a model pruned before) keep their
-     density from the start. With int4 weights, a first round puts every
-     prunable kernel on its int4 grid and retrains it there.
+     density from the start. With int4 (2-bit) weights, a first round puts
+     every prunable kernel on its -7..7 (-2..2) grid and retrains it there.
   2. Layer separation: each dense Dense and Conv2D whose low-rank split
      lowers its stored bytes is split, retrained, and kept only if
      validation accuracy does not drop (and peak RAM stays within --ram-kb).
@@ -55,8 +55,9 @@ class SearchOptions:
   checkpoint_bytes: sizes above target_bytes at which to save the model on
     the way (compress's `save`).
   augment: flip and crop RGB images while retraining (prune.TrainConfig).
-  weight_bits: 8, or 4 for int4 weights: a first round puts every prunable
-    kernel on its int4 grid and retrains; every later round keeps it there.
+  weight_bits: 8, or 4 (2) for int4 (2-bit) weights: a first round puts
+    every prunable kernel on its -7..7 (-2..2) grid and retrains; every later
+    round keeps it there.
   distillation: weight of the input model's softened outputs in every
     retraining's loss (prune.TrainConfig).
   """
@@ -356,9 +357,9 @@ def _prune_rounds(search: _Search, floor: float) -> None:
     search.record("prune", name, detail, estimate, after, accuracy, kept, start)
 
 
-def _to_int4(search: _Search, before: int, floor: float) -> float:
-  """The first round of an int4 search: every prunable kernel onto its int4
-  grid, then retrained there as long as the final retraining (the whole
+def _to_grid(search: _Search, before: int, floor: float) -> float:
+  """The first round of an int4 or 2-bit search: every prunable kernel onto
+  its grid, then retrained there as long as the final retraining (the whole
   model adapts, not one layer). Always kept: the rounds after it start from
   it, and judge each cut against the same floor."""
   start = time.monotonic()
@@ -366,10 +367,11 @@ def _to_int4(search: _Search, before: int, floor: float) -> float:
   search.trainer.train(search.densities, steps)
   accuracy = search.accuracy()
   m = search.calibrate()
-  detail = f"every kernel on its int4 grid, {steps} steps"
+  kind = f"int{search.options.weight_bits}"
+  detail = f"every kernel on its {kind} grid, {steps} steps"
   if accuracy < floor:
     detail += ", already below the floor"
-  search.record("int4", "all", detail, before, m.weight_bytes, accuracy, True, start)
+  search.record(kind, "all", detail, before, m.weight_bytes, accuracy, True, start)
   return accuracy
 
 
@@ -437,8 +439,8 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
            f"target {options.target_bytes:,} B; val acc {100 * baseline:.2f}%, floor "
            f"{100 * floor:.2f}%; {len(search.layers)} prunable layers")
   accuracy = baseline  # what a separation must not lose
-  if options.weight_bits == 4:
-    accuracy = _to_int4(search, initial.weight_bytes, floor)
+  if options.weight_bits < 8:
+    accuracy = _to_grid(search, initial.weight_bytes, floor)
   _pass_checkpoints(search)
   fewest = _reachable_floor(search, {name: search.layer_bytes(layer)
                                      for name, layer in search.layers.items()})

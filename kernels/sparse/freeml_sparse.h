@@ -27,17 +27,24 @@
 #define FREEML_SPARSE_RARELY(x) (x)
 #endif
 
-/* FREEML_SPARSE_HAS_INT4: whether the int4 loops are built (see
- * FREEML_SPARSE_INT4 in freeml_kernels.h). */
+/* FREEML_SPARSE_HAS_INT4, FREEML_SPARSE_HAS_INT2: whether the loops for
+ * int4 and 2-bit values are built (see FREEML_SPARSE_INT4 in
+ * freeml_kernels.h). */
 #if defined(FREEML_SPARSE_NO_INT4)
 #define FREEML_SPARSE_HAS_INT4 0
 #else
 #define FREEML_SPARSE_HAS_INT4 1
 #endif
+#if defined(FREEML_SPARSE_NO_INT2)
+#define FREEML_SPARSE_HAS_INT2 0
+#else
+#define FREEML_SPARSE_HAS_INT2 1
+#endif
 
 /* Whether this build has the loops for the filter's values. */
 static inline int freeml_sparse_values_built(const freeml_sparse_filter *s) {
-  return s->value_bits == 8 || (FREEML_SPARSE_HAS_INT4 && s->value_bits == 4);
+  return s->value_bits == 8 || (FREEML_SPARSE_HAS_INT4 && s->value_bits == 4) ||
+         (FREEML_SPARSE_HAS_INT2 && s->value_bits == 2);
 }
 
 /* Little-endian unsigned integer of `bytes` (0 to 4) bytes at p. */
@@ -82,56 +89,66 @@ static inline int32_t freeml_sparse_ctz(uint32_t x) {
 #endif
 }
 
-/* A walk through the values in entry order. With int8 values it is a
- * pointer (`high` unused, and gone where `int4` is a constant 0); with int4
- * values, the byte of the next value and which nibble of it: entry e is in
- * the low nibble of byte e / 2 for even e, the high one for odd. */
+/* A walk through the values in entry order, `bits` (8, 4 or 2) each. With
+ * int8 values it is a pointer (`field` unused, and gone where `bits` is the
+ * constant 8); else the byte of the next value and which of its 8 / bits
+ * fields, from the least significant: entry e is field e % (8 / bits) of
+ * byte e / (8 / bits). A 2-bit field holds code c of value c - 2 + c / 2
+ * (-2, -1, 1, 2). */
 typedef struct {
   const int8_t *p;
-  uint32_t high;
+  uint32_t field;
 } freeml_sparse_cursor;
 
 FREEML_SPARSE_INLINE freeml_sparse_cursor freeml_sparse_at(const int8_t *values,
                                                            int32_t e,
-                                                           int int4) {
+                                                           int bits) {
   freeml_sparse_cursor c;
-  c.p = values + (int4 ? e >> 1 : e);
-  c.high = int4 ? (uint32_t)e & 1u : 0u;
+  const int32_t per_byte = 8 / bits;
+  c.p = values + e / per_byte;
+  c.field = (uint32_t)(e % per_byte);
   return c;
 }
 
 /* The value at c, c moved to the next. */
 FREEML_SPARSE_INLINE int32_t freeml_sparse_next(freeml_sparse_cursor *c,
-                                                int int4) {
-  if (int4) {
+                                                int bits) {
+  if (bits == 4) {
     const uint32_t byte = (uint8_t)*c->p;
     const int32_t value =
-        (int32_t)(int8_t)(uint8_t)(c->high ? byte : byte << 4) >> 4;
-    c->p += c->high;
-    c->high ^= 1u;
+        (int32_t)(int8_t)(uint8_t)(c->field ? byte : byte << 4) >> 4;
+    c->p += c->field;
+    c->field ^= 1u;
     return value;
+  }
+  if (bits == 2) {
+    const int32_t code =
+        (int32_t)(((uint32_t)(uint8_t)*c->p >> (2u * c->field)) & 3u);
+    c->field = (c->field + 1u) & 3u;
+    c->p += c->field == 0u;
+    return code - 2 + (code >> 1);
   }
   return *c->p++;
 }
 
 /* c moved past n values. */
 FREEML_SPARSE_INLINE void freeml_sparse_skip(freeml_sparse_cursor *c, int32_t n,
-                                             int int4) {
-  if (int4) {
-    const uint32_t nibbles = c->high + (uint32_t)n;
-    c->p += nibbles >> 1;
-    c->high = nibbles & 1u;
-  } else {
+                                             int bits) {
+  if (bits == 8) {
     c->p += n;
+  } else {
+    const uint32_t fields = c->field + (uint32_t)n;
+    const uint32_t per_byte = 8u / (uint32_t)bits;
+    c->p += fields / per_byte;
+    c->field = fields % per_byte;
   }
 }
 
 /* The entry index of c. */
 FREEML_SPARSE_INLINE int32_t freeml_sparse_index(freeml_sparse_cursor c,
                                                  const int8_t *values,
-                                                 int int4) {
-  const int32_t bytes = (int32_t)(c.p - values);
-  return int4 ? 2 * bytes + (int32_t)c.high : bytes;
+                                                 int bits) {
+  return (int32_t)(c.p - values) * (8 / bits) + (int32_t)c.field;
 }
 
 /* Set bits in bytes [0, n) of p. */

@@ -16,8 +16,8 @@
  * tap of the window is padded, so each run or tap is tested (and a run is
  * carried as an input row and column, not as a pointer). `pair`: the walk
  * serves two windows of one output row, pair_step input bytes apart and
- * padded alike, that share each entry's decoding. `int4`: the values are
- * int4, read through a freeml_sparse_cursor. */
+ * padded alike, that share each entry's decoding. `value_bits`: the
+ * values' width (8, 4 or 2), read through a freeml_sparse_cursor. */
 enum { MAX_TAPS = 64 };
 
 /* A filter's sums over one window (first) or two (first, second) without
@@ -132,7 +132,7 @@ FREEML_SPARSE_INLINE void run_product(const run *r, int32_t q, int32_t value,
 FREEML_SPARSE_INLINE sums run_delta_sum(const window *w, const uint8_t *delta,
                                         freeml_sparse_cursor *v, int32_t n,
                                         int32_t ic0, int padded, int pair,
-                                        int int4) {
+                                        int value_bits) {
   const uint8_t *end = delta + n;
   run r = first_run(w, ic0, padded, pair);
   sums acc = {0, 0, 0};
@@ -142,7 +142,7 @@ FREEML_SPARSE_INLINE sums run_delta_sum(const window *w, const uint8_t *delta,
     if (FREEML_SPARSE_RARELY(q >= w->run_len)) {
       q = next_run(w, &r, q, ic0, padded, pair);
     }
-    run_product(&r, q, freeml_sparse_next(v, int4), &acc, padded, pair);
+    run_product(&r, q, freeml_sparse_next(v, value_bits), &acc, padded, pair);
   }
   return acc;
 }
@@ -153,7 +153,7 @@ FREEML_SPARSE_INLINE sums run_delta_sum(const window *w, const uint8_t *delta,
 FREEML_SPARSE_INLINE void run_word_sum(const window *w, run *r, int32_t *d,
                                        uint32_t bits, freeml_sparse_cursor *v,
                                        sums *acc, int32_t ic0, int padded,
-                                       int pair, int int4) {
+                                       int pair, int value_bits) {
   do {
     const int32_t bit = freeml_sparse_ctz(bits);
     int32_t q = *d + bit;
@@ -162,7 +162,7 @@ FREEML_SPARSE_INLINE void run_word_sum(const window *w, run *r, int32_t *d,
       q = next_run(w, r, q, ic0, padded, pair);
       *d = q - bit;
     }
-    run_product(r, q, freeml_sparse_next(v, int4), acc, padded, pair);
+    run_product(r, q, freeml_sparse_next(v, value_bits), acc, padded, pair);
   } while (bits != 0);
 }
 
@@ -172,7 +172,8 @@ FREEML_SPARSE_INLINE void run_word_sum(const window *w, run *r, int32_t *d,
 FREEML_SPARSE_INLINE sums run_bitmask_sum(const window *w, const uint8_t *row,
                                           int32_t mask_bytes,
                                           freeml_sparse_cursor *v, int32_t ic0,
-                                          int padded, int pair, int int4) {
+                                          int padded, int pair,
+                                          int value_bits) {
   const uint8_t *end = row + (mask_bytes & ~3); /* of the whole words */
   /* A word that starts d positions into a run lies in it if d < fit. */
   const uint32_t fit = w->run_len >= 32 ? (uint32_t)w->run_len - 31u : 0u;
@@ -187,23 +188,23 @@ FREEML_SPARSE_INLINE sums run_bitmask_sum(const window *w, const uint8_t *row,
       d = next_run(w, &r, d, ic0, padded, pair);
     }
     if ((uint32_t)d >= fit) {
-      run_word_sum(w, &r, &d, bits, v, &acc, ic0, padded, pair, int4);
+      run_word_sum(w, &r, &d, bits, v, &acc, ic0, padded, pair, value_bits);
     } else if (padded && r.x == 0) {
-      freeml_sparse_skip(v, freeml_sparse_popcount(bits), int4);
+      freeml_sparse_skip(v, freeml_sparse_popcount(bits), value_bits);
     } else { /* the word's runs are r's: d + bit, with no test */
       run in_word = r;
       in_word.x += d;
       if (pair) in_word.x2 += d;
       do {
         run_product(&in_word, freeml_sparse_ctz(bits),
-                    freeml_sparse_next(v, int4), &acc, 0, pair);
+                    freeml_sparse_next(v, value_bits), &acc, 0, pair);
         bits &= bits - 1u;
       } while (bits != 0);
     }
   }
   bits = freeml_sparse_mask_word(row, mask_bytes & 3);
   if (bits != 0) {
-    run_word_sum(w, &r, &d, bits, v, &acc, ic0, padded, pair, int4);
+    run_word_sum(w, &r, &d, bits, v, &acc, ic0, padded, pair, value_bits);
   }
   return acc;
 }
@@ -227,12 +228,12 @@ FREEML_SPARSE_INLINE sums tap_delta_sum(const int8_t *const *tap,
                                         int32_t pair_step, const uint8_t *delta,
                                         freeml_sparse_cursor *v, int32_t n,
                                         int32_t c, int padded, int pair,
-                                        int int4) {
+                                        int value_bits) {
   const uint8_t *end = delta + n;
   sums acc = {0, 0, 0};
   while (delta != end) {
     tap += *delta++;
-    tap_product(*++tap, c, pair_step, freeml_sparse_next(v, int4), &acc,
+    tap_product(*++tap, c, pair_step, freeml_sparse_next(v, value_bits), &acc,
                 padded, pair);
   }
   return acc;
@@ -243,7 +244,8 @@ FREEML_SPARSE_INLINE sums tap_bitmask_sum(const int8_t *const *taps,
                                           int32_t pair_step, const uint8_t *row,
                                           int32_t mask_bytes,
                                           freeml_sparse_cursor *v, int32_t c,
-                                          int padded, int pair, int int4) {
+                                          int padded, int pair,
+                                          int value_bits) {
   sums acc = {0, 0, 0};
   int32_t byte;
   for (byte = 0; byte < mask_bytes; byte += 4) {
@@ -251,7 +253,7 @@ FREEML_SPARSE_INLINE sums tap_bitmask_sum(const int8_t *const *taps,
     uint32_t bits = freeml_sparse_mask_word(row + byte, mask_bytes - byte);
     while (bits != 0) {
       tap_product(tap[freeml_sparse_ctz(bits)], c, pair_step,
-                  freeml_sparse_next(v, int4), &acc, padded, pair);
+                  freeml_sparse_next(v, value_bits), &acc, padded, pair);
       bits &= bits - 1u;
     }
   }
@@ -349,7 +351,7 @@ static int32_t step_done(place *at, const step *s,
 typedef struct {
   window w;    /* set per pixel */
   int by_taps; /* the table walk, on `taps` (filled per pixel) */
-  int int4;    /* int4 values */
+  int value_bits; /* of each value: 8, 4 or 2 */
   const int8_t *taps[1 + MAX_TAPS];
   const freeml_sparse_filter *filter;
   int32_t group_c, filters_per_step;
@@ -372,26 +374,28 @@ FREEML_SPARSE_INLINE void put(const conv_call *call, sums acc, int32_t oc,
 /* Output channels [oc, last) of the pixel of call->w, written to output
  * and, for a pair (all the channels of both pixels), those of the next
  * pixel after them; filter oc's entries start at `entry`. `by_taps`: the
- * table walk, and `int4`, constants as the other flags. */
+ * table walk, and `value_bits`, constants as the other flags. */
 FREEML_SPARSE_INLINE void filters(const conv_call *call, int32_t oc,
                                   int32_t last, int32_t entry, int8_t *output,
                                   int padded, int pair, int by_taps,
-                                  int int4) {
+                                  int value_bits) {
   const window w = call->w;
   const freeml_sparse_filter *s = call->filter;
   const int32_t group_c = call->group_c;
   const int32_t filters_per_step = call->filters_per_step;
   const int32_t next = last; /* from an output to the next pixel's (pair) */
-  freeml_sparse_cursor v = freeml_sparse_at(s->values, entry, int4);
-  if (s->format == FREEML_SPARSE_DELTA) {
+  freeml_sparse_cursor v = freeml_sparse_at(s->values, entry, value_bits);
+  /* 2-bit values come with bitmask only: no delta loop for them. */
+  if (value_bits != 2 && s->format == FREEML_SPARSE_DELTA) {
     const uint8_t *delta = s->delta + entry;
     for (; oc < last; ++oc, ++output) {
       const int32_t n = (int32_t)freeml_sparse_u16(s->count + 2 * oc);
       const int32_t ic0 = (oc / filters_per_step) * group_c;
       put(call,
           by_taps ? tap_delta_sum(call->taps, w.pair_step, delta, &v, n, ic0,
-                                  padded, pair, int4)
-                  : run_delta_sum(&w, delta, &v, n, ic0, padded, pair, int4),
+                                  padded, pair, value_bits)
+                  : run_delta_sum(&w, delta, &v, n, ic0, padded, pair,
+                                  value_bits),
           oc, output, next, pair);
       delta += n;
     }
@@ -402,11 +406,25 @@ FREEML_SPARSE_INLINE void filters(const conv_call *call, int32_t oc,
       const int32_t ic0 = (oc / filters_per_step) * group_c;
       put(call,
           by_taps ? tap_bitmask_sum(call->taps, w.pair_step, row, mask_bytes,
-                                    &v, ic0, padded, pair, int4)
+                                    &v, ic0, padded, pair, value_bits)
                   : run_bitmask_sum(&w, row, mask_bytes, &v, ic0, padded, pair,
-                                    int4),
+                                    value_bits),
           oc, output, next, pair);
     }
+  }
+}
+
+/* filters() for call->value_bits, a constant in each copy. */
+FREEML_SPARSE_INLINE void pixel_of(const conv_call *call, int32_t oc,
+                                   int32_t last, int32_t entry,
+                                   int8_t *output, int padded, int pair,
+                                   int by_taps) {
+  if (FREEML_SPARSE_HAS_INT4 && call->value_bits == 4) {
+    filters(call, oc, last, entry, output, padded, pair, by_taps, 4);
+  } else if (FREEML_SPARSE_HAS_INT2 && call->value_bits == 2) {
+    filters(call, oc, last, entry, output, padded, pair, by_taps, 2);
+  } else {
+    filters(call, oc, last, entry, output, padded, pair, by_taps, 8);
   }
 }
 
@@ -414,15 +432,9 @@ FREEML_SPARSE_INLINE void pixel(const conv_call *call, int32_t oc, int32_t last,
                                 int32_t entry, int8_t *output, int padded,
                                 int pair) {
   if (call->by_taps) {
-    if (FREEML_SPARSE_HAS_INT4 && call->int4) {
-      filters(call, oc, last, entry, output, padded, pair, 1, 1);
-    } else {
-      filters(call, oc, last, entry, output, padded, pair, 1, 0);
-    }
-  } else if (FREEML_SPARSE_HAS_INT4 && call->int4) {
-    filters(call, oc, last, entry, output, padded, pair, 0, 1);
+    pixel_of(call, oc, last, entry, output, padded, pair, 1);
   } else {
-    filters(call, oc, last, entry, output, padded, pair, 0, 0);
+    pixel_of(call, oc, last, entry, output, padded, pair, 0);
   }
 }
 
@@ -493,7 +505,8 @@ freeml_status freeml_sparse_conv_core(
   int32_t i, entry;
   if (!freeml_tile_valid(tile, (int64_t)output_dims->n * output_dims->h *
                                    output_dims->w * out_c) ||
-      !freeml_sparse_values_built(filter)) {
+      !freeml_sparse_values_built(filter) ||
+      (filter->value_bits == 2 && filter->format != FREEML_SPARSE_BITMASK)) {
     return FREEML_ERR_ARG;
   }
   if (tile.start == tile.end) return FREEML_OK;
@@ -504,7 +517,7 @@ freeml_status freeml_sparse_conv_core(
   call.w.dilation_h = params->dilation_h;
   call.w.dilation_w = params->dilation_w;
   call.by_taps = group_c == 1 && filter->filter_size <= MAX_TAPS;
-  call.int4 = filter->value_bits == 4;
+  call.value_bits = filter->value_bits;
   call.filter = filter;
   call.group_c = group_c;
   call.filters_per_step = filters_per_step;

@@ -6,10 +6,15 @@ static uint64_t encoded_bytes(int32_t format, int32_t filters,
                               int32_t filter_size, int32_t entries) {
   const uint64_t f = (uint64_t)filters, k = (uint64_t)filter_size;
   const uint64_t e = (uint64_t)entries;
-  const uint64_t values =
-      (format & FREEML_SPARSE_INT4) != 0 ? (e + 1u) / 2u : e;
-  if ((format & FREEML_SPARSE_INT4) != 0 && !FREEML_SPARSE_HAS_INT4) return 0;
-  switch (format & ~FREEML_SPARSE_INT4) {
+  const int32_t int4 = format & FREEML_SPARSE_INT4;
+  const int32_t int2 = format & FREEML_SPARSE_INT2;
+  const uint64_t values = int4 ? (e + 1u) / 2u : int2 ? (e + 3u) / 4u : e;
+  if ((int4 && (int2 || !FREEML_SPARSE_HAS_INT4)) ||
+      (int2 && (!FREEML_SPARSE_HAS_INT2 ||
+                (format & ~int2) != FREEML_SPARSE_BITMASK))) {
+    return 0;
+  }
+  switch (format & ~(int4 | int2)) {
     case FREEML_SPARSE_CSR:
       if (filter_size > 0x10000) return 0; /* columns are 2 bytes at most */
       return (e <= 0xFFFFu ? 2u : 4u) * (f + 1u) +
@@ -110,9 +115,14 @@ freeml_status freeml_sparse_filter_check(int32_t format, int32_t filters,
     return FREEML_ERR_MODEL;
   }
   s = freeml_sparse_filter_view(format, filters, filter_size, entries, data);
-  if (s.value_bits == 4 && (entries & 1) != 0 &&
-      ((uint8_t)s.values[entries / 2] >> 4) != 0) {
-    return FREEML_ERR_MODEL; /* one encoding per filter: padding is 0 */
+  /* One encoding per filter: the bits after the last value are 0. */
+  if (s.value_bits < 8) {
+    const int32_t per_byte = 8 / s.value_bits;
+    const int32_t used = entries % per_byte;
+    if (used != 0 &&
+        ((uint8_t)s.values[entries / per_byte] >> (used * s.value_bits)) != 0) {
+      return FREEML_ERR_MODEL;
+    }
   }
   switch (s.format) {
     case FREEML_SPARSE_CSR:

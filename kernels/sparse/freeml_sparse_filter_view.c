@@ -8,8 +8,10 @@ freeml_sparse_filter freeml_sparse_filter_view(int32_t format, int32_t filters,
                                                const uint8_t *data) {
   freeml_sparse_filter s;
   memset(&s, 0, sizeof(s));
-  s.format = format & ~FREEML_SPARSE_INT4;
-  s.value_bits = (format & FREEML_SPARSE_INT4) != 0 ? 4 : 8;
+  s.format = format & ~(FREEML_SPARSE_INT4 | FREEML_SPARSE_INT2);
+  s.value_bits = (format & FREEML_SPARSE_INT4) != 0   ? 4
+                 : (format & FREEML_SPARSE_INT2) != 0 ? 2
+                                                      : 8;
   s.filters = filters;
   s.filter_size = filter_size;
   s.entries = entries;

@@ -3,13 +3,15 @@
  * dilation, groups), depthwise convolutions (depth multipliers, kernels wider
  * than 256 positions) and fully connected layers (per-channel and
  * per-tensor), at densities from 0 to 1, in every format their op may use
- * with int8 and (weights in -8..7) int4 values, each run as a random
+ * with int8, (weights in -8..7) int4 and (in -2..2, bitmask) 2-bit values,
+ * each run as a random
  * sequence of tiles between guard bytes. The encodings
  * come from a small encoder here (delta with fillers and stored zeros, CSR
  * with 1- and 2-byte columns and, on the host, 4-byte row starts); mutated
  * encodings are refused by freeml_sparse_filter_check. Built for the host
- * and, unchanged, for a Cortex-M4 under QEMU; and with FREEML_SPARSE_NO_INT4,
- * where int4 encodings must be refused by the check and the kernels. */
+ * and, unchanged, for a Cortex-M4 under QEMU; and with FREEML_SPARSE_NO_INT4
+ * and FREEML_SPARSE_NO_INT2, where those encodings must be refused by the
+ * check and the kernels. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,15 @@
 #include "kernels/freeml_kernels.h"
 #include "kernels/tests/random_cases.h"
 #include "tflm_freeml/tests/check.h"
+
+/* The value flags of the format codes this build leaves out. */
+#if defined(FREEML_SPARSE_NO_INT4) && defined(FREEML_SPARSE_NO_INT2)
+#define LEFT_OUT (FREEML_SPARSE_INT4 | FREEML_SPARSE_INT2)
+#elif defined(FREEML_SPARSE_NO_INT4)
+#define LEFT_OUT FREEML_SPARSE_INT4
+#elif defined(FREEML_SPARSE_NO_INT2)
+#define LEFT_OUT FREEML_SPARSE_INT2
+#endif
 
 #ifndef SPARSE_TEST_CASES
 #define SPARSE_TEST_CASES 1400
@@ -51,7 +62,8 @@ typedef struct {
   int32_t multiplier[MAX_CHANNELS], shift[MAX_CHANNELS], bias[MAX_CHANNELS];
   int16_t bias16[MAX_CHANNELS]; /* bias, when it fits int16 */
   int bias_bits;                /* 0 (no bias), 32 or 16 */
-  int int4; /* weights in -8..7, encoded with int4 values too */
+  int value_bits; /* 8; 4: weights in -8..7, encoded with int4 values too;
+                     2: in -2..2, with int4 and 2-bit values too */
   int8_t input[MAX_INPUT];
   int8_t filter[MAX_FILTER]; /* the dense filter, pruned */
   int8_t rows[MAX_FILTER];   /* the same as [F, K] rows in position order */
@@ -70,18 +82,22 @@ static void put_le(uint8_t *p, uint32_t value, int32_t bytes) {
   for (i = 0; i < bytes; ++i) p[i] = (uint8_t)(value >> (8 * i));
 }
 
-/* Stores entry e's value: int8, or int4 in the low nibble of byte e / 2
- * for even e, the high one for odd (the section starts zeroed). */
-static void put_value(uint8_t *values, int32_t e, int8_t v, int int4) {
-  if (int4) {
+/* Stores entry e's value of `bits`: int8; int4 in the low nibble of byte
+ * e / 2 for even e, the high one for odd; 2-bit code (-2, -1, 1, 2 as 0 to
+ * 3) in bits 2 * (e % 4) of byte e / 4. The section starts zeroed. */
+static void put_value(uint8_t *values, int32_t e, int8_t v, int bits) {
+  if (bits == 4) {
     values[e / 2] |= (uint8_t)(((uint8_t)v & 0xFu) << (4 * (e & 1)));
+  } else if (bits == 2) {
+    const uint32_t code = (uint32_t)(v < 0 ? v + 2 : v + 1);
+    values[e / 4] |= (uint8_t)(code << (2 * (e % 4)));
   } else {
     values[e] = (uint8_t)v;
   }
 }
 
-static int32_t value_bytes(int32_t entries, int int4) {
-  return int4 ? (entries + 1) / 2 : entries;
+static int32_t value_bytes(int32_t entries, int bits) {
+  return (entries * bits + 7) / 8;
 }
 
 /* Whether delta stores position i of the rows: each non-zero and, with a
@@ -95,12 +111,12 @@ static int delta_stores(const int8_t *rows, int32_t i, uint32_t zero_seed) {
  * them to `out` (laid out for `entries` entries) unless it is 0. Returns E. */
 static int32_t delta_entries(const int8_t *rows, int32_t filters, int32_t k,
                              uint32_t zero_seed, uint8_t *out,
-                             int32_t entries, int int4, int32_t *most) {
+                             int32_t entries, int bits, int32_t *most) {
   uint8_t *delta = out != 0 ? out + 2 * filters : 0;
   uint8_t *value = out != 0 ? delta + entries : 0;
   int32_t f, p, e = 0;
   *most = 0;
-  if (out != 0) memset(value, 0, (size_t)value_bytes(entries, int4));
+  if (out != 0) memset(value, 0, (size_t)value_bytes(entries, bits));
   for (f = 0; f < filters; ++f) {
     const int32_t first = e;
     int32_t previous = -1;
@@ -113,7 +129,7 @@ static int32_t delta_entries(const int8_t *rows, int32_t filters, int32_t k,
       }
       if (out != 0) {
         delta[e] = (uint8_t)gap;
-        put_value(value, e, rows[f * k + p], int4);
+        put_value(value, e, rows[f * k + p], bits);
       }
       ++e;
       previous = p;
@@ -131,15 +147,17 @@ static uint32_t encode(int32_t format, const int8_t *rows, int32_t filters,
                        int32_t filter_size, uint32_t zero_seed, uint8_t *out,
                        int32_t *entries, int32_t *most) {
   const int32_t k = filter_size;
-  const int int4 = (format & FREEML_SPARSE_INT4) != 0;
+  const int bits = (format & FREEML_SPARSE_INT4)   ? 4
+                   : (format & FREEML_SPARSE_INT2) ? 2
+                                                   : 8;
   int32_t f, p, e = 0;
   *most = 0;
-  format &= ~FREEML_SPARSE_INT4;
+  format &= ~(FREEML_SPARSE_INT4 | FREEML_SPARSE_INT2);
   if (format == FREEML_SPARSE_DELTA) {
-    e = delta_entries(rows, filters, k, zero_seed, 0, 0, int4, most);
-    delta_entries(rows, filters, k, zero_seed, out, e, int4, most);
+    e = delta_entries(rows, filters, k, zero_seed, 0, 0, bits, most);
+    delta_entries(rows, filters, k, zero_seed, out, e, bits, most);
     *entries = e;
-    return (uint32_t)(2 * filters + e + value_bytes(e, int4));
+    return (uint32_t)(2 * filters + e + value_bytes(e, bits));
   }
   for (f = 0; f < filters * k; ++f) e += rows[f] != 0;
   *entries = e;
@@ -148,7 +166,7 @@ static uint32_t encode(int32_t format, const int8_t *rows, int32_t filters,
     const int32_t column_bytes = k <= 256 ? 1 : 2;
     uint8_t *column = out + row_bytes * (filters + 1);
     uint8_t *value = column + column_bytes * e;
-    memset(value, 0, (size_t)value_bytes(e, int4));
+    memset(value, 0, (size_t)value_bytes(e, bits));
     e = 0;
     for (f = 0; f < filters; ++f) {
       const int32_t first = e;
@@ -156,30 +174,30 @@ static uint32_t encode(int32_t format, const int8_t *rows, int32_t filters,
       for (p = 0; p < k; ++p) {
         if (rows[f * k + p] == 0) continue;
         put_le(column + column_bytes * e, (uint32_t)p, column_bytes);
-        put_value(value, e++, rows[f * k + p], int4);
+        put_value(value, e++, rows[f * k + p], bits);
       }
       if (e - first > *most) *most = e - first;
     }
     put_le(out + row_bytes * filters, (uint32_t)e, row_bytes);
     return (uint32_t)(row_bytes * (filters + 1) + column_bytes * e +
-                      value_bytes(e, int4));
+                      value_bytes(e, bits));
   }
   /* bitmask */
   {
     const int32_t mask_bytes = (k + 7) / 8;
     uint8_t *value = out + filters * mask_bytes;
-    memset(out, 0, (size_t)(filters * mask_bytes + value_bytes(e, int4)));
+    memset(out, 0, (size_t)(filters * mask_bytes + value_bytes(e, bits)));
     e = 0;
     for (f = 0; f < filters; ++f) {
       const int32_t first = e;
       for (p = 0; p < k; ++p) {
         if (rows[f * k + p] == 0) continue;
         out[f * mask_bytes + p / 8] |= (uint8_t)(1u << (p % 8));
-        put_value(value, e++, rows[f * k + p], int4);
+        put_value(value, e++, rows[f * k + p], bits);
       }
       if (e - first > *most) *most = e - first;
     }
-    return (uint32_t)(filters * mask_bytes + value_bytes(e, int4));
+    return (uint32_t)(filters * mask_bytes + value_bytes(e, bits));
   }
 }
 
@@ -312,11 +330,12 @@ static void fill_case(test_lcg *g, sparse_case *c) {
     c->params.conv.activation = activation;
   }
   lcg_fill_s8(g, c->filter, c->filters * c->filter_size);
-  c->int4 = lcg_range(g, 0, 1);
-  if (c->int4) { /* -8..7, both ends included */
+  c->value_bits = 8 >> lcg_range(g, 0, 2);
+  if (c->value_bits < 8) { /* -8..7 or -2..2, both ends included */
     int32_t i;
     for (i = 0; i < c->filters * c->filter_size; ++i) {
-      c->filter[i] = (int8_t)(c->filter[i] >> 4);
+      c->filter[i] = (int8_t)(c->value_bits == 4 ? c->filter[i] >> 4
+                                                 : c->filter[i] % 3);
     }
   }
   fill_quant(g, c, c->filters);
@@ -390,8 +409,8 @@ static void compare_format(test_lcg *g, sparse_case *c, int32_t format,
   bytes = encode(format, c->rows, c->filters, c->filter_size, c->zero_seed,
                  c->encoded, &entries, &most);
   CHECK(bytes <= MAX_ENCODED);
-#if defined(FREEML_SPARSE_NO_INT4)
-  if ((format & FREEML_SPARSE_INT4) != 0) {
+#if defined(FREEML_SPARSE_NO_INT4) || defined(FREEML_SPARSE_NO_INT2)
+  if ((format & LEFT_OUT) != 0) {
     freeml_tile all;
     all.start = 0;
     all.end = units;
@@ -451,10 +470,14 @@ static void run_case(test_lcg *g, sparse_case *c, int32_t id,
   CHECK_EQ_INT(run_dense(c, whole), FREEML_OK);
   compare_format(g, c, FREEML_SPARSE_BITMASK, id, percent);
   compare_format(g, c, other, id, percent);
-  if (c->int4) {
+  if (c->value_bits <= 4) {
     compare_format(g, c, FREEML_SPARSE_BITMASK | FREEML_SPARSE_INT4, id,
                    percent);
     compare_format(g, c, other | FREEML_SPARSE_INT4, id, percent);
+  }
+  if (c->value_bits == 2) {
+    compare_format(g, c, FREEML_SPARSE_BITMASK | FREEML_SPARSE_INT2, id,
+                   percent);
   }
 }
 
@@ -497,7 +520,9 @@ static void test_long_gaps(void) {
       for (p = lcg_pick(&g, gap_choice, 8); p < c->filter_size;
            p += 1 + lcg_pick(&g, gap_choice, 8)) {
         c->filter[f * c->filter_size + p] =
-            (int8_t)lcg_range(&g, 1, c->int4 ? 7 : 127);
+            (int8_t)lcg_range(&g, 1, c->value_bits == 8   ? 127
+                                     : c->value_bits == 4 ? 7
+                                                          : 2);
       }
     }
     run_case(&g, c, -1 - round, 100);
@@ -742,6 +767,39 @@ static void test_refused_encodings(void) {
   CHECK_EQ_INT(check_of(FREEML_SPARSE_CSR | FREEML_SPARSE_INT4, e, data, n),
                FREEML_OK);
 #endif
+
+  /* 2-bit values: rows in -2..2, entries 2, -1, 1, -2, 2 in 2 bytes (codes
+   * 3 1 2 0, then 3 and six padding bits). Bitmask only. */
+  {
+    static const int8_t small[V_F * V_K] = {
+        2, 0, 0, 0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, -2, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const int32_t int2 = FREEML_SPARSE_BITMASK | FREEML_SPARSE_INT2;
+    n = encode(int2, small, V_F, V_K, 0, data, &e, &most);
+    CHECK_EQ_INT(n, 3 * 3 + 2);
+    CHECK_EQ_INT(data[9], 3 | 1 << 2 | 2 << 4 | 0 << 6);
+    CHECK_EQ_INT(data[10], 3);
+#if defined(FREEML_SPARSE_NO_INT2)
+    CHECK_EQ_INT(check_of(int2, e, data, n), FREEML_ERR_MODEL);
+#else
+    CHECK_EQ_INT(check_of(int2, e, data, n), FREEML_OK);
+    CHECK_EQ_INT(check_of(int2, e, data, n + 1), FREEML_ERR_MODEL);
+    memcpy(bad, data, n);
+    bad[n - 1] |= 0x40; /* a padding field not 0 */
+    CHECK_EQ_INT(check_of(int2, e, bad, n), FREEML_ERR_MODEL);
+#endif
+    /* Delta and CSR take no 2-bit values (delta's fillers are 0), and no
+     * code has both value flags. */
+    CHECK_EQ_INT(check_of(FREEML_SPARSE_DELTA | FREEML_SPARSE_INT2, e, data,
+                          2 * 3 + e + 2),
+                 FREEML_ERR_MODEL);
+    CHECK_EQ_INT(check_of(FREEML_SPARSE_CSR | FREEML_SPARSE_INT2, e, data,
+                          2 * 4 + e + 2),
+                 FREEML_ERR_MODEL);
+    CHECK_EQ_INT(check_of(int2 | FREEML_SPARSE_INT4, e, data, n),
+                 FREEML_ERR_MODEL);
+  }
 
   /* Headers that describe no encoding. */
   CHECK_EQ_INT(check_of(0, e, data, n), FREEML_ERR_MODEL);

@@ -68,5 +68,5 @@ def test_sizes_become_macros_with_the_model_crc():
   assert {k: int(v) for k, v in macros.items() if not k.endswith("CRC32")} == {
       "BYTES": 200, "INPUT_BYTES": 64, "OUTPUT_BYTES": 10, "ARENA_BYTES": 5888,
       "INTERMITTENT_SRAM_BYTES": 3840, "NVM_BYTES": 3216, "MAX_TILE_MACS": 8192,
-      "MAX_TILE_BYTES": 1024, "MACS": 86144, "SPARSE_INT4_OPS": 0}
+      "MAX_TILE_BYTES": 1024, "MACS": 86144, "SPARSE_INT4_OPS": 0, "SPARSE_INT2_OPS": 0}
   assert "FREEML_MODEL_" not in render(model, "m.h5")[1].replace("FREEML_MODEL_DATA_H_", "")

@@ -18,8 +18,15 @@ def _u(blob: bytes, offset: int, width: int) -> int:
 
 
 def _values(code: int, blob: bytes, entries: int) -> tuple:
-  """(value section bytes, the E values): int8, or int4 two per byte, entry
-  2j in the low nibble of byte j and a last unused nibble 0."""
+  """(value section bytes, the E values): int8; int4 two per byte, entry
+  2j in the low nibble of byte j and a last unused nibble 0; 2-bit codes
+  0..3 of -2, -1, 1, 2 four per byte from the low bits, unused bits 0."""
+  if code & sf.INT2:
+    size = (entries + 3) // 4
+    codes = [blob[len(blob) - size + j // 4] >> (2 * (j % 4)) & 3 for j in range(entries)]
+    if entries % 4:
+      assert blob[-1] >> (2 * (entries % 4)) == 0
+    return size, np.asarray([(-2, -1, 1, 2)[c] for c in codes], np.int8)
   if not code & sf.INT4:
     return entries, np.frombuffer(blob[len(blob) - entries:], np.int8)
   size = (entries + 1) // 2
@@ -38,7 +45,7 @@ def decode(code: int, blob: bytes, filters: int, depth: int, entries: int) -> np
   if code == sf.DENSE:
     return np.frombuffer(blob, np.int8).reshape(filters, depth).copy()
   value_bytes, values = _values(code, blob, entries)
-  base = code & ~sf.INT4
+  base = code & ~(sf.INT4 | sf.INT2)
   if base == sf.BITMASK:
     row_bytes = (depth + 7) // 8
     assert len(blob) == filters * row_bytes + value_bytes
@@ -79,9 +86,9 @@ def decode(code: int, blob: bytes, filters: int, depth: int, entries: int) -> np
 
 
 def _rows(rng: np.random.Generator, filters: int, depth: int, density: float,
-          int4: bool = False) -> np.ndarray:
-  values = rng.integers(-8, 8, (filters, depth)) if int4 else rng.integers(-127, 128,
-                                                                            (filters, depth))
+          int4: bool = False, int2: bool = False) -> np.ndarray:
+  low, high = (-2, 3) if int2 else (-8, 8) if int4 else (-127, 128)
+  values = rng.integers(low, high, (filters, depth))
   values[values == 0] = 1
   return (values * (rng.random((filters, depth)) < density)).astype(np.int8)
 
@@ -89,11 +96,12 @@ def _rows(rng: np.random.Generator, filters: int, depth: int, density: float,
 @pytest.mark.parametrize("filters,depth", [(1, 1), (4, 9), (16, 27), (8, 300), (3, 1200),
                                            (300, 260)])
 @pytest.mark.parametrize("code", [sf.DENSE, sf.CSR, sf.DELTA, sf.BITMASK, sf.CSR_INT4,
-                                  sf.DELTA_INT4, sf.BITMASK_INT4])
+                                  sf.DELTA_INT4, sf.BITMASK_INT4, sf.BITMASK_INT2])
 def test_every_format_round_trips_at_every_density(filters, depth, code):
   rng = np.random.default_rng(filters * 1000 + depth)
   for density in DENSITIES:
-    rows = _rows(rng, filters, depth, density, int4=bool(code & sf.INT4))
+    rows = _rows(rng, filters, depth, density, int4=bool(code & sf.INT4),
+                 int2=bool(code & sf.INT2))
     blob = sf.encode(code, rows)
     assert len(blob) == sf.encoded_size(code, rows)
     decoded = decode(code, blob, filters, depth, sf.entries(code, rows))
@@ -144,6 +152,19 @@ def test_weights_in_int4_range_take_int4_values_where_smaller():
   assert sf.best_format("FULLY_CONNECTED", full) == (sf.BITMASK_INT4, 8 * (8 + 32))
   with pytest.raises(ValueError, match="cannot hold"):
     sf.encode(sf.BITMASK_INT4, np.array([[8]], np.int8))
+
+
+def test_weights_in_minus_2_to_2_take_2_bit_values_in_bitmask_only():
+  rng = np.random.default_rng(3)
+  for op in sf.FORMATS:
+    for density in (0.3, 0.6, 1.0):  # where bitmask is the smallest format
+      rows = _rows(rng, 32, 144, density, int2=True)
+      code, size = sf.best_format(op, rows)
+      assert code == sf.BITMASK_INT2, (op, density)
+      assert size == 32 * 18 + (np.count_nonzero(rows) + 3) // 4 == len(sf.encode(code, rows))
+  assert not sf.applicable(sf.BITMASK_INT2, np.array([[3]], np.int8))
+  assert not sf.applicable(sf.BITMASK_INT2, np.array([[-3]], np.int8))
+  assert sf.DELTA | sf.INT2 not in sf.FORMAT_NAMES and sf.CSR | sf.INT2 not in sf.FORMAT_NAMES
 
 
 def test_filter_rows_order_positions_as_the_spec_says():

@@ -142,24 +142,34 @@ def test_sparse_equals_dense_intermittent(case, dense_outputs, bitmask):
     assert a.tobytes() == b.tobytes()
 
 
+# Formats with sub-byte values: (weights cut to their range, the format of
+# each filtered op's name).
+_SMALL_VALUES = {
+    "int4-bitmask": (lambda w: w >> 4, lambda name: sparse_format.BITMASK_INT4),
+    "int4-delta_or_csr": (lambda w: w >> 4,
+                          lambda name: OTHER_FORMAT[name] | sparse_format.INT4),
+    "int2-bitmask": (lambda w: w % 3, lambda name: sparse_format.BITMASK_INT2),
+}
+
+
 @pytest.mark.parametrize("net", list(NETS))
-@pytest.mark.parametrize("bitmask", [True, False], ids=["bitmask", "delta_or_csr"])
-def test_int4_values_equal_tflm(net, bitmask):
-  """Weights in -8..7 stored with int4 values give TFLM's bytes on the same
-  int8 weights, in plain and in intermittent mode."""
+@pytest.mark.parametrize("values", list(_SMALL_VALUES))
+def test_small_values_equal_tflm(net, values):
+  """Weights in -8..7 stored with int4 values, and weights in -2..2 with
+  2-bit ones, give TFLM's bytes on the same int8 weights, in plain and in
+  intermittent mode."""
+  cut, format_of = _SMALL_VALUES[values]
   rng = np.random.default_rng([list(NETS).index(net), 4])
   n = Net(rng)
   NETS[net](n)
   for op, _ in filtered_ops(n.graph):
     weights = n.graph.tensors[op.inputs[1]]
-    weights.data = (weights.data >> 4).astype(np.int8)
+    weights.data = cut(weights.data).astype(np.int8)
   prune(n.graph, 0.4, rng)
   inputs = [rng.integers(-128, 128, tuple(n.graph.tensors[i].shape), dtype=np.int8)
             for i in n.graph.inputs]
   reference = tflm_oracle.invoke_all_tensors(build(n.graph), inputs)
-  codes = [(sparse_format.BITMASK if bitmask else OTHER_FORMAT[name]) | sparse_format.INT4
-           for _, name in filtered_ops(n.graph)]
-  model = build(sparsify(n.graph, codes))
+  model = build(sparsify(n.graph, [format_of(name) for _, name in filtered_ops(n.graph)]))
   for index, value in zip(n.graph.outputs, Runtime(model).invoke(inputs), strict=True):
     assert value.tobytes() == reference[index].tobytes()
   rt = IntermittentRuntime(model, max_tile_macs=48)
@@ -225,6 +235,11 @@ def test_malformed_custom_options_are_refused(name):
 
   graph = _one_op(name)  # the format of the other op kind
   wrong = sparse_format.DELTA if name == "FULLY_CONNECTED" else sparse_format.CSR
+  _set_words(graph.ops[0], w1=wrong)
+  assert f"sparse format {wrong}; {name} takes" in _refusal(graph)
+
+  graph = _one_op(name)  # 2-bit values come with bitmask only
+  wrong = OTHER_FORMAT[name] | sparse_format.INT2
   _set_words(graph.ops[0], w1=wrong)
   assert f"sparse format {wrong}; {name} takes" in _refusal(graph)
 

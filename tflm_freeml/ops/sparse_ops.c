@@ -44,7 +44,7 @@ static const char *kind_name(sparse_kind kind) {
 static freeml_status read_options(freeml_prepare_context *ctx,
                                   sparse_kind kind,
                                   int32_t words[OPTIONS_WORDS]) {
-  int32_t base;
+  int32_t base, flags;
   freeml_status s = freeml_custom_option_words(
       ctx, OPTIONS_WORDS, "a sparse op (docs/sparse.md)", words);
   if (s != FREEML_OK) return s;
@@ -54,25 +54,40 @@ static freeml_status read_options(freeml_prepare_context *ctx,
                        "version %d",
                        (int)words[OPT_VERSION], OPTIONS_VERSION);
   }
-  /* The op's formats, each with int8 or (+ FREEML_SPARSE_INT4) int4 values. */
-  base = words[OPT_FORMAT] & ~FREEML_SPARSE_INT4;
-  if ((words[OPT_FORMAT] & ~(FREEML_SPARSE_INT4 | 3)) != 0 ||
+  /* The op's formats, each with int8 or (+ FREEML_SPARSE_INT4) int4 values,
+   * bitmask also with (+ FREEML_SPARSE_INT2) 2-bit values. */
+  flags = words[OPT_FORMAT] & (FREEML_SPARSE_INT4 | FREEML_SPARSE_INT2);
+  base = words[OPT_FORMAT] & ~flags;
+  if (flags == (FREEML_SPARSE_INT4 | FREEML_SPARSE_INT2) ||
+      (words[OPT_FORMAT] & ~(flags | 3)) != 0 ||
       (base != FREEML_SPARSE_BITMASK &&
-       base != (kind == SPARSE_FC ? FREEML_SPARSE_CSR : FREEML_SPARSE_DELTA))) {
+       (flags == FREEML_SPARSE_INT2 ||
+        base != (kind == SPARSE_FC ? FREEML_SPARSE_CSR
+                                   : FREEML_SPARSE_DELTA)))) {
     return freeml_fail(ctx->error, FREEML_ERR_MODEL,
                        "sparse format %d; %s takes %d (%s) or %d (bitmask), "
-                       "plus %d for int4 values",
+                       "plus %d for int4 values, or bitmask plus %d for "
+                       "2-bit values",
                        (int)words[OPT_FORMAT], kind_name(kind),
                        (int)(kind == SPARSE_FC ? FREEML_SPARSE_CSR
                                                : FREEML_SPARSE_DELTA),
                        kind == SPARSE_FC ? "CSR" : "delta",
-                       (int)FREEML_SPARSE_BITMASK, (int)FREEML_SPARSE_INT4);
+                       (int)FREEML_SPARSE_BITMASK, (int)FREEML_SPARSE_INT4,
+                       (int)FREEML_SPARSE_INT2);
   }
 #if defined(FREEML_SPARSE_NO_INT4)
-  if ((words[OPT_FORMAT] & FREEML_SPARSE_INT4) != 0) {
+  if (flags == FREEML_SPARSE_INT4) {
     return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
                        "sparse format %d has int4 values, which this build "
                        "leaves out (FREEML_SPARSE_NO_INT4)",
+                       (int)words[OPT_FORMAT]);
+  }
+#endif
+#if defined(FREEML_SPARSE_NO_INT2)
+  if (flags == FREEML_SPARSE_INT2) {
+    return freeml_fail(ctx->error, FREEML_ERR_UNSUPPORTED,
+                       "sparse format %d has 2-bit values, which this build "
+                       "leaves out (FREEML_SPARSE_NO_INT2)",
                        (int)words[OPT_FORMAT]);
   }
 #endif

@@ -1,7 +1,8 @@
-"""int4 weights (--weight-bits 4): the trainer holds every prunable kernel on
-its int4 grid, on_int4_grid moves exactly the filters that lie on it back to
--7..7 without changing what TFLM computes, and a search stores them with
-int4 values that the runtime runs as TFLM runs reference.tflite."""
+"""int4 and 2-bit weights (--weight-bits 4, 2): the trainer holds every
+prunable kernel on its grid, on_grid moves exactly the filters that lie on it
+back to -7..7 (-2..2) without changing what TFLM computes, and a search
+stores them with int4 (2-bit) values that the runtime runs as TFLM runs
+reference.tflite."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 import tf_keras
 
 from converter import sparse_format, sparse_rewrite, tflite_graph, tflite_writer, tflm_oracle
-from converter.int4_filters import on_int4_grid
+from converter.grid_filters import on_grid
 from converter.model_loading import LoadedModel
 from converter.ops import builtin_code, op_name
 from converter.quantize import quantize_int8
@@ -58,24 +59,25 @@ def test_training_holds_every_kernel_on_its_int4_grid():
   for layer in (model.get_layer(n) for n in prune.prunable_layers(model)):
     kernel = prune.kernel_of(layer).numpy()
     axes = prune.channel_axes(layer)
-    np.testing.assert_allclose(prune.on_int4_grid(kernel, axes), kernel, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(prune.on_grid(kernel, axes), kernel, rtol=1e-6, atol=0)
     channels = kernel.size // int(np.prod([kernel.shape[a] for a in axes]))
     levels = np.unique(np.abs(kernel)[kernel != 0])
     assert 1 < len(levels) <= 7 * channels
   assert trainer.densities()["conv"] <= 0.5
 
 
-def test_filters_on_the_grid_move_and_the_others_stay():
+@pytest.mark.parametrize("levels", [prune.INT4_LEVELS, prune.GRID_LEVELS[2]])
+def test_filters_on_the_grid_move_and_the_others_stay(levels):
   model = _small_model(2)
   for name in ("conv", "dense"):  # the depthwise kernel stays off the grid
     layer = model.get_layer(name)
-    layer.kernel.assign(prune.on_int4_grid(layer.kernel.numpy(), prune.channel_axes(layer)))
+    layer.kernel.assign(prune.on_grid(layer.kernel.numpy(), prune.channel_axes(layer), levels))
   x = np.random.default_rng(2).normal(size=(64, 8, 8, 2)).astype(np.float32)
   reference = quantize_int8(LoadedModel("keras", Path("small.h5"), keras_model=model), x)
-  moved_model, moved, filters = on_int4_grid(reference)
+  moved_model, moved, filters = on_grid(reference, levels)
   assert (moved, filters) == (2, 3)
   before, after = _filters(reference), _filters(moved_model)
-  assert np.abs(after[0]).max() == 7 and np.abs(after[2]).max() == 7
+  assert np.abs(after[0]).max() == levels and np.abs(after[2]).max() == levels
   np.testing.assert_array_equal(after[1], before[1])
   assert np.abs(before[0]).max() == 127
   # The same real weights: TFLM's outputs stay within a step of the int8 ones.
@@ -83,8 +85,8 @@ def test_filters_on_the_grid_move_and_the_others_stay():
   a = tflm_oracle.invoke(reference, inputs)[0].astype(np.int32)
   b = tflm_oracle.invoke(moved_model, inputs)[0].astype(np.int32)
   assert np.abs(a - b).max() <= 2
-  assert on_int4_grid(moved_model)[1] == 2  # already there: the same values
-  np.testing.assert_array_equal(_filters(on_int4_grid(moved_model)[0])[0], after[0])
+  assert on_grid(moved_model, levels)[1] == 2  # already there: the same values
+  np.testing.assert_array_equal(_filters(on_grid(moved_model, levels)[0])[0], after[0])
 
 
 def _share_second_filter(model: bytes, how: str) -> bytes:
@@ -110,13 +112,13 @@ def test_a_filter_another_op_reads_is_not_rewritten(how):
                                layers.Dense(10, name="b")])
   for layer in model.layers:
     kernel = prune.project(layer.kernel.numpy(), 0.2)
-    layer.kernel.assign(prune.on_int4_grid(kernel, prune.channel_axes(layer)))
+    layer.kernel.assign(prune.on_grid(kernel, prune.channel_axes(layer)))
   x = np.random.default_rng(4).normal(size=(64, 10)).astype(np.float32)
   reference = quantize_int8(LoadedModel("keras", Path("two.h5"), keras_model=model), x)
-  assert on_int4_grid(reference)[1:] == (2, 2)
+  assert on_grid(reference, prune.INT4_LEVELS)[1:] == (2, 2)
   assert len(sparse_rewrite.sparsify(reference)[1]) == 2
   shared = _share_second_filter(reference, how)
-  assert on_int4_grid(shared) == (shared, 0, 2)
+  assert on_grid(shared, prune.INT4_LEVELS) == (shared, 0, 2)
   assert sparse_rewrite.sparsify(shared) == (shared, [])
 
 

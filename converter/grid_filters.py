@@ -1,20 +1,20 @@
-"""Filters trained on the int4 grid, stored as int4 values.
+"""Filters trained on a small grid, stored with int4 or 2-bit values.
 
 SparseComp with `--weight-bits 4` trains each kernel to -7..7 times one scale
-per output channel. TFLite's converter does not know that and quantizes the
-kernel to int8 with scale peak / 127, so weight k of the grid becomes about
-k * 127 / 7. This module puts such filters back on their grid in the int8
-model: values -7..7 and scale peak / 7 per channel, the bias rescaled to
-match. The result is still an int8 model with builtin ops (stock TFLM runs
-it as `reference.tflite`); converter/sparse_format then stores the values of
-these filters as int4.
+per output channel (`--weight-bits 2`: -2..2). TFLite's converter does not
+know that and quantizes the kernel to int8 with scale peak / 127, so weight k
+of the grid becomes about k * 127 / 7. This module puts such filters back on
+their grid in the int8 model: values -7..7 and scale peak / 7 per channel,
+the bias rescaled to match. The result is still an int8 model with builtin
+ops (stock TFLM runs it as `reference.tflite`); converter/sparse_format then
+stores the values of these filters as int4 (2-bit).
 
 A filter is moved only when every channel's int8 values are within
 _TOLERANCE of the grid (the rounding of the int8 conversion is 7 / 254 at
 most), so a filter that was not trained on the grid keeps its int8 values.
 
 Example:
-  reference, moved, filters = on_int4_grid(quantize_int8(model, x_cal))
+  reference, moved, filters = on_grid(quantize_int8(model, x_cal), GRID_LEVELS[4])
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Tuple
 import numpy as np
 
 from converter import ops, sparse_format, tflite_graph, tflite_writer
-from converter.sparsecomp.prune import INT4_LEVELS
 
 _TOLERANCE = 0.05  # of a grid step
 
@@ -34,25 +33,27 @@ def _schema():
   return schema
 
 
-def _grid_values(rows: np.ndarray, per_channel: bool) -> Tuple[np.ndarray, np.ndarray]:
+def _grid_values(rows: np.ndarray, per_channel: bool,
+                 levels: int) -> Tuple[np.ndarray, np.ndarray]:
   """(int4 rows, peak per scale) when every row lies on its grid, else
   (empty, empty). peak: the int8 magnitude that becomes 7, per row (or one
   for the whole filter); 0 for an all-zero row, which keeps its scale."""
   magnitudes = np.abs(rows.astype(np.int32))
   peak = magnitudes.max(axis=1) if per_channel else np.full(1, magnitudes.max())
   per_row = peak if per_channel else np.repeat(peak, rows.shape[0])
-  scaled = rows * (INT4_LEVELS / np.maximum(per_row, 1))[:, None]
+  scaled = rows * (levels / np.maximum(per_row, 1))[:, None]
   grid = np.round(scaled)
   if np.any(np.abs(scaled - grid) > _TOLERANCE):
     return np.empty(0), np.empty(0)
   return grid.astype(np.int8), peak
 
 
-def on_int4_grid(model: bytes) -> Tuple[bytes, int, int]:
-  """(model, filters moved to the int4 grid, filters of CONV_2D,
+def on_grid(model: bytes, levels: int) -> Tuple[bytes, int, int]:
+  """(model, filters moved to the grid, filters of CONV_2D,
   DEPTHWISE_CONV_2D and FULLY_CONNECTED ops): each such int8 filter that
-  lies on a 15-level grid per scale gets values -7..7 and scales
-  peak / 7, its int32 bias rescaled the same way. A filter or bias that
+  lies on a grid of 2 * levels + 1 values per scale gets values
+  -levels..levels and scales peak / levels, its int32 bias rescaled the same
+  way (levels: prune.GRID_LEVELS, 7 for int4). A filter or bias that
   another op or tensor also reads is left as it is."""
   schema = _schema()
   root = tflite_graph.parse(model)
@@ -79,11 +80,11 @@ def on_int4_grid(model: bytes) -> Tuple[bytes, int, int]:
     rows = sparse_format.filter_rows(name, weights)
     scales = np.asarray(tensor.quantization.scale, np.float64)
     per_channel = len(scales) == rows.shape[0] and len(scales) > 1
-    grid, peak = _grid_values(rows, per_channel)
+    grid, peak = _grid_values(rows, per_channel, levels)
     if grid.size == 0:
       continue
     moved += 1
-    factor = np.where(peak > 0, peak / INT4_LEVELS, 1.0)  # new scale / old scale
+    factor = np.where(peak > 0, peak / levels, 1.0)  # new scale / old scale
     buffer.data = np.frombuffer(sparse_format.dense_weights(name, grid, shape).tobytes(),
                                 np.uint8)
     tensor.quantization.scale = (scales * factor).astype(np.float32)
