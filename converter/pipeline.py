@@ -278,8 +278,7 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
   def measure(keras_model) -> search.Measurement:
     reference = quantize_int8(LoadedModel("keras", model.path, keras_model=keras_model),
                               x_measure)
-    if options.weight_bits in GRID_LEVELS:
-      reference, _, _ = on_grid(reference, GRID_LEVELS[options.weight_bits])
+    reference, _ = _onto_grids(reference, options.weight_bits)
     sparse, _ = sparse_rewrite.sparsify(reference)
     graph = tflite_graph.read_graph(sparse)
     return search.Measurement(weight_bytes=graph.weight_bytes, file_bytes=graph.file_bytes,
@@ -323,6 +322,17 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
   progress(f"SparseComp done in {time.monotonic() - start:.0f} s: "
            f"{result.initial.weight_bytes:,} B -> {result.measurement.weight_bytes:,} B of weights")
   return LoadedModel("keras", model.path, keras_model=result.model), result
+
+
+def _onto_grids(reference: bytes, weight_bits: int) -> Tuple[bytes, Dict[str, int]]:
+  """The int8 model with the filters SparseComp trained on a grid moved back
+  onto it (converter/grid_filters.py): int4 for --weight-bits 4, int4 then
+  -2..2 for 2 (a 2-bit search leaves some layers on int4). Also how many
+  filters moved to each grid (keys 4, 2) of how many ("filters")."""
+  moved: Dict[Any, int] = {4: 0, 2: 0, "filters": 0}
+  for bits in (4, 2) if weight_bits == 2 else (4,) if weight_bits == 4 else ():
+    reference, moved[bits], moved["filters"] = on_grid(reference, GRID_LEVELS[bits])
+  return reference, moved
 
 
 def checkpoint_path(out_dir: Path, kb: float) -> Path:
@@ -436,11 +446,11 @@ def convert(options: Options) -> Dict[str, Any]:
   if gnet is not None:
     model = LoadedModel("keras", model.path, keras_model=gnet.keras_model)
   reference = _quantize(model, dataset, options) if model.is_float else model.tflite_bytes
-  if options.weight_bits in GRID_LEVELS:
-    bits = options.weight_bits
-    reference, moved, filters = on_grid(reference, GRID_LEVELS[bits])
-    progress(f"{moved} of {filters} filters lie on their int{bits} grid: stored with "
-             f"{'int4' if bits == 4 else '2-bit'} values")
+  if options.weight_bits < 8:
+    reference, moved = _onto_grids(reference, options.weight_bits)
+    two_bit = f", {moved[2]} then on their -2..2 grid" if options.weight_bits == 2 else ""
+    progress(f"{moved[4]} of {moved['filters']} filters lie on their int4 grid{two_bit}: "
+             "stored with those values")
   keras = model.keras_layers()
   try:
     if gnet is not None:

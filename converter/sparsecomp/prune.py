@@ -46,7 +46,7 @@ class TrainConfig:
   augment: flip and crop every batch (converter/augment.py), as image
     networks are trained: a search runs dozens of epochs over the same images.
   weight_bits: 8, or 4 (2) to hold every prunable kernel on its -7..7
-    (-2..2) grid.
+    (-2..2) grid at first; SparseTrainer.layer_bits changes it per layer.
   distillation: weight (0..1) of the teacher's softened outputs in the loss, the
     rest on the labels. A few hundred samples say little beyond their label;
     the uncompressed model's outputs say how alike the classes look to it,
@@ -161,6 +161,9 @@ class SparseTrainer:
         from_logits=not self._probabilities)
     self._layers = {layer.name: layer for layer in model.layers
                     if type(layer).__name__ in PRUNABLE_TYPES}
+    # Bits of each prunable layer's grid (8: none); a search may move a layer
+    # to a smaller grid in a round of its own.
+    self.layer_bits: Dict[str, int] = {name: config.weight_bits for name in self._layers}
     self._tf = tf
 
   def snapshot(self) -> List[np.ndarray]:
@@ -175,9 +178,9 @@ class SparseTrainer:
     for name, density in densities.items():
       variable = kernel_of(self._layers[name])
       variable.assign(project(variable.numpy(), density))
-    levels = GRID_LEVELS.get(self._config.weight_bits)
-    if levels is not None:
-      for layer in self._layers.values():
+    for name, layer in self._layers.items():
+      levels = GRID_LEVELS.get(self.layer_bits[name])
+      if levels is not None:
         variable = kernel_of(layer)
         variable.assign(on_grid(variable.numpy(), channel_axes(layer), levels))
 
@@ -195,10 +198,10 @@ class SparseTrainer:
     model, loss_fn = self.model, self._loss
     # With int4 or 2-bit weights the optimizer moves a float copy of each
     # kernel; the model's kernel gets the copy's rounded values after each step.
-    levels = GRID_LEVELS.get(self._config.weight_bits)
-    grids = {kernel_of(layer).ref(): (tf.Variable(kernel_of(layer).numpy()), channel_axes(layer))
-             for layer in self._layers.values()} if levels is not None else {}
-    trained = {ref: copy for ref, (copy, _) in grids.items()}
+    grids = {kernel_of(layer).ref(): (tf.Variable(kernel_of(layer).numpy()), channel_axes(layer),
+                                      GRID_LEVELS[self.layer_bits[name]])
+             for name, layer in self._layers.items() if self.layer_bits[name] in GRID_LEVELS}
+    trained = {ref: copy for ref, (copy, _, _) in grids.items()}
     constrained = [(trained.get(kernel_of(self._layers[name]).ref(),
                                 kernel_of(self._layers[name])),
                     kept_weights(density, int(np.prod(kernel_of(self._layers[name]).shape))))
@@ -225,7 +228,7 @@ class SparseTrainer:
           _, kept = tf.math.top_k(tf.abs(flat), k=keep, sorted=False)
           mask = tf.scatter_nd(kept[:, None], tf.ones([keep], flat.dtype), flat.shape)
           variable.assign(tf.reshape(flat * mask, variable.shape))
-      for ref, (copy, axes) in grids.items():
+      for ref, (copy, axes, levels) in grids.items():
         peak = tf.reduce_max(tf.abs(copy), axis=axes, keepdims=True)
         grid_step = tf.where(peak > 0, peak / levels, tf.ones_like(peak))
         scaled = copy / grid_step

@@ -3,8 +3,10 @@ meet the target, without losing more than the allowed accuracy.
 
   1. Fold BatchNorm into the layer before it (the weights that get stored).
      Layers that already hold zeros (a model pruned before) keep their
-     density from the start. With int4 (2-bit) weights, a first round puts
-     every prunable kernel on its -7..7 (-2..2) grid and retrains it there.
+     density from the start. With int4 weights, a first round puts every
+     prunable kernel on its -7..7 grid and retrains it there; with 2-bit
+     weights, rounds then move one layer at a time, most bytes first, to
+     the -2..2 grid, kept where the accuracy holds.
   2. Layer separation: each dense Dense and Conv2D whose low-rank split
      lowers its stored bytes is split, retrained, and kept only if
      validation accuracy does not drop (and peak RAM stays within --ram-kb).
@@ -55,9 +57,10 @@ class SearchOptions:
   checkpoint_bytes: sizes above target_bytes at which to save the model on
     the way (compress's `save`).
   augment: flip and crop RGB images while retraining (prune.TrainConfig).
-  weight_bits: 8, or 4 (2) for int4 (2-bit) weights: a first round puts
-    every prunable kernel on its -7..7 (-2..2) grid and retrains; every later
-    round keeps it there.
+  weight_bits: 8; 4 for int4 weights: a first round puts every prunable
+    kernel on its -7..7 grid and retrains, every later round keeps it
+    there; 2: the same, then a round per layer (most bytes first) moves it
+    to the -2..2 grid, undone where the accuracy falls below the floor.
   distillation: weight of the input model's softened outputs in every
     retraining's loss (prune.TrainConfig).
   """
@@ -90,7 +93,7 @@ class Measurement:
 class Round:
   """One step of the search, as the report lists it.
 
-  kind: 'separate', 'prune' or 'finetune'.
+  kind: 'int4' or 'int2' (a grid round), 'separate', 'prune' or 'finetune'.
   bytes_before, bytes_after: estimated stored weight bytes of the model.
   accuracy: validation accuracy (0..1) after the step.
   kept: False when the step was undone (the layer became fragile, or a
@@ -178,6 +181,7 @@ class _Search:
                           reverse=True)
     self._other_bytes = 0
     self.teacher = teacher
+    self.two_bit: List[str] = []  # layers the search moved to the -2..2 grid
     self.set_model(model)
 
   def set_model(self, model, other_bytes: Optional[int] = None) -> None:
@@ -185,12 +189,15 @@ class _Search:
     re-anchors the estimate when known, else calibrate() must run."""
     if other_bytes is not None:
       self._other_bytes = other_bytes
+    # 2-bit layers are reached one at a time from the int4 grid.
+    start_bits = 4 if self.options.weight_bits == 2 else self.options.weight_bits
     config = prune.TrainConfig(self.options.batch_size, self.options.learning_rate,
                                self.options.seed, self.options.augment,
-                               self.options.weight_bits, self.options.distillation)
+                               start_bits, self.options.distillation)
     self.model = model
     self.trainer = prune.SparseTrainer(model, self.x_train, self.y_train, config, self.teacher)
     self.layers = {name: model.get_layer(name) for name in prune.prunable_layers(model)}
+    self.trainer.layer_bits.update({name: 2 for name in self.two_bit if name in self.layers})
 
   def calibrate(self) -> Measurement:
     """Measures the model for real and re-anchors the byte estimate on it."""
@@ -200,8 +207,8 @@ class _Search:
     return m
 
   def layer_bytes(self, layer, kernel: Optional[np.ndarray] = None) -> int:
-    """size.layer_bytes at the search's weight bits."""
-    return size.layer_bytes(layer, kernel, self.options.weight_bits)
+    """size.layer_bytes at the layer's weight bits."""
+    return size.layer_bytes(layer, kernel, self.trainer.layer_bits[layer.name])
 
   @property
   def other_bytes(self) -> int:
@@ -357,22 +364,48 @@ def _prune_rounds(search: _Search, floor: float) -> None:
     search.record("prune", name, detail, estimate, after, accuracy, kept, start)
 
 
-def _to_grid(search: _Search, before: int, floor: float) -> float:
+def _to_int4(search: _Search, before: int, floor: float) -> float:
   """The first round of an int4 or 2-bit search: every prunable kernel onto
-  its grid, then retrained there as long as the final retraining (the whole
-  model adapts, not one layer). Always kept: the rounds after it start from
-  it, and judge each cut against the same floor."""
+  its int4 grid, then retrained there as long as the final retraining (the
+  whole model adapts, not one layer). Always kept: the rounds after it start
+  from it, and judge each cut against the same floor."""
   start = time.monotonic()
   steps = max(search.options.round_steps, search.options.final_steps)
   search.trainer.train(search.densities, steps)
   accuracy = search.accuracy()
   m = search.calibrate()
-  kind = f"int{search.options.weight_bits}"
-  detail = f"every kernel on its {kind} grid, {steps} steps"
+  detail = f"every kernel on its int4 grid, {steps} steps"
   if accuracy < floor:
     detail += ", already below the floor"
-  search.record(kind, "all", detail, before, m.weight_bytes, accuracy, True, start)
+  search.record("int4", "all", detail, before, m.weight_bytes, accuracy, True, start)
   return accuracy
+
+
+def _two_bit_rounds(search: _Search, floor: float) -> None:
+  """A round per layer, most bytes first, until the target holds: the layer
+  onto the -2..2 grid (stored as 2-bit values), retrained; undone, the layer
+  back on int4, when validation accuracy falls below the floor. Moving
+  every layer at once costs more than moving those that take it."""
+  options = search.options
+  by_bytes = sorted(search.layers, key=lambda n: -search.layer_bytes(search.layers[n]))
+  for name in by_bytes:
+    before = search.estimate()
+    if before <= options.target_bytes:
+      return
+    start = time.monotonic()
+    snapshot = search.trainer.snapshot()
+    search.trainer.layer_bits[name] = 2
+    search.trainer.train(search.densities, options.round_steps)
+    accuracy = search.accuracy()
+    after = search.estimate()
+    kept = accuracy >= floor
+    if kept:
+      search.two_bit.append(name)
+    else:
+      search.trainer.layer_bits[name] = 4
+      search.trainer.restore(snapshot)
+    search.record("int2", name, "onto the -2..2 grid", before, after, accuracy, kept, start)
+  _pass_checkpoints(search)
 
 
 def _finetune(search: _Search, reached: int) -> Measurement:
@@ -440,7 +473,7 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
            f"{100 * floor:.2f}%; {len(search.layers)} prunable layers")
   accuracy = baseline  # what a separation must not lose
   if options.weight_bits < 8:
-    accuracy = _to_grid(search, initial.weight_bytes, floor)
+    accuracy = _to_int4(search, initial.weight_bytes, floor)
   _pass_checkpoints(search)
   fewest = _reachable_floor(search, {name: search.layer_bytes(layer)
                                      for name, layer in search.layers.items()})
@@ -452,6 +485,8 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
   separated: List[str] = []
   if search.estimate() > options.target_bytes and options.separation_energy > 0:
     separated = _separate(search, accuracy)
+  if options.weight_bits == 2:
+    _two_bit_rounds(search, floor)
   if search.estimate() > options.target_bytes:
     _prune_rounds(search, floor)
     _pass_checkpoints(search)  # the last round's, when the rounds ran out
@@ -464,7 +499,7 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
         f"{100 * search.accuracy():.2f}% (floor {100 * floor:.2f}%); fragile layers: "
         f"{', '.join(search.fragile) or 'none'}; "
         "raise --target-kb or --max-drop", smallest=search.model)
-  if search.densities and options.final_steps > 0:
+  if (search.densities or search.two_bit) and options.final_steps > 0:
     final = _finetune(search, reached)
   return SearchResult(
       model=search.model, baseline_accuracy=baseline, accuracy=search.accuracy(),

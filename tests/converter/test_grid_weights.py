@@ -148,3 +148,25 @@ def test_a_search_with_int4_weights_stores_int4_values(compressed_int4):
   header = (compressed_int4 / "model_data.h").read_text()
   assert f"#define FREEML_MODEL_SPARSE_INT4_OPS {len(formats)}u" in header  # int4 loops kept
   assert "filters lie on their int4 grid" in (compressed_int4 / "stderr.txt").read_text()
+
+
+def test_a_two_bit_search_moves_layers_one_at_a_time(tmp_path):
+  # A generous floor keeps every round: after the int4 round each layer,
+  # most bytes first, moves to -2..2, and its filters keep 2-bit values.
+  result = run_converter("--in", DIGITS_H5, "--data", "digits", "--target-kb", 4.5,
+                         "--weight-bits", 2, "--max-drop", 60, *QUICK, "--out", tmp_path)
+  assert result.returncode == 0, result.stderr
+  report = json.loads((tmp_path / "report.json").read_text())
+  rounds = report["sparsecomp"]["rounds"]
+  assert rounds[0]["kind"] == "int4"
+  two_bit = [r for r in rounds if r["kind"] == "int2"]
+  assert two_bit and all(r["kept"] for r in two_bit)
+  assert two_bit[0]["bytes_after"] < two_bit[0]["bytes_before"]
+  reference = _filters((tmp_path / "reference.tflite").read_bytes())
+  assert sum(np.abs(rows).max() <= 2 for rows in reference) >= len(two_bit)
+  formats = [s["format"] for s in report["storage"]]
+  assert "bitmask-int2" in formats, formats
+  e = report["evaluation"]
+  assert e["tflm_identical"] == e["tflm_compared"] == e["samples"]
+  header = (tmp_path / "model_data.h").read_text()
+  assert f"#define FREEML_MODEL_SPARSE_INT2_OPS {formats.count('bitmask-int2')}u" in header
