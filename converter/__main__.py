@@ -92,7 +92,8 @@ flags.DEFINE_enum(
     "weight-bits", "8", ["8", "4", "2"],
     "SparseComp: bits of the weights of the layers it compresses. 4: int4 (-7..7) with one "
     "scale per output channel, retrained through their rounding, stored as int4 values in the "
-    "sparse formats; 2: -2..2, the non-zeros stored as 2-bit values in the bitmask format "
+    "sparse formats; 2: int4, then rounds move one layer at a time, most bytes first, to -2..2 "
+    "where the accuracy holds, its non-zeros stored as 2-bit values in the bitmask format "
     "(int8 in reference.tflite). Give the same bits to convert a checkpoint of such a search.")
 flags.DEFINE_float(
     "distillation", 0.0,
