@@ -68,10 +68,11 @@ class Options:
     (converter/sparsecomp/search.py, SearchOptions).
   checkpoint_kb: sizes above target_kb at which the search also saves the
     float model, as out_dir/checkpoints/<N>kb.h5.
-  weight_bits: 8, or 4 (2): SparseComp trains the kernels on their -7..7
-    (-2..2) grid, and filters on it are stored with int4 (2-bit) values
-    (converter/grid_filters.py);
-    give 4 again when converting a checkpoint of such a search.
+  weight_bits: 8; 4: SparseComp trains the kernels on their -7..7 grid, and
+    filters on it are stored with int4 values (converter/grid_filters.py);
+    2: it also moves layers one at a time to -2..2 where the accuracy holds,
+    stored with 2-bit values. Give the same bits again when converting a
+    checkpoint of such a search.
   exits: "auto" or layer names: add the gNet exit head (docs/gnet.md);
     None: no exits. exit_grid, exit_pool, exit_max_drop, exit_steps,
     exit_rank, exit_weight_bits, exit_distillation: its pooling grid and

@@ -9,10 +9,11 @@ SparseComp needs the projection after every step, densities that change
 between rounds, and the plain model back unchanged in structure.
 
 With int4 weights (TrainConfig.weight_bits 4) every prunable kernel holds
-values on its int4 grid (-7..7 times one scale per output channel; -2..2 with
-weight_bits 2) at all times, so accuracy is always judged on what the device stores: each step
-trains a float copy of the kernels (the gradient passes straight through the
-rounding) and writes its pruned, rounded values back.
+values on its int4 grid (-7..7 times one scale per output channel; -2..2 for
+a layer on 2 bits) at all times, so accuracy is always judged on what the
+device stores: each step trains a float copy of the kernels (the gradient
+passes straight through the rounding) and writes its pruned, rounded values
+back.
 
 Example:
   trainer = SparseTrainer(model, x_train, y_train, TrainConfig(seed=0))

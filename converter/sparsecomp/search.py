@@ -405,7 +405,7 @@ def _two_bit_rounds(search: _Search, floor: float) -> None:
       search.trainer.layer_bits[name] = 4
       search.trainer.restore(snapshot)
     search.record("int2", name, "onto the -2..2 grid", before, after, accuracy, kept, start)
-  _pass_checkpoints(search)
+    _pass_checkpoints(search)
 
 
 def _finetune(search: _Search, reached: int) -> Measurement:
