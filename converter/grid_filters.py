@@ -4,8 +4,8 @@ SparseComp with `--weight-bits 4` trains each kernel to -7..7 times one scale
 per output channel (`--weight-bits 2`: -2..2). TFLite's converter does not
 know that and quantizes the kernel to int8 with scale peak / 127, so weight k
 of the grid becomes about k * 127 / 7. This module puts such filters back on
-their grid in the int8 model: values -7..7 and scale peak / 7 per channel,
-the bias rescaled to match. The result is still an int8 model with builtin
+their grid in the int8 model: values -7..7 and scale peak / 7 per channel
+(-2..2 and peak / 2), the bias rescaled to match. The result is still an int8 model with builtin
 ops (stock TFLM runs it as `reference.tflite`); converter/sparse_format then
 stores the values of these filters as int4 (2-bit).
 
@@ -35,9 +35,10 @@ def _schema():
 
 def _grid_values(rows: np.ndarray, per_channel: bool,
                  levels: int) -> Tuple[np.ndarray, np.ndarray]:
-  """(int4 rows, peak per scale) when every row lies on its grid, else
-  (empty, empty). peak: the int8 magnitude that becomes 7, per row (or one
-  for the whole filter); 0 for an all-zero row, which keeps its scale."""
+  """(rows on the grid -levels..levels, peak per scale) when every row lies
+  on its grid, else (empty, empty). peak: the int8 magnitude that becomes
+  `levels`, per row (or one for the whole filter); 0 for an all-zero row,
+  which keeps its scale."""
   magnitudes = np.abs(rows.astype(np.int32))
   peak = magnitudes.max(axis=1) if per_channel else np.full(1, magnitudes.max())
   per_row = peak if per_channel else np.repeat(peak, rows.shape[0])
