@@ -169,7 +169,7 @@ def check_output(label: str, got: bytes, expected: bytes, source: str) -> None:
 # --value-bits -> (what it adds to a format code, how weights are cut to its range).
 _VALUES = {"8": (0, None),
            "4": (sparse_format.INT4, lambda w: w >> 4),
-           "2": (sparse_format.INT2, lambda w: w % 3)}
+           "2": (sparse_format.INT2, lambda w: np.fmod(w, 3))}
 
 
 def _sparse_formats(op_name: str) -> List[int]:

@@ -148,7 +148,7 @@ _SMALL_VALUES = {
     "int4-bitmask": (lambda w: w >> 4, lambda name: sparse_format.BITMASK_INT4),
     "int4-delta_or_csr": (lambda w: w >> 4,
                           lambda name: OTHER_FORMAT[name] | sparse_format.INT4),
-    "int2-bitmask": (lambda w: w % 3, lambda name: sparse_format.BITMASK_INT2),
+    "int2-bitmask": (lambda w: np.fmod(w, 3), lambda name: sparse_format.BITMASK_INT2),
 }
 
 
