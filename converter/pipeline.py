@@ -325,13 +325,17 @@ def _compress(model: LoadedModel, dataset: datasets.Dataset, options: Options,
   return LoadedModel("keras", model.path, keras_model=result.model), result
 
 
+# --weight-bits -> the grids its filters are moved onto, in order.
+_GRIDS_OF_WEIGHT_BITS = {4: (4,), 2: (4, 2)}
+
+
 def _onto_grids(reference: bytes, weight_bits: int) -> Tuple[bytes, Dict[str, int]]:
   """The int8 model with the filters SparseComp trained on a grid moved back
   onto it (converter/grid_filters.py): int4 for --weight-bits 4, int4 then
   -2..2 for 2 (a 2-bit search leaves some layers on int4). Also how many
   filters moved to each grid (keys 4, 2) of how many ("filters")."""
   moved: Dict[Any, int] = {4: 0, 2: 0, "filters": 0}
-  for bits in (4, 2) if weight_bits == 2 else (4,) if weight_bits == 4 else ():
+  for bits in _GRIDS_OF_WEIGHT_BITS.get(weight_bits, ()):
     reference, moved[bits], moved["filters"] = on_grid(reference, GRID_LEVELS[bits])
   return reference, moved
 

@@ -28,7 +28,7 @@ from typing import Dict, List, Mapping, Tuple
 
 import numpy as np
 
-from converter import augment
+from converter import augment, sparse_format
 
 PRUNABLE_TYPES = ("Conv2D", "DepthwiseConv2D", "Dense")
 _PREDICT_BATCH = 256
@@ -64,7 +64,7 @@ class TrainConfig:
 INT4_LEVELS = 7  # symmetric int4: -7..7, zero point 0
 # --weight-bits -> the largest magnitude of its symmetric grid. 2 bits: -2..2,
 # whose non-zeros the sparse formats store as 2-bit codes (the mask holds 0).
-GRID_LEVELS = {4: INT4_LEVELS, 2: 2}
+GRID_LEVELS = {4: INT4_LEVELS, 2: sparse_format.INT2_LEVELS}
 # Softens both outputs before they are compared, so the teacher's small
 # probabilities (its "dark knowledge") weigh in; Hinton et al. use 2 to 20.
 DISTILL_TEMPERATURE = 2.0
