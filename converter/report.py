@@ -111,7 +111,8 @@ def build(*, source: str, source_kind: str, data: Optional[str],
 
 def sparsecomp_section(result: Any, source_model: Any,
                        source_test_accuracy: Optional[float]) -> Dict[str, Any]:
-  """The search's settings-independent facts for the report.
+  """The search's settings and results for the report: the settings so that a
+  result can be searched again.
 
   Args:
     result: converter.sparsecomp.search.SearchResult.
@@ -136,6 +137,7 @@ def sparsecomp_section(result: Any, source_model: Any,
       "separated": result.separated,
       "rounds": [dataclasses.asdict(r) for r in result.history],
       "checkpoints": [dataclasses.asdict(c) for c in result.checkpoints],
+      "settings": dataclasses.asdict(result.settings),
   }
 
 
@@ -233,6 +235,17 @@ def _storage_markdown(storage: List[Dict[str, Any]]) -> List[str]:
   return lines
 
 
+def _search_settings(s: Dict[str, Any]) -> str:
+  """One line of the settings a search ran with (search.SearchOptions)."""
+  ram = f", RAM {s['ram_bytes']:,} B" if s["ram_bytes"] is not None else ""
+  return (f"Settings: target {s['target_bytes']:,} B{ram}, max drop {s['max_drop']:g} points, "
+          f"rounds of {s['round_steps']:,} steps (final {s['final_steps']:,}), batch "
+          f"{s['batch_size']}, learning rate {s['learning_rate']:g}, density step "
+          f"{s['density_step']:g}, separation energy {s['separation_energy']:g}, weight bits "
+          f"{s['weight_bits']}, distillation {s['distillation']:g}, "
+          f"{'augmented' if s['augment'] else 'no augmentation'}, seed {s['seed']}.")
+
+
 def _sparsecomp_markdown(c: Dict[str, Any]) -> List[str]:
   dense, final = c["dense_int8"], c["compressed"]
   source = (f", test accuracy {_pct(c['source_test_accuracy'])}"
@@ -250,7 +263,7 @@ def _sparsecomp_markdown(c: Dict[str, Any]) -> List[str]:
       f"file), {c['x_dense_int8']:.1f}x smaller than dense int8. Runtime RAM "
       f"{final['ram_bytes']:,} B. Fragile layers: {', '.join(c['fragile']) or 'none'}. "
       f"BatchNorm folded into: {', '.join(c['folded_batchnorm']) or 'none'}. Separated: "
-      f"{', '.join(c['separated']) or 'none'}.", "",
+      f"{', '.join(c['separated']) or 'none'}.", "", _search_settings(c["settings"]), "",
       "| round | step | layer | what | weights B before | after | val acc | kept | s |",
       "|---|---|---|---|---|---|---|---|---|",
   ]

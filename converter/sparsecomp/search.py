@@ -132,6 +132,7 @@ class SearchResult:
   measurement: Measurement
   initial: Measurement
   checkpoints: List[Checkpoint]
+  settings: SearchOptions
 
 
 Measure = Callable[[object], Measurement]
@@ -505,4 +506,4 @@ def compress(model, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray,
       model=search.model, baseline_accuracy=baseline, accuracy=search.accuracy(),
       densities=search.trainer.densities(), fragile=list(search.fragile),
       history=search.history, folded=folded, separated=separated, measurement=final,
-      initial=initial, checkpoints=search.checkpoints)
+      initial=initial, checkpoints=search.checkpoints, settings=options)

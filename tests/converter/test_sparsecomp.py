@@ -76,6 +76,14 @@ def test_every_round_is_reported_and_printed(compressed):
   assert "## SparseComp" in (compressed / "report.md").read_text()
 
 
+def test_the_report_holds_the_search_settings(compressed):
+  settings = json.loads((compressed / "report.json").read_text())["sparsecomp"]["settings"]
+  assert settings["target_bytes"] == TARGET_KB * 1024
+  assert (settings["round_steps"], settings["final_steps"]) == (60, 120)
+  assert settings["checkpoint_bytes"] == [int(kb * 1024) for kb in CHECKPOINTS_KB]
+  assert "rounds of 60 steps (final 120)" in (compressed / "report.md").read_text()
+
+
 def _floor(report) -> float:
   c = report["sparsecomp"]
   return c["validation_accuracy_before"] - 0.01  # --max-drop 1.0 point
